@@ -1,0 +1,286 @@
+//! The config file format: serde structs with their defaults.
+
+use crate::model::LineClass;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub sip: SipConfig,
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub recordings: RecordingsConfig,
+    #[serde(default)]
+    pub feature_codes: FeatureCodes,
+    /// Not-ready reason digit -> reason name.
+    #[serde(default = "default_reasons")]
+    pub not_ready_reasons: BTreeMap<String, String>,
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
+    #[serde(default)]
+    pub queues: Vec<QueueConfig>,
+    #[serde(default)]
+    pub seats: Vec<SeatConfig>,
+    #[serde(default)]
+    pub seat_ranges: Vec<SeatRange>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Address written into Via, Contact and Record-Route when the listen
+    /// address is a wildcard (0.0.0.0). Defaults to the listen address.
+    #[serde(default)]
+    pub advertise: Option<std::net::IpAddr>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { name: default_name(), advertise: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub phones: PhonesConfig,
+    pub trunk: TrunkConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhonesConfig {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    #[serde(default = "default_max_expires")]
+    pub default_expires: u32,
+    #[serde(default = "default_nonce_ttl")]
+    pub nonce_ttl_secs: u64,
+    #[serde(default)]
+    pub auto_ready: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    /// Networks allowed to send requests to the trunk side.
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default = "default_store_url")]
+    pub url: String,
+    /// How many records may wait in memory while the database is away.
+    #[serde(default = "default_store_buffer")]
+    pub buffer: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { url: default_store_url(), buffer: default_store_buffer() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingsConfig {
+    #[serde(default = "default_recordings_root")]
+    pub root: std::path::PathBuf,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> Self {
+        RecordingsConfig { root: default_recordings_root() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureCodes {
+    #[serde(default = "fc_login")]
+    pub login: String,
+    #[serde(default = "fc_logout")]
+    pub logout: String,
+    #[serde(default = "fc_ready")]
+    pub ready: String,
+    #[serde(default = "fc_not_ready")]
+    pub not_ready: String,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        FeatureCodes {
+            login: fc_login(),
+            logout: fc_logout(),
+            ready: fc_ready(),
+            not_ready: fc_not_ready(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    pub number: String,
+    pub queue: String,
+    #[serde(default)]
+    pub class: LineClass,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyName {
+    #[default]
+    LongestIdle,
+    RingAll,
+    RoundRobin,
+    FewestCalls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackName {
+    #[default]
+    Wait,
+    Overflow,
+    Reject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub name: String,
+    #[serde(default)]
+    pub class: LineClass,
+    #[serde(default)]
+    pub strategy: StrategyName,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    #[serde(default = "default_retry")]
+    pub retry_secs: u64,
+    /// No limit when absent.
+    #[serde(default)]
+    pub max_wait_secs: Option<u64>,
+    #[serde(default)]
+    pub when_no_agents: FallbackName,
+    #[serde(default)]
+    pub when_timeout: FallbackName,
+    #[serde(default)]
+    pub overflow_queue: Option<String>,
+    #[serde(default = "default_reject_code")]
+    pub reject_code: u16,
+    #[serde(default = "default_reject_reason")]
+    pub reject_reason: String,
+    #[serde(default)]
+    pub wrapup_secs: u64,
+    #[serde(default)]
+    pub no_answer_not_ready: bool,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueMembership {
+    pub queue: String,
+    #[serde(default)]
+    pub penalty: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatConfig {
+    pub extension: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub queues: Vec<QueueMembership>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatRange {
+    pub from: u32,
+    pub to: u32,
+    /// `{ext}` is replaced by the extension.
+    pub password: String,
+    pub queues: Vec<QueueMembership>,
+}
+
+fn default_name() -> String {
+    "hotline".into()
+}
+fn default_realm() -> String {
+    "hotline".into()
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_nonce_ttl() -> u64 {
+    300
+}
+fn default_store_url() -> String {
+    "sqlite://hotline.db".into()
+}
+fn default_store_buffer() -> usize {
+    100_000
+}
+fn default_recordings_root() -> std::path::PathBuf {
+    "recordings".into()
+}
+fn fc_login() -> String {
+    "*11".into()
+}
+fn fc_logout() -> String {
+    "*12".into()
+}
+fn fc_ready() -> String {
+    "*13".into()
+}
+fn fc_not_ready() -> String {
+    "*14".into()
+}
+fn default_reasons() -> BTreeMap<String, String> {
+    [("9", "other")].into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+}
+fn default_ring_timeout() -> u64 {
+    15
+}
+fn default_retry() -> u64 {
+    2
+}
+fn default_reject_code() -> u16 {
+    486
+}
+fn default_reject_reason() -> String {
+    "no agent available".into()
+}

@@ -1,0 +1,97 @@
+//! Config loading: the shipped configs load, bad ones are refused with the
+//! file, the key and the reason.
+
+use super::*;
+
+fn demo_text() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap()
+}
+
+fn refuse(text: &str) -> ConfigError {
+    Config::from_str_at(text, Path::new("bad.toml")).expect_err("config should be refused")
+}
+
+#[test]
+fn demo_config_loads_with_the_promised_contents() {
+    let c = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"))).unwrap();
+    assert_eq!(c.sip.phones.udp.unwrap().to_string(), "127.0.0.1:5060");
+    assert_eq!(c.sip.trunk.udp.unwrap().to_string(), "127.0.0.1:5080");
+    assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+    let seats = c.all_seats();
+    assert_eq!(seats.len(), 30);
+    assert_eq!(seats[0].extension, "8001");
+    assert_eq!(seats[0].password, "demo-8001");
+    assert_eq!(seats[29].queues[0].queue, "emergency");
+    assert!(c.sip.phones.auto_ready);
+    let numbers: Vec<_> = c.lines.iter().map(|l| l.number.as_str()).collect();
+    assert_eq!(numbers, ["12345", "12329", "12333", "110", "119", "122"]);
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let text = demo_text().replace("wrapup_secs = 5", "wrapup_secz = 5");
+    let e = refuse(&text);
+    assert_eq!(e.file, Path::new("bad.toml"));
+    assert_eq!(e.key, "queues[0].wrapup_secz");
+    assert!(e.reason.contains("wrapup_secz"), "{e}");
+}
+
+#[test]
+fn wrong_type_is_named_with_its_path() {
+    let e = refuse(&demo_text().replace("ring_timeout_secs = 15", "ring_timeout_secs = \"soon\""));
+    assert_eq!(e.key, "queues[0].ring_timeout_secs");
+    assert!(e.reason.contains("line"), "{e}");
+}
+
+#[test]
+fn bad_address_is_named() {
+    let e = refuse(&demo_text().replace("listen = \"127.0.0.1:8080\"", "listen = \"localhost\""));
+    assert_eq!(e.key, "http.listen");
+}
+
+#[test]
+fn syntax_error_is_reported() {
+    let e = refuse("[sip\nphones = 1");
+    assert_eq!(e.key, "(syntax)");
+}
+
+#[test]
+fn line_to_missing_queue_is_refused() {
+    let e = refuse(&demo_text().replace("queue = \"citizen\"\ntag = \"housing-fund\"", "queue = \"housing\"\ntag = \"housing-fund\""));
+    assert_eq!(e.key, "lines[1].queue");
+    assert!(e.reason.contains("housing"), "{e}");
+}
+
+#[test]
+fn emergency_line_into_citizen_queue_is_refused() {
+    let e = refuse(&demo_text().replace(
+        "number = \"110\"\nqueue = \"emergency\"",
+        "number = \"110\"\nqueue = \"citizen\"",
+    ));
+    assert_eq!(e.key, "lines[3].class");
+}
+
+#[test]
+fn overflow_without_target_is_refused() {
+    let e = refuse(&demo_text().replace("when_timeout = \"reject\"", "when_timeout = \"overflow\""));
+    assert_eq!(e.key, "queues[0].overflow_queue");
+}
+
+#[test]
+fn duplicate_extension_is_refused() {
+    let e = refuse(&demo_text().replace("from = 8021", "from = 8020"));
+    assert_eq!(e.key, "seat_ranges[1]");
+    assert!(e.reason.contains("8020"), "{e}");
+}
+
+#[test]
+fn trunk_and_phones_on_one_port_are_refused() {
+    let e = refuse(&demo_text().replace("udp = \"127.0.0.1:5080\"", "udp = \"127.0.0.1:5060\""));
+    assert_eq!(e.key, "sip.trunk.udp");
+}
+
+#[test]
+fn error_display_names_file_key_and_reason() {
+    let e = refuse(&demo_text().replace("reject_code = 486", "reject_code = 200"));
+    assert_eq!(e.to_string(), "bad.toml: queues[0].reject_code: 200 is not a SIP failure code (400-699)");
+}

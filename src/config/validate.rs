@@ -1,0 +1,225 @@
+//! Cross-field validation of a parsed config. Each refusal names the key
+//! (as a dotted path) and the reason; [`super::Config::from_str_at`] adds
+//! the file.
+
+use super::file::*;
+use std::collections::{HashMap, HashSet};
+
+type Refusal = (String, String);
+
+impl Config {
+    /// Every seat: the `[[seats]]` entries followed by the expanded
+    /// `[[seat_ranges]]`, in order.
+    pub fn all_seats(&self) -> Vec<SeatConfig> {
+        let mut seats = self.seats.clone();
+        for range in &self.seat_ranges {
+            for ext in range.from..=range.to {
+                let ext = ext.to_string();
+                seats.push(SeatConfig {
+                    password: range.password.replace("{ext}", &ext),
+                    extension: ext,
+                    name: None,
+                    queues: range.queues.clone(),
+                });
+            }
+        }
+        seats
+    }
+
+    pub(super) fn validate(&self) -> Result<(), Refusal> {
+        let refuse = |key: String, reason: String| Err((key, reason));
+        let phones = &self.sip.phones;
+        let trunk = &self.sip.trunk;
+        if phones.udp.is_none() && phones.tcp.is_none() {
+            return refuse("sip.phones".into(), "needs a udp or a tcp listen address".into());
+        }
+        if trunk.udp.is_none() && trunk.tcp.is_none() {
+            return refuse("sip.trunk".into(), "needs a udp or a tcp listen address".into());
+        }
+        for (key, p, t) in [("udp", phones.udp, trunk.udp), ("tcp", phones.tcp, trunk.tcp)] {
+            if let (Some(p), Some(t)) = (p, t)
+                && p.port() == t.port()
+                && (p.ip() == t.ip() || p.ip().is_unspecified() || t.ip().is_unspecified())
+            {
+                return refuse(
+                    format!("sip.trunk.{key}"),
+                    format!("{t} collides with sip.phones.{key} {p}; give the trunk side its own port"),
+                );
+            }
+        }
+        if phones.min_expires == 0 || phones.min_expires > phones.max_expires {
+            return refuse(
+                "sip.phones.min_expires".into(),
+                format!("must be between 1 and max_expires ({})", phones.max_expires),
+            );
+        }
+        if !(phones.min_expires..=phones.max_expires).contains(&phones.default_expires) {
+            return refuse(
+                "sip.phones.default_expires".into(),
+                "must lie between min_expires and max_expires".into(),
+            );
+        }
+        if phones.nonce_ttl_secs < 10 {
+            return refuse("sip.phones.nonce_ttl_secs".into(), "must be at least 10".into());
+        }
+        if trunk.allow.is_empty() {
+            return refuse(
+                "sip.trunk.allow".into(),
+                "is empty: no trunk could reach hotline; list the carrier's addresses".into(),
+            );
+        }
+        let url = &self.store.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return refuse(
+                "store.url".into(),
+                format!("{url:?} is neither sqlite://FILE nor postgres://..."),
+            );
+        }
+        self.validate_feature_codes()?;
+        self.validate_queues()?;
+        self.validate_lines()?;
+        self.validate_seats()
+    }
+
+    fn validate_feature_codes(&self) -> Result<(), Refusal> {
+        let fc = &self.feature_codes;
+        let mut seen = HashSet::new();
+        for (key, code) in [
+            ("login", &fc.login),
+            ("logout", &fc.logout),
+            ("ready", &fc.ready),
+            ("not_ready", &fc.not_ready),
+        ] {
+            if code.is_empty() || !code.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
+                return Err((
+                    format!("feature_codes.{key}"),
+                    format!("{code:?} must be digits, * and # only"),
+                ));
+            }
+            if !seen.insert(code.as_str()) {
+                return Err((format!("feature_codes.{key}"), format!("{code:?} is used twice")));
+            }
+        }
+        for (digit, name) in &self.not_ready_reasons {
+            if digit.is_empty() || !digit.chars().all(|c| c.is_ascii_digit()) || name.is_empty() {
+                return Err((
+                    format!("not_ready_reasons.{digit}"),
+                    "keys must be digits and names non-empty".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_queues(&self) -> Result<(), Refusal> {
+        let mut names = HashSet::new();
+        for (i, q) in self.queues.iter().enumerate() {
+            let key = |k: &str| format!("queues[{i}].{k}");
+            if q.name.is_empty() || !names.insert(q.name.as_str()) {
+                return Err((key("name"), format!("{:?} is empty or used twice", q.name)));
+            }
+            if q.ring_timeout_secs == 0 {
+                return Err((key("ring_timeout_secs"), "must be at least 1".into()));
+            }
+            if q.max_wait_secs == Some(0) {
+                return Err((key("max_wait_secs"), "must be at least 1 (omit it for no limit)".into()));
+            }
+            if !(400..=699).contains(&q.reject_code) {
+                return Err((key("reject_code"), format!("{} is not a SIP failure code (400-699)", q.reject_code)));
+            }
+            let wants_overflow =
+                q.when_no_agents == FallbackName::Overflow || q.when_timeout == FallbackName::Overflow;
+            match (&q.overflow_queue, wants_overflow) {
+                (None, true) => {
+                    return Err((key("overflow_queue"), "is required when a fallback is \"overflow\"".into()));
+                }
+                (Some(target), _) => {
+                    let Some(t) = self.queues.iter().find(|o| &o.name == target) else {
+                        return Err((key("overflow_queue"), format!("no queue named {target:?}")));
+                    };
+                    if t.name == q.name {
+                        return Err((key("overflow_queue"), "a queue cannot overflow into itself".into()));
+                    }
+                    if t.class != q.class {
+                        return Err((
+                            key("overflow_queue"),
+                            format!("{target:?} is {} but this queue is {}", t.class, q.class),
+                        ));
+                    }
+                }
+                (None, false) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_lines(&self) -> Result<(), Refusal> {
+        let mut numbers = HashSet::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            let key = |k: &str| format!("lines[{i}].{k}");
+            if line.number.is_empty() || !line.number.chars().all(|c| c.is_ascii_digit() || c == '+') {
+                return Err((key("number"), format!("{:?} must be digits", line.number)));
+            }
+            if !numbers.insert(line.number.as_str()) {
+                return Err((key("number"), format!("{:?} is listed twice", line.number)));
+            }
+            let Some(queue) = self.queues.iter().find(|q| q.name == line.queue) else {
+                return Err((key("queue"), format!("no queue named {:?}", line.queue)));
+            };
+            if queue.class != line.class {
+                return Err((
+                    key("class"),
+                    format!("line is {} but queue {:?} is {}", line.class, queue.name, queue.class),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_seats(&self) -> Result<(), Refusal> {
+        let queues: HashSet<&str> = self.queues.iter().map(|q| q.name.as_str()).collect();
+        let check_queues = |prefix: &str, members: &[QueueMembership]| -> Result<(), Refusal> {
+            for (j, m) in members.iter().enumerate() {
+                if !queues.contains(m.queue.as_str()) {
+                    return Err((format!("{prefix}.queues[{j}].queue"), format!("no queue named {:?}", m.queue)));
+                }
+            }
+            Ok(())
+        };
+        let mut owner: HashMap<String, String> = HashMap::new();
+        let mut claim = |ext: String, key: String| -> Result<(), Refusal> {
+            if let Some(first) = owner.insert(ext.clone(), key.clone()) {
+                return Err((key, format!("extension {ext} is already defined by {first}")));
+            }
+            Ok(())
+        };
+        for (i, s) in self.seats.iter().enumerate() {
+            let key = format!("seats[{i}]");
+            if s.extension.is_empty() || !s.extension.chars().all(|c| c.is_ascii_digit()) {
+                return Err((format!("{key}.extension"), format!("{:?} must be digits", s.extension)));
+            }
+            if s.password.is_empty() {
+                return Err((format!("{key}.password"), "must not be empty".into()));
+            }
+            check_queues(&key, &s.queues)?;
+            claim(s.extension.clone(), key)?;
+        }
+        for (i, r) in self.seat_ranges.iter().enumerate() {
+            let key = format!("seat_ranges[{i}]");
+            if r.from > r.to || r.to - r.from >= 10_000 {
+                return Err((format!("{key}.to"), "must be >= from and span at most 10000 seats".into()));
+            }
+            if r.password.is_empty() {
+                return Err((format!("{key}.password"), "must not be empty".into()));
+            }
+            check_queues(&key, &r.queues)?;
+            for ext in r.from..=r.to {
+                claim(ext.to_string(), key.clone())?;
+            }
+        }
+        if let Some(line) = self.lines.iter().find(|l| owner.contains_key(&l.number)) {
+            return Err(("lines".into(), format!("number {} is also a seat extension", line.number)));
+        }
+        Ok(())
+    }
+}
