@@ -1,6 +1,20 @@
 //! hotline: telephony core for citizen-service hotline call centers.
+//!
+//! ```text
+//!   sip::transport (tokio)  --bytes-->  b2bua::Engine (sans-IO)  --records-->  store (sqlx)
+//!                                        |  sip: transactions, registrar, digest auth
+//!                                        |  acd: queues, seats, agent states
+//!   api (axum) <--snapshots/commands---  +
+//! ```
+//! `server` wires the IO edges to the engine; `config` loads and validates
+//! the TOML file; `model` holds the domain types they share.
 #![forbid(unsafe_code)]
 
+pub mod acd;
+pub mod api;
+pub mod b2bua;
 pub mod config;
 pub mod model;
+pub mod server;
 pub mod sip;
+pub mod store;

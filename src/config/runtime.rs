@@ -1,2 +1,108 @@
-//! Turns a validated [`Config`](super::Config) into the small typed configs
-//! the cores take (ACD, registrar, dial plan).
+//! Turns a validated [`Config`] into the small typed configs the cores
+//! take: the engine's (lines, seats, feature codes, registrar, digest
+//! auth) and the ACD's (queues, seats with penalties).
+
+use super::{Config, FallbackName, QueueConfig as FileQueue, StrategyName};
+use crate::acd::{AcdConfig, Fallback, QueueConfig, SeatConfig, Strategy};
+use crate::b2bua::{EngineConfig, FeatureCode, Line, SeatCredentials};
+use crate::sip::auth::{Algorithm, DigestAuthConfig};
+use crate::sip::registrar::RegistrarConfig;
+use crate::sip::transaction::TimerConfig;
+use crate::sip::{Proto, Side};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The engine config; `bound` holds the addresses actually bound (which
+/// differ from the file when it asks for port 0).
+pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> EngineConfig {
+    let local = bound
+        .iter()
+        .map(|(k, addr)| {
+            let ip = match c.server.advertise {
+                Some(ip) if addr.ip().is_unspecified() => ip,
+                _ => addr.ip(),
+            };
+            (*k, SocketAddr::new(ip, addr.port()))
+        })
+        .collect();
+    let fc = &c.feature_codes;
+    EngineConfig {
+        name: c.server.name.clone(),
+        local,
+        trunk_allow: c.sip.trunk.allow.clone(),
+        lines: c
+            .lines
+            .iter()
+            .map(|l| {
+                let line = Line { number: l.number.clone(), queue: l.queue.clone(), class: l.class, tag: l.tag.clone() };
+                (l.number.clone(), line)
+            })
+            .collect(),
+        seats: c
+            .all_seats()
+            .into_iter()
+            .map(|s| (s.extension, SeatCredentials { password: s.password }))
+            .collect(),
+        feature_codes: vec![
+            (fc.login.clone(), FeatureCode::Login),
+            (fc.logout.clone(), FeatureCode::Logout),
+            (fc.ready.clone(), FeatureCode::Ready),
+            (fc.not_ready.clone(), FeatureCode::NotReady),
+        ],
+        not_ready_reasons: c.not_ready_reasons.clone().into_iter().collect(),
+        auto_ready: c.sip.phones.auto_ready,
+        registrar: RegistrarConfig {
+            min_expires: c.sip.phones.min_expires,
+            max_expires: c.sip.phones.max_expires,
+            default_expires: c.sip.phones.default_expires,
+        },
+        auth: DigestAuthConfig {
+            realm: c.sip.phones.realm.clone(),
+            nonce_ttl: Duration::from_secs(c.sip.phones.nonce_ttl_secs),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+        },
+        acd: acd_config(c),
+        reject_codes: c.queues.iter().map(|q| (q.name.clone(), q.reject_code)).collect(),
+        timers: TimerConfig::default(),
+    }
+}
+
+pub fn acd_config(c: &Config) -> AcdConfig {
+    AcdConfig {
+        queues: c.queues.iter().map(queue).collect(),
+        seats: c
+            .all_seats()
+            .into_iter()
+            .map(|s| SeatConfig {
+                extension: s.extension,
+                queues: s.queues.into_iter().map(|m| (m.queue, m.penalty)).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn queue(q: &FileQueue) -> QueueConfig {
+    let fallback = |f: FallbackName| match f {
+        FallbackName::Wait => Fallback::Wait,
+        FallbackName::Overflow => Fallback::Overflow(q.overflow_queue.clone().unwrap_or_default()),
+        FallbackName::Reject => Fallback::Reject(q.reject_reason.clone()),
+    };
+    QueueConfig {
+        name: q.name.clone(),
+        strategy: match q.strategy {
+            StrategyName::LongestIdle => Strategy::LongestIdle,
+            StrategyName::RingAll => Strategy::RingAll,
+            StrategyName::RoundRobin => Strategy::RoundRobin,
+            StrategyName::FewestCalls => Strategy::FewestCalls,
+        },
+        ring_timeout: Duration::from_secs(q.ring_timeout_secs),
+        retry: Duration::from_secs(q.retry_secs),
+        max_wait: q.max_wait_secs.map(Duration::from_secs),
+        when_no_agents: fallback(q.when_no_agents),
+        when_timeout: fallback(q.when_timeout),
+        wrapup: Duration::from_secs(q.wrapup_secs),
+        no_answer_not_ready: q.no_answer_not_ready,
+        priority: q.priority,
+    }
+}

@@ -156,6 +156,14 @@ impl Message {
         }
     }
 
+    /// The reason phrase of a response.
+    pub fn reason(&self) -> Option<String> {
+        match &self.line {
+            MessageLine::Response(s) => s.reason.as_ref().map(|r| r.to_string()),
+            MessageLine::Request(_) => None,
+        }
+    }
+
     pub fn request_uri(&self) -> Option<&SipUri> {
         match &self.line {
             MessageLine::Request(r) => Some(&r.uri),

@@ -104,6 +104,8 @@ struct Tx {
     dialog_key: Option<(String, u32)>,
     /// A server INVITE whose 2xx was acknowledged.
     acked: bool,
+    /// For server transactions: the request, to build later responses.
+    request: Option<Message>,
 }
 
 impl Tx {
@@ -117,6 +119,7 @@ impl Tx {
             deadlines: [None; 3],
             dialog_key: None,
             acked: false,
+            request: None,
         }
     }
 }
@@ -215,6 +218,7 @@ impl TransactionLayer {
         if invite {
             tx.dialog_key = msg.call_id().zip(msg.cseq()).map(|(c, s)| (c.to_string(), s.cseq));
         }
+        tx.request = Some(msg.clone());
         self.txs.insert(key.clone(), tx);
         if invite {
             self.send_response(now, &key, Message::response_to(&msg, 100, None));
@@ -351,6 +355,17 @@ impl TransactionLayer {
 
     pub fn t1(&self) -> Duration {
         self.timers.t1
+    }
+
+    /// Sends raw bytes outside any transaction (a 400 built from raw lines).
+    pub fn send_stateless_bytes(&mut self, data: Bytes, flow: Flow) {
+        self.transmits.push_back(Transmit { flow, data });
+    }
+
+    /// The request of server transaction `key`, while it awaits a final
+    /// response.
+    pub fn pending_request(&self, key: &TxKey) -> Option<Message> {
+        self.txs.get(key).filter(|t| matches!(t.state, State::Trying | State::Proceeding))?.request.clone()
     }
 
     /// Whether server transaction `key` still awaits a final response.

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it.
+#   - installs what the tests talk to (SIPp) when it is missing and we can;
+#   - points the store tests at PostgreSQL (HOTLINE_TEST_PG_URL; default
+#     the local server at 127.0.0.1:5432, database `test`);
+#   - runs clippy with warnings as errors, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v sipp >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing SIPp (apt-get install sip-tester)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null
+  else
+    echo "error: sipp is not installed; run: sudo apt-get install -y sip-tester" >&2
+    exit 1
+  fi
+fi
+
+export HOTLINE_TEST_PG_URL="${HOTLINE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "warning: no PostgreSQL answers at 127.0.0.1:5432; the PostgreSQL store tests will fail." >&2
+  echo "         start it (pg_ctlcluster <version> main start) or set HOTLINE_TEST_PG_URL." >&2
+fi
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test (unit tests, then SIPp integration tests against the real binary)"
+cargo test --locked -- --test-threads="${HOTLINE_TEST_THREADS:-4}"
+
+step "all tests passed"

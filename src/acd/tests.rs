@@ -1,0 +1,1 @@
+// ACD tests: see below

@@ -1,0 +1,255 @@
+//! The HTTP API (axum, JSON): health, live calls, queues and seats, agent
+//! state changes, call records and the event log.
+//!
+//! Live views come from the engine task through [`EngineHandle`]; records
+//! come from the store. `docs/api.md` and `docs/openapi.yaml` describe
+//! every endpoint.
+
+use crate::acd::StateRequest;
+use crate::b2bua::Command;
+use crate::model::{EventKind, LineClass, Outcome};
+use crate::server::EngineHandle;
+use crate::store::{CallFilter, EventFilter, Store, WriterHandle};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub store: Store,
+    pub writer: WriterHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/calls/live", get(live_calls))
+        .route("/api/calls", get(list_calls))
+        .route("/api/calls/{id}", get(get_call))
+        .route("/api/events", get(list_events))
+        .route("/api/queues", get(queues))
+        .route("/api/seats", get(seats))
+        .route("/api/seats/{ext}/state", put(set_state).post(set_state))
+        .with_state(state)
+}
+
+/// An error answer: status and a message that says what to do.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}"))
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+async fn health(State(s): State<AppState>) -> Response {
+    let db_ok = s.store.ping().await.is_ok();
+    let engine_ok = s.engine.snapshot().await.is_some();
+    let writer = s.writer.status();
+    let degraded = !db_ok || writer.degraded;
+    let status = match (engine_ok, degraded) {
+        (false, _) => "down",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
+    let code = if engine_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": status,
+        "engine": engine_ok,
+        "database": db_ok,
+        "records_pending": writer.pending,
+        "records_dropped": writer.dropped,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn snapshot(s: &AppState) -> Result<crate::server::Snapshot, ApiError> {
+    s.engine
+        .snapshot()
+        .await
+        .ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, "engine is not running".into()))
+}
+
+async fn live_calls(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+    let snap = snapshot(&s).await?;
+    Ok(Json(json!({ "calls": snap.calls })))
+}
+
+async fn queues(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+    let snap = snapshot(&s).await?;
+    Ok(Json(json!({ "queues": snap.acd.queues })))
+}
+
+async fn seats(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+    let snap = snapshot(&s).await?;
+    let registrations: std::collections::HashMap<_, _> = snap.registrations.into_iter().collect();
+    let seats: Vec<_> = snap
+        .acd
+        .seats
+        .iter()
+        .map(|seat| {
+            let mut v = serde_json::to_value(seat).unwrap_or_default();
+            let regs = registrations.get(&seat.extension).cloned().unwrap_or_default();
+            v["registrations"] = serde_json::to_value(regs).unwrap_or_default();
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "seats": seats })))
+}
+
+#[derive(Deserialize)]
+struct StateBody {
+    /// `ready`, `not_ready`, `logged_out` (or `logout`), `login`.
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn set_state(
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+    Json(body): Json<StateBody>,
+) -> ApiResult<serde_json::Value> {
+    let request = match body.state.as_str() {
+        "ready" => StateRequest::Ready,
+        "not_ready" => StateRequest::NotReady(body.reason.unwrap_or_else(|| "other".into())),
+        "logged_out" | "logout" => StateRequest::Logout,
+        "login" | "logged_in" => StateRequest::Login,
+        other => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("unknown state {other:?}; use ready, not_ready (with reason), login or logged_out"),
+            ));
+        }
+    };
+    s.engine
+        .command(Command::SetAgentState { seat: ext.clone(), request })
+        .await
+        .map_err(|e| {
+            let code = if e.starts_with("no seat") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
+            ApiError(code, e)
+        })?;
+    let snap = snapshot(&s).await?;
+    let seat = snap.acd.seats.into_iter().find(|x| x.extension == ext);
+    Ok(Json(json!({ "seat": seat })))
+}
+
+#[derive(Deserialize, Default)]
+struct CallQuery {
+    from: Option<String>,
+    to: Option<String>,
+    line: Option<String>,
+    queue: Option<String>,
+    seat: Option<String>,
+    outcome: Option<String>,
+    class: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// Accepts Unix milliseconds or an RFC 3339 timestamp.
+fn parse_time(key: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map(|t| Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        .map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("{key}={v:?} is neither Unix milliseconds nor RFC 3339 (2026-11-22T08:00:00+08:00)"),
+            )
+        })
+}
+
+async fn list_calls(State(s): State<AppState>, Query(q): Query<CallQuery>) -> ApiResult<serde_json::Value> {
+    let outcome = match &q.outcome {
+        Some(o) => Some(o.parse::<Outcome>().map_err(|_| {
+            ApiError(StatusCode::BAD_REQUEST, format!("outcome={o:?}: use answered, abandoned, overflowed, rejected or failed"))
+        })?),
+        None => None,
+    };
+    let class = match &q.class {
+        Some(c) => Some(c.parse::<LineClass>().map_err(|_| {
+            ApiError(StatusCode::BAD_REQUEST, format!("class={c:?}: use emergency or non_emergency"))
+        })?),
+        None => None,
+    };
+    let filter = CallFilter {
+        from_ms: parse_time("from", &q.from)?,
+        to_ms: parse_time("to", &q.to)?,
+        line: q.line,
+        queue: q.queue,
+        seat: q.seat,
+        outcome,
+        class,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let calls = s.store.list_calls(&filter).await?;
+    Ok(Json(json!({ "calls": calls })))
+}
+
+async fn get_call(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    match s.store.get_call(&id).await? {
+        Some(call) => {
+            let events = s
+                .store
+                .list_events(&EventFilter { call_id: Some(id), ..Default::default() })
+                .await?;
+            Ok(Json(json!({ "call": call, "events": events })).into_response())
+        }
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no call record {id}"))),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct EventQuery {
+    call_id: Option<String>,
+    queue: Option<String>,
+    seat: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list_events(State(s): State<AppState>, Query(q): Query<EventQuery>) -> ApiResult<serde_json::Value> {
+    let kind = match &q.kind {
+        Some(k) => Some(k.parse::<EventKind>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("kind={k:?}: use enqueue, ring, no_answer, connect, abandon, overflow, reject, complete or agent_state"),
+            )
+        })?),
+        None => None,
+    };
+    let filter = EventFilter {
+        call_id: q.call_id,
+        queue: q.queue,
+        seat: q.seat,
+        kind,
+        from_ms: parse_time("from", &q.from)?,
+        to_ms: parse_time("to", &q.to)?,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let events = s.store.list_events(&filter).await?;
+    Ok(Json(json!({ "events": events })))
+}

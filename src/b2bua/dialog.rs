@@ -1,0 +1,194 @@
+//! Requests inside established dialogs, both directions: BYE ends both
+//! legs; re-INVITE (hold/resume), UPDATE and INFO are relayed to the
+//! other leg and its answer relayed back; ACKs and client-transaction
+//! responses are routed to the leg they belong to.
+
+use super::call::LegRef;
+use super::{Engine, Purpose};
+use crate::model::HangupBy;
+use crate::sip::transaction::TxKey;
+use crate::sip::{Flow, Message, Side};
+use ezk_sip_types::{Method, Name};
+use std::time::Instant;
+
+impl Engine {
+    fn find_dialog(&self, msg: &Message) -> Option<(String, LegRef)> {
+        let call_id = msg.call_id()?.to_string();
+        let tag = msg.to()?.tag?.to_string();
+        self.by_dialog.get(&(call_id, tag)).cloned()
+    }
+
+    pub(super) fn handle_in_dialog(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
+        let method = msg.method().cloned().unwrap_or(Method::OPTIONS);
+        let dialog_key = msg.call_id().zip(msg.to().and_then(|t| t.tag)).map(|(c, t)| (c.to_string(), t.to_string()));
+        if method == Method::BYE
+            && let Some(dk) = dialog_key
+            && self.feature_dialogs.remove(&dk).is_some()
+        {
+            self.respond(now, &key, &msg, 200);
+            return;
+        }
+        let Some((id, leg)) = self.find_dialog(&msg) else {
+            self.respond(now, &key, &msg, 481);
+            return;
+        };
+        if method == Method::BYE {
+            self.respond(now, &key, &msg, 200);
+            let connected_seat = self.calls.get(&id).and_then(|c| c.seat.clone());
+            match leg {
+                LegRef::Inbound => self.hang_up_answered(now, &id, HangupBy::Caller),
+                LegRef::Seat(seat) if Some(&seat) == connected_seat.as_ref() => {
+                    self.hang_up_answered(now, &id, HangupBy::Agent)
+                }
+                LegRef::Seat(seat) => {
+                    // A seat that answered too late hangs up: just forget it.
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.legs.remove(&seat);
+                    }
+                    self.forget_if_done(&id);
+                }
+            }
+            return;
+        }
+        let _ = flow;
+        self.relay(now, key, msg, &id, leg);
+    }
+
+    /// Relays an in-dialog request to the other leg of a connected call.
+    fn relay(&mut self, now: Instant, server: TxKey, msg: Message, id: &str, from: LegRef) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(seat) = call.seat.clone().filter(|_| call.ended.is_none()) else {
+            self.respond(now, &server, &msg, 481);
+            return;
+        };
+        let Some(method) = msg.method().cloned() else { return };
+        let (other, dialog, side) = match &from {
+            LegRef::Inbound => match call.legs.get_mut(&seat) {
+                Some(leg) => (LegRef::Seat(seat.clone()), &mut leg.dialog, Side::Phones),
+                None => return,
+            },
+            LegRef::Seat(_) => (LegRef::Inbound, &mut call.inbound.dialog, Side::Trunk),
+        };
+        let local = self.config.local_addr(side, dialog.flow.proto);
+        let flow = dialog.flow;
+        let Some(mut out) = dialog.request(method.clone(), local, None) else { return };
+        if method == Method::INVITE || method == Method::UPDATE {
+            let transport = flow.proto.via_name().to_ascii_lowercase();
+            out.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+        }
+        if !msg.body.is_empty() {
+            let ctype = msg.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+            out = out.with_body(&ctype, msg.body.clone());
+        }
+        let out = self.decorate(out);
+        if let Some(key) = self.tx.send_request(now, &out, flow) {
+            tracing::debug!(call = %id, %method, "relaying in-dialog request");
+            self.by_client.insert(key.clone(), (id.to_string(), other, Purpose::Relay { server, other: from }));
+            if let Some(call) = self.calls.get_mut(id) {
+                call.client_keys.push(key);
+            }
+        }
+    }
+
+    pub(super) fn handle_ack(&mut self, now: Instant, msg: Message, _flow: Flow) {
+        let dialog_key = msg.call_id().zip(msg.to().and_then(|t| t.tag)).map(|(c, t)| (c.to_string(), t.to_string()));
+        if let Some(dk) = dialog_key
+            && let Some((invite, flow)) = self.feature_dialogs.get(&dk).cloned()
+        {
+            // A feature code was answered; hang up now that it is confirmed.
+            self.bye_feature_dialog(now, &invite, flow);
+        }
+        // ACKs of 2xx on call legs need nothing more: the transaction layer
+        // stopped the retransmissions.
+    }
+
+    pub(super) fn handle_response(&mut self, now: Instant, key: TxKey, msg: Message) {
+        let Some((id, leg, purpose)) = self.by_client.get(&key).cloned() else { return };
+        let code = msg.code().unwrap_or(500);
+        match purpose {
+            Purpose::SeatInvite => {
+                if let LegRef::Seat(seat) = leg {
+                    self.seat_invite_response(now, &id, &seat, msg);
+                }
+            }
+            Purpose::Fire => {}
+            Purpose::Relay { server, other } => {
+                let Some(call) = self.calls.get_mut(&id) else { return };
+                let responder = match &leg {
+                    LegRef::Inbound => &mut call.inbound.dialog,
+                    LegRef::Seat(seat) => match call.legs.get_mut(seat) {
+                        Some(l) => &mut l.dialog,
+                        None => return,
+                    },
+                };
+                if (200..300).contains(&code) && key.method == "INVITE" {
+                    // ACK the re-INVITE's 2xx on this leg; the originator ACKs ours.
+                    let side = if leg == LegRef::Inbound { Side::Trunk } else { Side::Phones };
+                    let local = self.config.local_addr(side, responder.flow.proto);
+                    let cseq = msg.cseq().map(|c| c.cseq);
+                    let flow = responder.flow;
+                    if let Some(ack) = responder.request(Method::ACK, local, cseq) {
+                        self.tx.send_stateless(&ack, flow);
+                    }
+                }
+                if code == 100 {
+                    return;
+                }
+                let _ = other;
+                let Some(orig) = self.tx.pending_request(&server) else { return };
+                let mut resp = Message::response_to(&orig, code, None);
+                if let Some(reason) = msg.reason() {
+                    resp = resp.with_reason(&reason);
+                }
+                if (101..300).contains(&code) && key.method == "INVITE" {
+                    let side = if leg == LegRef::Inbound { Side::Phones } else { Side::Trunk };
+                    let proto = server_flow_proto(&orig);
+                    let local = self.config.local_addr(side, proto);
+                    let transport = proto.via_name().to_ascii_lowercase();
+                    resp.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+                }
+                if !msg.body.is_empty() {
+                    let ctype =
+                        msg.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+                    resp = resp.with_body(&ctype, msg.body.clone());
+                }
+                let resp = self.decorate(resp);
+                self.tx.send_response(now, &server, resp);
+            }
+        }
+        if code >= 300 {
+            self.client_key_done(&key);
+        }
+    }
+
+    pub(super) fn handle_tx_timeout(&mut self, now: Instant, key: TxKey) {
+        if key.server {
+            // Our 2xx to the trunk was never ACKed: the call cannot go on.
+            if let Some(id) = self.by_invite.get(&key).cloned()
+                && self.calls.get(&id).is_some_and(|c| c.seat.is_some())
+            {
+                tracing::warn!(call = %id, "no ACK for our 200 from the trunk; ending the call");
+                self.hang_up_answered(now, &id, HangupBy::System);
+            }
+            return;
+        }
+        let Some((id, leg, purpose)) = self.by_client.remove(&key) else { return };
+        match (purpose, leg) {
+            (Purpose::SeatInvite, LegRef::Seat(seat)) => self.seat_invite_timeout(now, &id, &seat),
+            (Purpose::Relay { server, .. }, _) => {
+                if let Some(orig) = self.tx.pending_request(&server) {
+                    let resp = self.decorate(Message::response_to(&orig, 408, None));
+                    self.tx.send_response(now, &server, resp);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn server_flow_proto(req: &Message) -> crate::sip::Proto {
+    match req.top_via().map(|v| v.transport.to_ascii_uppercase()) {
+        Some(t) if t == "TCP" => crate::sip::Proto::Tcp,
+        _ => crate::sip::Proto::Udp,
+    }
+}

@@ -1,0 +1,286 @@
+//! The B2BUA engine: everything hotline decides about SIP, in one sans-IO
+//! state machine.
+//!
+//! It owns the transaction layer, the registrar, digest authentication,
+//! the ACD and the live calls. Fed with datagrams, commands and the clock
+//! ([`Engine::handle_datagram`], [`Engine::handle_command`],
+//! [`Engine::handle_timeout`]), it returns bytes to send
+//! ([`Engine::poll_transmit`]), records to store ([`Engine::poll_record`])
+//! and its next wake-up ([`Engine::poll_timeout`]). It never reads the
+//! clock, spawns a task or touches a socket: `crate::server` drives it.
+//!
+//! ```text
+//!  trunk INVITE --> line --> Call (inbound leg) --> ACD queue
+//!                                   ^                  | Ring{seat}
+//!                                   |                  v
+//!        200 to trunk <-- Connect -- ACD <-- seat answers (outbound leg)
+//! ```
+//! Files: `call.rs` (a call and its two legs), `trunk.rs` (the trunk
+//! side), `phones.rs` (registrations, feature codes), `acd_glue.rs` (ACD
+//! outputs turned into SIP), `dialog.rs` (in-dialog requests both ways).
+
+mod acd_glue;
+mod call;
+mod config;
+mod dialog;
+mod phones;
+mod trunk;
+
+#[cfg(test)]
+mod tests;
+
+pub use call::LiveCall;
+pub use config::{EngineConfig, FeatureCode, Line, SeatCredentials};
+
+use crate::acd::Acd;
+use crate::model::{CallRecord, QueueEvent};
+use crate::sip::auth::DigestAuth;
+use crate::sip::registrar::Registrar;
+use crate::sip::transaction::{TransactionLayer, TxEvent, TxKey};
+use crate::sip::{Flow, Message, ParseError, Side, Transmit};
+use bytes::Bytes;
+use call::{Call, LegRef};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+/// Something to persist: the store's writer takes these in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Call(CallRecord),
+    Event(QueueEvent),
+}
+
+/// Requests from the HTTP API and the CLI.
+#[derive(Debug)]
+pub enum Command {
+    SetAgentState { seat: String, request: crate::acd::StateRequest },
+}
+
+/// Maps the engine's `Instant`s to wall-clock Unix milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timebase {
+    pub instant: Instant,
+    pub unix_ms: i64,
+}
+
+impl Timebase {
+    pub fn ms(&self, at: Instant) -> i64 {
+        match at.checked_duration_since(self.instant) {
+            Some(d) => self.unix_ms + d.as_millis() as i64,
+            None => self.unix_ms - self.instant.duration_since(at).as_millis() as i64,
+        }
+    }
+}
+
+/// What a client transaction we started is for.
+#[derive(Debug, Clone)]
+enum Purpose {
+    /// The INVITE ringing a seat.
+    SeatInvite,
+    /// A CANCEL or BYE whose answer changes nothing.
+    Fire,
+    /// An in-dialog request relayed from the other leg: answer `server`.
+    Relay { server: TxKey, other: LegRef },
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    timebase: Timebase,
+    tx: TransactionLayer,
+    registrar: Registrar,
+    auth: DigestAuth,
+    acd: Acd,
+    calls: HashMap<String, Call>,
+    /// INVITE server transaction of the inbound leg -> call id.
+    by_invite: HashMap<TxKey, String>,
+    /// (SIP Call-ID, our tag) -> call id and leg, for in-dialog requests.
+    by_dialog: HashMap<(String, String), (String, LegRef)>,
+    /// Client transactions we started -> call, leg, purpose.
+    by_client: HashMap<TxKey, (String, LegRef, Purpose)>,
+    /// Feature-code dialogs answered 200 and waiting for the ACK to hang up.
+    feature_dialogs: HashMap<(String, String), (Message, Flow)>,
+    records: VecDeque<Record>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, timebase: Timebase, auth_secret: [u8; 32]) -> Engine {
+        let auth = DigestAuth::new(config.auth.clone(), auth_secret);
+        let registrar = Registrar::new(config.registrar);
+        let acd = Acd::new(config.acd.clone(), config.auto_ready);
+        Engine {
+            tx: TransactionLayer::new(config.timers),
+            config,
+            timebase,
+            registrar,
+            auth,
+            acd,
+            calls: HashMap::new(),
+            by_invite: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_client: HashMap::new(),
+            feature_dialogs: HashMap::new(),
+            records: VecDeque::new(),
+        }
+    }
+
+    /// Bytes that arrived on `flow` (a UDP datagram or a framed TCP message).
+    pub fn handle_datagram(&mut self, now: Instant, flow: Flow, bytes: Bytes) {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return; // keep-alive
+        }
+        let msg = match Message::parse(bytes.clone()) {
+            Ok(m) => m,
+            Err(ParseError::Unparseable(why)) => {
+                tracing::debug!(remote = %flow.remote, why, "dropped unparseable SIP message");
+                return;
+            }
+            Err(ParseError::Malformed(why)) => {
+                self.answer_malformed(flow, &bytes, &why);
+                return;
+            }
+        };
+        if let Err(why) = msg.check() {
+            if msg.is_request() {
+                self.answer_bad_request(&msg, flow, &why);
+            }
+            return;
+        }
+        self.tx.handle_message(now, msg, flow);
+        self.drain(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        self.registrar.handle_timeout(now);
+        self.acd.handle_timeout(now);
+        self.drain(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.tx.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.poll_transmit()
+    }
+
+    pub fn poll_record(&mut self) -> Option<Record> {
+        self.records.pop_front()
+    }
+
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
+        let result = match cmd {
+            Command::SetAgentState { seat, request } => {
+                if !self.config.seats.contains_key(&seat) {
+                    return Err(format!("no seat {seat}"));
+                }
+                self.acd.set_agent_state(now, &seat, request).map_err(|e| e.to_string())
+            }
+        };
+        self.drain(now);
+        result
+    }
+
+    /// Live state for the API.
+    pub fn acd_snapshot(&self, now: Instant) -> crate::acd::AcdSnapshot {
+        self.acd.snapshot(now)
+    }
+
+    pub fn live_calls(&self, now: Instant) -> Vec<LiveCall> {
+        let mut calls: Vec<LiveCall> = self.calls.values().map(|c| c.live(now, &self.timebase)).collect();
+        calls.sort_by_key(|c| c.offered_at_ms);
+        calls
+    }
+
+    pub fn registrations(&self, now: Instant) -> Vec<(String, Vec<crate::sip::registrar::Binding>)> {
+        let mut seats: Vec<&String> = self.config.seats.keys().collect();
+        seats.sort();
+        seats.into_iter().map(|s| (s.clone(), self.registrar.bindings(now, s))).collect()
+    }
+
+    /// Runs every sub-machine's pending outputs to a fixed point.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.tx.poll_event() {
+                progressed = true;
+                self.handle_tx_event(now, ev);
+            }
+            while let Some(change) = self.registrar.poll_change() {
+                progressed = true;
+                self.acd.seat_reachable(now, &change.extension, change.reachable);
+            }
+            while let Some(out) = self.acd.poll_output() {
+                progressed = true;
+                self.handle_acd_output(now, out);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {
+        match ev {
+            TxEvent::Request { key, msg, flow } => {
+                let in_dialog = msg.to().is_some_and(|t| t.tag.is_some());
+                if in_dialog {
+                    self.handle_in_dialog(now, key, msg, flow);
+                    return;
+                }
+                match flow.side {
+                    Side::Trunk => self.handle_trunk_request(now, key, msg, flow),
+                    Side::Phones => self.handle_phones_request(now, key, msg, flow),
+                }
+            }
+            TxEvent::Ack { msg, flow } => self.handle_ack(now, msg, flow),
+            TxEvent::Cancel { invite, .. } => self.handle_cancel(now, invite),
+            TxEvent::Response { key, msg, .. } => self.handle_response(now, key, msg),
+            TxEvent::Timeout { key } => self.handle_tx_timeout(now, key),
+        }
+    }
+
+    fn respond(&mut self, now: Instant, key: &TxKey, req: &Message, code: u16) {
+        let resp = Message::response_to(req, code, Some(&crate::sip::random_token()));
+        let resp = self.decorate(resp);
+        self.tx.send_response(now, key, resp);
+    }
+
+    /// Adds the headers every message of ours carries.
+    fn decorate(&self, mut msg: Message) -> Message {
+        let name = if msg.is_request() { ezk_sip_types::Name::USER_AGENT } else { ezk_sip_types::Name::SERVER };
+        msg.headers.insert(name, self.config.name.clone());
+        msg
+    }
+
+    fn answer_bad_request(&mut self, req: &Message, flow: Flow, why: &str) {
+        tracing::info!(remote = %flow.remote, why, "400 to malformed request");
+        let resp = Message::response_to(req, 400, None).with_reason(&format!("Bad Request ({why})"));
+        self.tx.send_stateless(&self.decorate(resp), flow);
+    }
+
+    /// A request whose head could be split into lines but not fully parsed:
+    /// answer 400 from the raw transaction headers when they are present.
+    fn answer_malformed(&mut self, flow: Flow, bytes: &Bytes, why: &str) {
+        match call::raw_response_400(bytes, why, &self.config.name) {
+            Some(data) => {
+                tracing::info!(remote = %flow.remote, why, "400 to malformed request");
+                self.tx.send_stateless_bytes(data, flow);
+            }
+            None => tracing::debug!(remote = %flow.remote, why, "dropped malformed SIP message"),
+        }
+    }
+
+    fn record_event(&mut self, ev: QueueEvent) {
+        self.records.push_back(Record::Event(ev));
+    }
+
+    fn record_call(&mut self, call_id: &str) {
+        if let Some(call) = self.calls.get(call_id) {
+            self.records.push_back(Record::Call(call.record(&self.timebase)));
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The trunk side: citizens' INVITEs become calls on a line and enter its
+//! queue; CANCEL abandons them; only the trunk's addresses are served.
+
+use super::call::{Call, Dialog, Inbound, LegRef, contact_uri, without_tag};
+use super::{Engine, Record};
+use crate::model::{HangupBy, Outcome};
+use crate::sip::transaction::TxKey;
+use crate::sip::{Flow, Message, Side, random_token, uri_user};
+use bytes::Bytes;
+use ezk_sip_types::{Method, Name};
+use std::time::Instant;
+
+/// Methods hotline accepts outside a dialog.
+pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+
+impl Engine {
+    pub(super) fn handle_trunk_request(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
+        let ip = flow.remote.ip();
+        if !self.config.trunk_allow.iter().any(|net| net.contains(&ip)) {
+            tracing::warn!(remote = %flow.remote, "403 to a request from an address not in sip.trunk.allow");
+            self.respond(now, &key, &msg, 403);
+            return;
+        }
+        match msg.method().cloned() {
+            Some(m) if m == Method::INVITE => self.trunk_invite(now, key, msg, flow),
+            Some(m) if m == Method::OPTIONS => self.respond_options(now, &key, &msg),
+            Some(m) if m == Method::BYE || m == Method::UPDATE || m == Method::INFO => {
+                self.respond(now, &key, &msg, 481)
+            }
+            _ => self.respond_not_allowed(now, &key, &msg),
+        }
+    }
+
+    pub(super) fn respond_options(&mut self, now: Instant, key: &TxKey, req: &Message) {
+        let mut resp = self.decorate(Message::response_to(req, 200, Some(&random_token())));
+        resp.headers.insert(Name::ALLOW, ALLOW);
+        resp.headers.insert(Name::ACCEPT, "application/sdp");
+        self.tx.send_response(now, key, resp);
+    }
+
+    pub(super) fn respond_not_allowed(&mut self, now: Instant, key: &TxKey, req: &Message) {
+        let mut resp = self.decorate(Message::response_to(req, 405, Some(&random_token())));
+        resp.headers.insert(Name::ALLOW, ALLOW);
+        self.tx.send_response(now, key, resp);
+    }
+
+    fn trunk_invite(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
+        if msg.raw(&Name::MAX_FORWARDS).is_some_and(|v| v.trim() == "0") {
+            self.respond(now, &key, &msg, 483);
+            return;
+        }
+        let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
+        let caller = msg
+            .raw(&Name::custom("P-Asserted-Identity", &["p-asserted-identity"]))
+            .and_then(|p| p.parse::<ezk_sip_types::uri::NameAddr>().ok())
+            .and_then(|n| uri_user(&n.uri))
+            .or_else(|| msg.from().and_then(|f| uri_user(&f.uri.uri)))
+            .unwrap_or_else(|| "anonymous".into());
+        let id = uuid::Uuid::now_v7().to_string();
+        let (line, known) = match self.config.lines.get(&dialled) {
+            Some(line) => (line.clone(), true),
+            None => (
+                super::Line { number: dialled.clone(), queue: String::new(), class: Default::default(), tag: None },
+                false,
+            ),
+        };
+        let local_tag = random_token();
+        let dialog = Dialog {
+            call_id: msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
+            local_tag: local_tag.clone(),
+            remote_tag: msg.from().and_then(|f| f.tag).map(|t| t.to_string()),
+            local_uri: msg.raw(&Name::TO).map(|t| without_tag(t)).unwrap_or_default(),
+            remote_uri: msg.raw(&Name::FROM).map(|f| without_tag(f)).unwrap_or_default(),
+            remote_target: contact_uri(&msg).unwrap_or_else(|| format!("sip:{caller}@{}", flow.remote)),
+            route_set: msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect(),
+            local_cseq: 0,
+            flow,
+        };
+        let span = tracing::info_span!("call", id = %id);
+        let _g = span.enter();
+        let call = Call {
+            id: id.clone(),
+            queue: line.queue.clone(),
+            line,
+            caller,
+            offered: now,
+            answered: None,
+            ended: None,
+            inbound: Inbound { dialog, invite_tx: key.clone(), invite: msg, ringing_sent: false, answered: false },
+            legs: Default::default(),
+            client_keys: Vec::new(),
+            seat: None,
+            outcome: None,
+            hangup_by: None,
+            reason: None,
+        };
+        tracing::info!(line = %call.line.number, caller = %call.caller, queue = %call.queue, "call offered");
+        let sip_call_id = call.inbound.dialog.call_id.clone();
+        self.calls.insert(id.clone(), call);
+        self.by_invite.insert(key, id.clone());
+        self.by_dialog.insert((sip_call_id, local_tag), (id.clone(), LegRef::Inbound));
+        if !known {
+            tracing::info!(dialled = %dialled, "404: no line for the dialled number");
+            self.reject_call(now, &id, 404, "unknown number");
+            return;
+        }
+        self.record_call(&id);
+        let queue = self.calls[&id].queue.clone();
+        if let Err(e) = self.acd.call_arrived(now, &id, &queue) {
+            tracing::error!(error = %e, "ACD refused the call");
+            self.reject_call(now, &id, 500, "queue unavailable");
+        }
+    }
+
+    /// Sends a response on the inbound leg's INVITE transaction, with our
+    /// To tag and Contact.
+    pub(super) fn answer_inbound(&mut self, now: Instant, id: &str, code: u16, reason: Option<&str>, body: Option<(String, Bytes)>) {
+        let Some(call) = self.calls.get(id) else { return };
+        let inbound = &call.inbound;
+        let mut resp = Message::response_to(&inbound.invite, code, Some(&inbound.dialog.local_tag));
+        if let Some(reason) = reason {
+            resp = resp.with_reason(reason);
+        }
+        if (101..300).contains(&code) {
+            let local = self.config.local_addr(Side::Trunk, inbound.dialog.flow.proto);
+            let transport = inbound.dialog.flow.proto.via_name().to_ascii_lowercase();
+            resp.headers.insert(Name::CONTACT, format!("<sip:{}@{local};transport={transport}>", call.line.number));
+        }
+        if let Some((ctype, body)) = body {
+            resp = resp.with_body(&ctype, body);
+        }
+        let key = inbound.invite_tx.clone();
+        let resp = self.decorate(resp);
+        self.tx.send_response(now, &key, resp);
+    }
+
+    /// Refuses a call that has not been answered and closes its record.
+    pub(super) fn reject_call(&mut self, now: Instant, id: &str, code: u16, reason: &str) {
+        self.answer_inbound(now, id, code, Some(reason), None);
+        self.end_call(now, id, Outcome::Rejected, None, Some(reason.to_string()));
+    }
+
+    /// The caller CANCELled: 487 to the INVITE, the call is abandoned.
+    pub(super) fn handle_cancel(&mut self, now: Instant, invite: TxKey) {
+        let Some(id) = self.by_invite.get(&invite).cloned() else { return };
+        if self.calls.get(&id).is_none_or(|c| c.ended.is_some() || c.seat.is_some()) {
+            return;
+        }
+        tracing::info!(call = %id, "caller cancelled while waiting");
+        self.answer_inbound(now, &id, 487, None, None);
+        self.end_call(now, &id, Outcome::Abandoned, Some(HangupBy::Caller), None);
+        self.acd.call_abandoned(now, &id);
+    }
+
+    /// Closes a call's record. Seat legs still ringing are stopped by the
+    /// ACD's StopRing outputs; the call is forgotten once no leg is left.
+    pub(super) fn end_call(&mut self, now: Instant, id: &str, outcome: Outcome, by: Option<HangupBy>, reason: Option<String>) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        if call.ended.is_some() {
+            return;
+        }
+        call.ended = Some(now);
+        call.outcome = Some(outcome);
+        call.hangup_by = by;
+        call.reason = reason;
+        tracing::info!(call = %id, outcome = %outcome, "call ended");
+        let record = call.record(&self.timebase);
+        self.records.push_back(Record::Call(record));
+        self.forget_if_done(id);
+    }
+
+    /// Drops an ended call once no seat leg needs it any more.
+    pub(super) fn forget_if_done(&mut self, id: &str) {
+        let Some(call) = self.calls.get(id) else { return };
+        if call.ended.is_none() || !call.legs.is_empty() {
+            return;
+        }
+        let Some(call) = self.calls.remove(id) else { return };
+        self.by_invite.remove(&call.inbound.invite_tx);
+        self.by_dialog.remove(&(call.inbound.dialog.call_id.clone(), call.inbound.dialog.local_tag.clone()));
+        for leg in call.legs.values() {
+            self.by_dialog.remove(&(leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()));
+        }
+        for key in &call.client_keys {
+            self.by_client.remove(key);
+        }
+    }
+}

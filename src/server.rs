@@ -1,0 +1,213 @@
+//! `hotline serve`: wires the IO edges to the engine and runs them until
+//! shutdown.
+//!
+//! One task drives the sans-IO [`Engine`]: it waits for an inbound
+//! message, an API request or the engine's next timer, feeds it in, then
+//! sends what the engine wants sent and hands records to the store writer.
+
+use crate::b2bua::{Command, Engine, LiveCall, Record, Timebase};
+use crate::config::Config;
+use crate::sip::registrar::Binding;
+use crate::sip::transport::{Inbound, Listeners, Transports};
+use crate::sip::{Proto, Side};
+use crate::store::{Store, StoreCmd, WriterHandle};
+use anyhow::Context;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// A point-in-time view of the engine for the API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    pub acd: crate::acd::AcdSnapshot,
+    pub calls: Vec<LiveCall>,
+    pub registrations: Vec<(String, Vec<Binding>)>,
+}
+
+enum Request {
+    Snapshot(oneshot::Sender<Snapshot>),
+    Command(Command, oneshot::Sender<Result<(), String>>),
+}
+
+/// The API's way into the engine task.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl EngineHandle {
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Request::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn command(&self, cmd: Command) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Request::Command(cmd, tx)).await.map_err(|_| "engine stopped".to_string())?;
+        rx.await.map_err(|_| "engine stopped".to_string())?
+    }
+}
+
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs hotline until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    warn_public_demo(&config);
+    let store = Store::connect(&config.store.url)
+        .await
+        .with_context(|| format!("opening the database ([store] url = {:?})", config.store.url))?;
+    let closed = store.close_interrupted(unix_ms_now(), "interrupted").await?;
+    if closed > 0 {
+        tracing::warn!(calls = closed, "closed call records left open by an earlier crash");
+    }
+    let writer = crate::store::Writer::spawn(store.clone(), config.store.buffer);
+    let shutdown = CancellationToken::new();
+    let mut listeners = Listeners::default();
+    for (side, l) in [(Side::Phones, (&config.sip.phones.udp, &config.sip.phones.tcp)), (Side::Trunk, (&config.sip.trunk.udp, &config.sip.trunk.tcp))] {
+        if let Some(a) = l.0 {
+            listeners.udp.push((side, *a));
+        }
+        if let Some(a) = l.1 {
+            listeners.tcp.push((side, *a));
+        }
+    }
+    let (transports, inbound) = Transports::bind(&listeners, shutdown.clone(), 65_536).await?;
+    let engine_config = crate::config::runtime::engine_config(&config, &transports.local);
+    let timebase = Timebase { instant: Instant::now(), unix_ms: unix_ms_now() };
+    let engine = Engine::new(engine_config, timebase, rand::random());
+    let (req_tx, req_rx) = mpsc::channel(1024);
+    let handle = EngineHandle { tx: req_tx };
+    let engine_task = tokio::spawn(run_engine(engine, inbound, req_rx, transports.clone(), writer.clone(), shutdown.clone()));
+    for ((side, proto), addr) in transports.local.iter() {
+        tracing::info!(?side, ?proto, %addr, "SIP listening");
+    }
+    let api = crate::api::router(crate::api::AppState { engine: handle, store: store.clone(), writer: writer.clone() });
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot bind HTTP {} ([http] listen)", config.http.listen))?;
+    tracing::info!(addr = %config.http.listen, "HTTP API listening");
+    let api_shutdown = shutdown.clone();
+    let api_task = tokio::spawn(async move {
+        axum::serve(http, api).with_graceful_shutdown(api_shutdown.cancelled_owned()).await
+    });
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    let _ = engine_task.await;
+    let _ = api_task.await;
+    writer.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_engine(
+    mut engine: Engine,
+    mut inbound: mpsc::Receiver<Inbound>,
+    mut requests: mpsc::Receiver<Request>,
+    transports: Transports,
+    writer: WriterHandle,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let deadline = engine.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            msg = inbound.recv() => {
+                let Some(msg) = msg else { break };
+                engine.handle_datagram(Instant::now(), msg.flow, msg.data);
+                // Take whatever else is already queued before flushing.
+                for _ in 0..256 {
+                    let Ok(msg) = inbound.try_recv() else { break };
+                    engine.handle_datagram(Instant::now(), msg.flow, msg.data);
+                }
+            }
+            req = requests.recv() => {
+                let Some(req) = req else { break };
+                let now = Instant::now();
+                match req {
+                    Request::Snapshot(reply) => {
+                        let _ = reply.send(Snapshot {
+                            acd: engine.acd_snapshot(now),
+                            calls: engine.live_calls(now),
+                            registrations: engine.registrations(now),
+                        });
+                    }
+                    Request::Command(cmd, reply) => {
+                        let _ = reply.send(engine.handle_command(now, cmd));
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                engine.handle_timeout(Instant::now());
+            }
+        }
+        while let Some(t) = engine.poll_transmit() {
+            transports.send(t);
+        }
+        while let Some(r) = engine.poll_record() {
+            writer.send(match r {
+                Record::Call(c) => StoreCmd::Call(c),
+                Record::Event(e) => StoreCmd::Event(e),
+            });
+        }
+    }
+}
+
+/// The demo's passwords are public: say so loudly when they face a network.
+fn warn_public_demo(config: &Config) {
+    let exposed: Vec<String> = [config.sip.phones.udp, config.sip.phones.tcp]
+        .into_iter()
+        .flatten()
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    if exposed.is_empty() {
+        return;
+    }
+    let weak: Vec<String> = config
+        .all_seats()
+        .into_iter()
+        .filter(|s| s.password == format!("demo-{}", s.extension))
+        .map(|s| s.extension)
+        .collect();
+    if !weak.is_empty() {
+        let msg = format!(
+            "DEMO CREDENTIALS ON A PUBLIC ADDRESS: seats {} use the published demo password (demo-N) while the phones side listens on {}. Anyone can register as these seats. Set real passwords in the config before exposing hotline.",
+            summarize(&weak),
+            exposed.join(", ")
+        );
+        tracing::error!("{msg}");
+        eprintln!("\n!!! {msg}\n");
+    }
+    let _ = Proto::Udp;
+}
+
+fn summarize(list: &[String]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, .., last] => format!("{first}..{last} ({} seats)", list.len()),
+    }
+}

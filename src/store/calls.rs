@@ -1,0 +1,150 @@
+//! The `calls` table: the upsert that never reopens an ended record, reading
+//! rows back into [`CallRecord`]s, and the filtered listing.
+
+use std::str::FromStr;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use super::error::StoreError;
+use super::filter::{CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT, CallFilter, Conditions, clamp_limit};
+use crate::model::{CallRecord, Outcome};
+
+/// The columns of `calls`, in [`CallRecord`] field order.
+pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
+     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms";
+
+/// Insert, or replace every column of the stored row, unless the stored row
+/// is final and the new one is not (see [`keeps_stored`]; same rule).
+const UPSERT_CALL: &str = "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, \
+     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (id) DO UPDATE SET sip_call_id = excluded.sip_call_id, line = excluded.line, \
+     tag = excluded.tag, class = excluded.class, caller = excluded.caller, queue = excluded.queue, \
+     seat = excluded.seat, offered_at_ms = excluded.offered_at_ms, \
+     answered_at_ms = excluded.answered_at_ms, ended_at_ms = excluded.ended_at_ms, \
+     outcome = excluded.outcome, hangup_by = excluded.hangup_by, reason = excluded.reason, \
+     wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms \
+     WHERE calls.ended_at_ms IS NULL OR excluded.ended_at_ms IS NOT NULL \
+     OR COALESCE(calls.outcome, '') = 'overflowed'";
+
+/// Whether a write of `new` must leave the already stored `stored` as it is:
+/// `stored` has ended and `new` has not, i.e. `new` is a late copy of an
+/// earlier state (written at offer or answer) arriving after the end.
+///
+/// An ended record whose outcome is `overflowed` is not final: the overflow
+/// queue's record for the same call id replaces it.
+pub(crate) fn keeps_stored(stored: &CallRecord, new: &CallRecord) -> bool {
+    stored.ended_at_ms.is_some()
+        && new.ended_at_ms.is_none()
+        && stored.outcome != Some(Outcome::Overflowed)
+}
+
+/// Writes `rec` with the upsert rule above.
+pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result<(), sqlx::Error> {
+    sqlx::query(UPSERT_CALL)
+        .bind(rec.id.as_str())
+        .bind(rec.sip_call_id.as_str())
+        .bind(rec.line.as_str())
+        .bind(rec.tag.as_deref())
+        .bind(rec.class.as_str())
+        .bind(rec.caller.as_str())
+        .bind(rec.queue.as_deref())
+        .bind(rec.seat.as_deref())
+        .bind(rec.offered_at_ms)
+        .bind(rec.answered_at_ms)
+        .bind(rec.ended_at_ms)
+        .bind(rec.outcome.map(|o| o.as_str()))
+        .bind(rec.hangup_by.map(|h| h.as_str()))
+        .bind(rec.reason.as_deref())
+        .bind(rec.wait_ms)
+        .bind(rec.talk_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The record stored under `id`, if any.
+pub(super) async fn get(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<CallRecord>, StoreError> {
+    let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(StoreError::query("get call"))?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Records matching `f`, newest offer first.
+pub(super) async fn list(
+    conn: &mut AnyConnection,
+    f: &CallFilter,
+) -> Result<Vec<CallRecord>, StoreError> {
+    let mut c = Conditions::default();
+    c.range("offered_at_ms", f.from_ms, f.to_ms);
+    c.eq("line", f.line.as_deref());
+    c.eq("queue", f.queue.as_deref());
+    c.eq("seat", f.seat.as_deref());
+    c.eq("outcome", f.outcome.map(|o| o.as_str()));
+    c.eq("class", f.class.map(|k| k.as_str()));
+    let sql = c.select(CALL_COLUMNS, "calls", "offered_at_ms DESC, id DESC");
+    let limit = clamp_limit(f.limit, CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT);
+    let rows = c
+        .bind(
+            sqlx::query(AssertSqlSafe(sql)),
+            limit,
+            f.offset.unwrap_or(0),
+        )
+        .fetch_all(conn)
+        .await
+        .map_err(StoreError::query("list calls"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Reads one `calls` row selected with [`CALL_COLUMNS`].
+pub(super) fn from_row(row: &AnyRow) -> Result<CallRecord, StoreError> {
+    let q = || StoreError::query("read call row");
+    let get_s = |col: &'static str| row.try_get::<String, _>(col).map_err(q());
+    let get_os = |col: &'static str| row.try_get::<Option<String>, _>(col).map_err(q());
+    let get_i = |col: &'static str| row.try_get::<i64, _>(col).map_err(q());
+    let get_oi = |col: &'static str| row.try_get::<Option<i64>, _>(col).map_err(q());
+    let id = get_s("id")?;
+    let class = parse(&id, "class", get_s("class")?)?;
+    let outcome = get_os("outcome")?
+        .map(|v| parse(&id, "outcome", v))
+        .transpose()?;
+    let hangup_by = get_os("hangup_by")?
+        .map(|v| parse(&id, "hangup_by", v))
+        .transpose()?;
+    Ok(CallRecord {
+        sip_call_id: get_s("sip_call_id")?,
+        line: get_s("line")?,
+        tag: get_os("tag")?,
+        class,
+        caller: get_s("caller")?,
+        queue: get_os("queue")?,
+        seat: get_os("seat")?,
+        offered_at_ms: get_i("offered_at_ms")?,
+        answered_at_ms: get_oi("answered_at_ms")?,
+        ended_at_ms: get_oi("ended_at_ms")?,
+        outcome,
+        hangup_by,
+        reason: get_os("reason")?,
+        wait_ms: get_i("wait_ms")?,
+        talk_ms: get_i("talk_ms")?,
+        id,
+    })
+}
+
+/// Parses a stored enum string, naming the row and column if it is bad.
+fn parse<T: FromStr>(id: &str, column: &'static str, value: String) -> Result<T, StoreError> {
+    value.parse().map_err(|_| StoreError::Corrupt {
+        table: "calls",
+        id: id.to_string(),
+        column,
+        value,
+    })
+}

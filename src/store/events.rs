@@ -1,0 +1,73 @@
+//! The `queue_events` table: appending [`QueueEvent`]s and listing them back
+//! oldest first (by time, then by insertion order).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use super::error::StoreError;
+use super::filter::{Conditions, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, EventFilter, clamp_limit};
+use crate::model::QueueEvent;
+
+const INSERT_EVENT: &str = "INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)";
+
+const EVENT_COLUMNS: &str = "id, at_ms, call_id, queue, seat, kind, detail";
+
+/// Appends `ev`.
+pub(super) async fn insert(conn: &mut AnyConnection, ev: &QueueEvent) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT_EVENT)
+        .bind(ev.at_ms)
+        .bind(ev.call_id.as_deref())
+        .bind(ev.queue.as_deref())
+        .bind(ev.seat.as_deref())
+        .bind(ev.kind.as_str())
+        .bind(ev.detail.as_deref())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Events matching `f`, oldest first.
+pub(super) async fn list(
+    conn: &mut AnyConnection,
+    f: &EventFilter,
+) -> Result<Vec<QueueEvent>, StoreError> {
+    let mut c = Conditions::default();
+    c.eq("call_id", f.call_id.as_deref());
+    c.eq("queue", f.queue.as_deref());
+    c.eq("seat", f.seat.as_deref());
+    c.eq("kind", f.kind.map(|k| k.as_str()));
+    c.range("at_ms", f.from_ms, f.to_ms);
+    let sql = c.select(EVENT_COLUMNS, "queue_events", "at_ms ASC, id ASC");
+    let limit = clamp_limit(f.limit, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT);
+    let rows = c
+        .bind(
+            sqlx::query(AssertSqlSafe(sql)),
+            limit,
+            f.offset.unwrap_or(0),
+        )
+        .fetch_all(conn)
+        .await
+        .map_err(StoreError::query("list events"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Reads one row selected with [`EVENT_COLUMNS`].
+fn from_row(row: &AnyRow) -> Result<QueueEvent, StoreError> {
+    let q = || StoreError::query("read event row");
+    let id: i64 = row.try_get("id").map_err(q())?;
+    let kind: String = row.try_get("kind").map_err(q())?;
+    let kind = kind.parse().map_err(|_| StoreError::Corrupt {
+        table: "queue_events",
+        id: id.to_string(),
+        column: "kind",
+        value: kind.clone(),
+    })?;
+    Ok(QueueEvent {
+        at_ms: row.try_get("at_ms").map_err(q())?,
+        call_id: row.try_get("call_id").map_err(q())?,
+        queue: row.try_get("queue").map_err(q())?,
+        seat: row.try_get("seat").map_err(q())?,
+        kind,
+        detail: row.try_get("detail").map_err(q())?,
+    })
+}

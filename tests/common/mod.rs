@@ -1,0 +1,272 @@
+//! Test harness: starts the real `hotline` binary on ports chosen at run
+//! time, from `config/demo.toml` with its addresses replaced, and drives
+//! it with SIPp as trunk and as seat phones.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub struct Hotline {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub phones: SocketAddr,
+    pub trunk: SocketAddr,
+    pub http: String,
+    pub config_path: PathBuf,
+}
+
+impl Hotline {
+    /// Starts hotline on the demo config with fresh ports and database;
+    /// `edit` may change the config text first.
+    pub fn start(edit: impl FnOnce(String) -> String) -> Hotline {
+        let dir = tempfile::tempdir().unwrap();
+        let (pp, tp, hp) = (free_port(), free_port(), free_port());
+        let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
+        let text = demo
+            .replace("127.0.0.1:5060", &format!("127.0.0.1:{pp}"))
+            .replace("127.0.0.1:5080", &format!("127.0.0.1:{tp}"))
+            .replace("127.0.0.1:8080", &format!("127.0.0.1:{hp}"))
+            .replace("sqlite://hotline.db", &format!("sqlite://{}/hotline.db", dir.path().display()));
+        let text = edit(text);
+        let config_path = dir.path().join("hotline.toml");
+        std::fs::write(&config_path, text).unwrap();
+        let log = std::fs::File::create(dir.path().join("hotline.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .env("HOTLINE_LOG", "hotline=debug,info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hotline");
+        let h = Hotline {
+            child,
+            phones: format!("127.0.0.1:{pp}").parse().unwrap(),
+            trunk: format!("127.0.0.1:{tp}").parse().unwrap(),
+            http: format!("http://127.0.0.1:{hp}"),
+            config_path,
+            dir,
+        };
+        h.wait_healthy();
+        h
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::blocking::get(format!("{}/api/health", self.http))
+                && r.status().is_success()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("hotline did not become healthy; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hotline.log")).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let r = reqwest::blocking::get(format!("{}{path}", self.http)).expect("GET");
+        r.json().expect("JSON body")
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = reqwest::blocking::Client::new()
+            .put(format!("{}{path}", self.http))
+            .json(&body)
+            .send()
+            .expect("PUT");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    /// The last `n` call records, newest first.
+    pub fn calls(&self, n: usize) -> Vec<Value> {
+        self.get(&format!("/api/calls?limit={n}"))["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls until `f` holds or the timeout passes.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Hotline) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}; log tail:\n{}", tail(&self.log(), 60));
+    }
+
+    /// A seat's state as the API reports it.
+    pub fn seat_state(&self, ext: &str) -> Value {
+        let seats = self.get("/api/seats");
+        seats["seats"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["extension"] == ext).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Hotline {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- hotline log tail ---\n{}", tail(&self.log(), 80));
+        }
+        self.kill();
+    }
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// One SIPp run: scenario file, local address, remote target, options.
+pub struct Sipp {
+    args: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    /// `scenario` is a file in tests/sipp; `{{KEY}}` placeholders are
+    /// replaced from `vars`.
+    pub fn new(scenario: &str, local_ip: &str, port: u16, remote: SocketAddr) -> Sipp {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let text = std::fs::read_to_string(Path::new(SIPP_DIR).join(scenario)).unwrap();
+        let sf = dir.join(scenario);
+        std::fs::write(&sf, text).unwrap();
+        let args = vec![
+            remote.to_string(),
+            "-sf".into(),
+            sf.display().to_string(),
+            "-i".into(),
+            local_ip.into(),
+            "-p".into(),
+            port.to_string(),
+            "-nostdin".into(),
+            "-trace_err".into(),
+            "-error_file".into(),
+            dir.join("errors.log").display().to_string(),
+            "-timeout_error".into(),
+        ];
+        Sipp { args, dir }
+    }
+
+    pub fn var(self, key: &str, value: &str) -> Sipp {
+        let sf = self.args[2].clone();
+        let text = std::fs::read_to_string(&sf).unwrap().replace(&format!("{{{{{key}}}}}"), value);
+        std::fs::write(&sf, text).unwrap();
+        self
+    }
+
+    pub fn arg(mut self, a: &str) -> Sipp {
+        self.args.extend(a.split_whitespace().map(String::from));
+        self
+    }
+
+    /// Credentials for seat `ext` with `password` (a CSV injection file).
+    pub fn seat(self, ext: &str, password: &str) -> Sipp {
+        let csv = self.dir.join("seat.csv");
+        std::fs::write(
+            &csv,
+            format!("SEQUENTIAL\n{ext};{password};[authentication username={ext} password={password}]\n"),
+        )
+        .unwrap();
+        let csv = csv.display().to_string();
+        self.arg(&format!("-inf {csv}"))
+    }
+
+    pub fn spawn(&self) -> Child {
+        Command::new("sipp")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sipp is installed (apt-get install sip-tester)")
+    }
+
+    /// Runs to the end; panics with SIPp's errors if it failed.
+    pub fn run_ok(&self) {
+        let out = self.spawn().wait_with_output().unwrap();
+        self.check(&out, true);
+    }
+
+    pub fn check(&self, out: &Output, want_success: bool) {
+        if out.status.success() != want_success {
+            panic!(
+                "sipp {} exited {:?}; errors:\n{}\nstderr:\n{}",
+                self.args.join(" "),
+                out.status.code(),
+                tail(&std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default(), 60),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// A SIPp seat phone: registers from `ip:port`, then runs `scenario` as
+/// UAS on the same address for `calls` calls.
+pub struct Seat {
+    pub ext: String,
+    pub child: Child,
+    pub sipp: Sipp,
+}
+
+impl Seat {
+    pub fn start(h: &Hotline, ext: &str, ip: &str, scenario: &str, calls: u32, extra: &str) -> Seat {
+        let port = free_port_on(ip);
+        Sipp::new("seat_register.xml", ip, port, h.phones)
+            .seat(ext, &format!("demo-{ext}"))
+            .arg("-m 1 -timeout 10s")
+            .run_ok();
+        let sipp = Sipp::new(scenario, ip, port, h.phones).arg(&format!("-m {calls} -timeout 60s {extra}"));
+        let child = sipp.spawn();
+        Seat { ext: ext.into(), child, sipp }
+    }
+
+    /// Waits for the seat's SIPp to finish its calls and checks it succeeded.
+    pub fn finish(self) {
+        let out = self.child.wait_with_output().unwrap();
+        self.sipp.check(&out, true);
+    }
+}
+
+pub fn free_port_on(ip: &str) -> u16 {
+    loop {
+        let udp = UdpSocket::bind((ip, 0)).unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A trunk call with SIPp to `line`; `hold_ms` is the talk time.
+pub fn trunk(h: &Hotline, scenario: &str, line: &str, calls: u32, extra: &str) -> Sipp {
+    let ip = "127.0.0.2";
+    Sipp::new(scenario, ip, free_port_on(ip), h.trunk).arg(&format!("-s {line} -m {calls} -timeout 60s {extra}"))
+}
