@@ -139,8 +139,8 @@ fn call_waits_while_all_seats_are_busy_then_connects() {
 #[test]
 fn ring_all_with_two_seats_answering_at_once_connects_one() {
     let h = Hotline::start(|c| c.replace("strategy = \"longest_idle\"", "strategy = \"ring_all\""));
-    let a = Seat::start(&h, "8008", "127.0.0.18", "seat_answer.xml", 1, "-d 0");
-    let b = Seat::start(&h, "8009", "127.0.0.19", "seat_answer.xml", 1, "-d 0");
+    let a = Seat::start(&h, "8008", "127.0.0.18", "seat_answer_race.xml", 1, "");
+    let b = Seat::start(&h, "8009", "127.0.0.19", "seat_answer_race.xml", 1, "");
     trunk(&h, "trunk_call.xml", "12345", 1, "-d 800").run_ok();
     a.finish();
     b.finish();

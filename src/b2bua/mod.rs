@@ -99,6 +99,9 @@ pub struct Engine {
     by_client: HashMap<TxKey, (String, LegRef, Purpose)>,
     /// Feature-code dialogs answered 200 and waiting for the ACK to hang up.
     feature_dialogs: HashMap<(String, String), (Message, Flow)>,
+    /// Calls just queued: they get 180 once the ACD has had its say (a
+    /// call rejected at once gets its final answer without a 180 first).
+    queued: Vec<String>,
     records: VecDeque<Record>,
 }
 
@@ -119,6 +122,7 @@ impl Engine {
             by_dialog: HashMap::new(),
             by_client: HashMap::new(),
             feature_dialogs: HashMap::new(),
+            queued: Vec::new(),
             records: VecDeque::new(),
         }
     }
@@ -219,6 +223,14 @@ impl Engine {
             }
             if !progressed {
                 break;
+            }
+        }
+        for id in std::mem::take(&mut self.queued) {
+            if self.calls.get(&id).is_some_and(|c| c.ended.is_none() && !c.inbound.ringing_sent) {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.inbound.ringing_sent = true;
+                }
+                self.answer_inbound(now, &id, 180, None, None);
             }
         }
     }

@@ -106,9 +106,12 @@ impl Engine {
         }
         self.record_call(&id);
         let queue = self.calls[&id].queue.clone();
-        if let Err(e) = self.acd.call_arrived(now, &id, &queue) {
-            tracing::error!(error = %e, "ACD refused the call");
-            self.reject_call(now, &id, 500, "queue unavailable");
+        match self.acd.call_arrived(now, &id, &queue) {
+            Ok(()) => self.queued.push(id),
+            Err(e) => {
+                tracing::error!(error = %e, "ACD refused the call");
+                self.reject_call(now, &id, 500, "queue unavailable");
+            }
         }
     }
 

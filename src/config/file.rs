@@ -70,6 +70,11 @@ pub struct PhonesConfig {
     pub default_expires: u32,
     #[serde(default = "default_nonce_ttl")]
     pub nonce_ttl_secs: u64,
+    /// Digest algorithms offered, most preferred first: "MD5", "SHA-256".
+    /// Many desk phones (and SIPp) answer only the first challenge and
+    /// only know MD5, hence the default order.
+    #[serde(default = "default_auth_algorithms")]
+    pub auth_algorithms: Vec<String>,
     #[serde(default)]
     pub auto_ready: bool,
 }
@@ -247,6 +252,9 @@ fn default_max_expires() -> u32 {
 }
 fn default_nonce_ttl() -> u64 {
     300
+}
+fn default_auth_algorithms() -> Vec<String> {
+    vec!["MD5".into(), "SHA-256".into()]
 }
 fn default_store_url() -> String {
     "sqlite://hotline.db".into()

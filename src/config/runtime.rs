@@ -60,7 +60,7 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         auth: DigestAuthConfig {
             realm: c.sip.phones.realm.clone(),
             nonce_ttl: Duration::from_secs(c.sip.phones.nonce_ttl_secs),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: c.sip.phones.auth_algorithms.iter().filter_map(|a| Algorithm::from_token(a)).collect(),
         },
         acd: acd_config(c),
         reject_codes: c.queues.iter().map(|q| (q.name.clone(), q.reject_code)).collect(),

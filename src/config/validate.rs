@@ -33,6 +33,14 @@ impl Config {
         if phones.udp.is_none() && phones.tcp.is_none() {
             return refuse("sip.phones".into(), "needs a udp or a tcp listen address".into());
         }
+        if phones.auth_algorithms.is_empty() {
+            return refuse("sip.phones.auth_algorithms".into(), "needs at least one of \"MD5\", \"SHA-256\"".into());
+        }
+        for (i, a) in phones.auth_algorithms.iter().enumerate() {
+            if !matches!(a.as_str(), "MD5" | "SHA-256") {
+                return refuse(format!("sip.phones.auth_algorithms[{i}]"), format!("{a:?} is not \"MD5\" or \"SHA-256\""));
+            }
+        }
         if trunk.udp.is_none() && trunk.tcp.is_none() {
             return refuse("sip.trunk".into(), "needs a udp or a tcp listen address".into());
         }

@@ -92,7 +92,7 @@ impl Registrar {
         };
         let raw_contacts: Vec<&str> = req.headers.get_raw(&Name::CONTACT).map(|v| v.as_str().trim()).collect();
         let was_reachable = self.is_reachable(now, extension);
-        if raw_contacts.iter().any(|c| *c == "*") {
+        if raw_contacts.contains(&"*") {
             if raw_contacts.len() != 1 || header_expires != Some(0) {
                 return Err(bad("Contact: * needs Expires: 0 and no other contact"));
             }

@@ -39,10 +39,11 @@ impl Hotline {
         let (pp, tp, hp) = (free_port(), free_port(), free_port());
         let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
         let text = demo
-            .replace("127.0.0.1:5060", &format!("127.0.0.1:{pp}"))
-            .replace("127.0.0.1:5080", &format!("127.0.0.1:{tp}"))
-            .replace("127.0.0.1:8080", &format!("127.0.0.1:{hp}"))
-            .replace("sqlite://hotline.db", &format!("sqlite://{}/hotline.db", dir.path().display()));
+            // Quoted, so that a new port (say 50805) is never matched again.
+            .replace("\"127.0.0.1:5060\"", &format!("\"127.0.0.1:{pp}\""))
+            .replace("\"127.0.0.1:5080\"", &format!("\"127.0.0.1:{tp}\""))
+            .replace("\"127.0.0.1:8080\"", &format!("\"127.0.0.1:{hp}\""))
+            .replace("\"sqlite://hotline.db\"", &format!("\"sqlite://{}/hotline.db\"", dir.path().display()));
         let text = edit(text);
         let config_path = dir.path().join("hotline.toml");
         std::fs::write(&config_path, text).unwrap();
@@ -159,7 +160,7 @@ impl Sipp {
         let text = std::fs::read_to_string(Path::new(SIPP_DIR).join(scenario)).unwrap();
         let sf = dir.join(scenario);
         std::fs::write(&sf, text).unwrap();
-        let args = vec![
+        let mut args = vec![
             remote.to_string(),
             "-sf".into(),
             sf.display().to_string(),
@@ -173,6 +174,11 @@ impl Sipp {
             dir.join("errors.log").display().to_string(),
             "-timeout_error".into(),
         ];
+        if std::env::var_os("HOTLINE_SIPP_TRACE").is_some() {
+            // Every message SIPp sends and receives, for debugging a test.
+            args.extend(["-trace_msg".into(), "-message_file".into(), dir.join("messages.log").display().to_string()]);
+            eprintln!("SIPp message trace: {}", dir.join("messages.log").display());
+        }
         Sipp { args, dir }
     }
 
