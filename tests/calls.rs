@@ -120,6 +120,54 @@ fn busy_seat_passes_the_call_on() {
 }
 
 #[test]
+fn declining_seat_passes_the_call_on() {
+    let h = Hotline::start(|c| c);
+    let decline = Seat::start(&h, "8013", "127.0.0.23", "seat_decline.xml", 1, "");
+    std::thread::sleep(Duration::from_millis(100));
+    let good = Seat::start(&h, "8014", "127.0.0.24", "seat_answer.xml", 1, "-d 100");
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 300").run_ok();
+    decline.finish();
+    good.finish();
+    wait_ended(&h, 1);
+    let c = last_call(&h);
+    assert_eq!(c["seat"], "8014");
+    let ev = events(&h, c["id"].as_str().unwrap());
+    assert!(ev.contains(&("no_answer".to_string(), "8013".to_string())), "{ev:?}");
+    assert_eq!(h.seat_state("8013")["state"]["state"], "ready", "a decline does not pause the seat");
+}
+
+#[test]
+fn hold_and_resume_are_relayed_between_caller_and_seat() {
+    let h = Hotline::start(|c| c);
+    // The seat checks it is offered sendonly then sendrecv; the trunk checks
+    // it gets the seat's recvonly then sendrecv answers back.
+    let seat = Seat::start(&h, "8015", "127.0.0.25", "seat_answer_hold.xml", 1, "");
+    trunk(&h, "trunk_call_hold.xml", "12345", 1, "").run_ok();
+    seat.finish();
+    wait_ended(&h, 1);
+    let c = last_call(&h);
+    assert_eq!(c["outcome"], "answered");
+    assert_eq!(c["seat"], "8015");
+    assert_eq!(c["hangup_by"], "caller");
+}
+
+#[test]
+fn calls_flow_over_tcp_on_both_sides() {
+    let h = Hotline::start(|c| c);
+    let seat = Seat::start_over(&h, "-t t1", "8016", "127.0.0.26", "seat_answer.xml", 1, "-d 200");
+    std::thread::sleep(Duration::from_millis(200));
+    let regs = h.seat_state("8016")["registrations"].clone();
+    assert_eq!(regs[0]["transport"], "tcp", "registered over TCP: {regs}");
+    trunk(&h, "trunk_call.xml", "12333", 1, "-d 500 -t t1").run_ok();
+    seat.finish();
+    wait_ended(&h, 1);
+    let c = last_call(&h);
+    assert_eq!(c["outcome"], "answered");
+    assert_eq!(c["seat"], "8016");
+    assert_eq!(c["line"], "12333");
+}
+
+#[test]
 fn call_waits_while_all_seats_are_busy_then_connects() {
     let h = Hotline::start(|c| c.replace("wrapup_secs = 5", "wrapup_secs = 1"));
     let seat = Seat::start(&h, "8007", "127.0.0.17", "seat_answer.xml", 2, "-d 0");

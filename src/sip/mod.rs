@@ -83,6 +83,18 @@ pub fn uri_user(uri: &SipUri) -> Option<String> {
     }
 }
 
+/// The address of a SIP URI whose host is an IP literal (port 5060 when
+/// absent); `None` for host names, which hotline does not resolve.
+pub fn uri_socket_addr(uri: &SipUri) -> Option<SocketAddr> {
+    use ezk_sip_types::host::Host;
+    let ip: std::net::IpAddr = match &uri.host_port.host {
+        Host::IP4(ip) => (*ip).into(),
+        Host::IP6(ip) => (*ip).into(),
+        Host::Name(_) => return None,
+    };
+    Some(SocketAddr::new(ip, uri.host_port.port.unwrap_or(5060)))
+}
+
 /// A fresh random token for tags and branches.
 pub fn random_token() -> String {
     let v: u64 = rand::random();

@@ -28,10 +28,15 @@ pub struct RegistrarConfig {
 pub struct Binding {
     /// The Contact URI as the phone sent it.
     pub contact: String,
-    /// Where the REGISTER came from: requests to the phone go there, which
-    /// keeps working behind NAT (the contact may be a private address).
+    /// Where requests to the phone go. Over UDP: where the REGISTER came
+    /// from, which keeps working behind NAT (the contact may be a private
+    /// address). Over TCP: the registration's connection while it lives,
+    /// then the Contact's address.
     #[serde(skip)]
     pub flow: Flow,
+    /// The transport the phone registered over.
+    pub transport: super::Proto,
+    /// Where the REGISTER came from.
     pub remote: std::net::SocketAddr,
     #[serde(skip)]
     pub expires_at: Instant,
@@ -135,8 +140,16 @@ impl Registrar {
                 continue;
             }
             let expires = expires.min(self.config.max_expires);
+            // Over TCP the registration's connection is used while it
+            // lives; once it is gone hotline connects to the Contact's
+            // address, not to the phone's ephemeral source port.
+            let flow = match (flow.proto, super::uri_socket_addr(&c.uri.uri)) {
+                (super::Proto::Tcp, Some(addr)) => Flow { remote: addr, ..flow },
+                _ => flow,
+            };
             list.push(Binding {
                 contact: uri,
+                transport: flow.proto,
                 flow,
                 remote: flow.remote,
                 expires_at: now + Duration::from_secs(expires.into()),

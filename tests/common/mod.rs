@@ -244,12 +244,18 @@ pub struct Seat {
 
 impl Seat {
     pub fn start(h: &Hotline, ext: &str, ip: &str, scenario: &str, calls: u32, extra: &str) -> Seat {
+        Seat::start_over(h, "", ext, ip, scenario, calls, extra)
+    }
+
+    /// Like [`Seat::start`] with SIPp transport flags (e.g. `-t t1` for
+    /// TCP) for both the registration and the answering phone.
+    pub fn start_over(h: &Hotline, transport: &str, ext: &str, ip: &str, scenario: &str, calls: u32, extra: &str) -> Seat {
         let port = free_port_on(ip);
         Sipp::new("seat_register.xml", ip, port, h.phones)
             .seat(ext, &format!("demo-{ext}"))
-            .arg("-m 1 -timeout 10s")
+            .arg(&format!("-m 1 -timeout 10s {transport}"))
             .run_ok();
-        let sipp = Sipp::new(scenario, ip, port, h.phones).arg(&format!("-m {calls} -timeout 60s {extra}"));
+        let sipp = Sipp::new(scenario, ip, port, h.phones).arg(&format!("-m {calls} -timeout 60s {transport} {extra}"));
         let child = sipp.spawn();
         Seat { ext: ext.into(), child, sipp }
     }
