@@ -9,7 +9,7 @@ use crate::b2bua::{Command, Engine, LiveCall, Record, Timebase};
 use crate::config::Config;
 use crate::sip::registrar::Binding;
 use crate::sip::transport::{Inbound, Listeners, Transports};
-use crate::sip::{Proto, Side};
+use crate::sip::Side;
 use crate::store::{Store, StoreCmd, WriterHandle};
 use anyhow::Context;
 use std::time::{Duration, Instant};
@@ -177,6 +177,15 @@ async fn run_engine(
 
 /// The demo's passwords are public: say so loudly when they face a network.
 fn warn_public_demo(config: &Config) {
+    if let Some(msg) = public_demo_warning(config) {
+        tracing::error!("{msg}");
+        eprintln!("\n!!! {msg}\n");
+    }
+}
+
+/// The warning for seats that keep the published demo password (`demo-N`)
+/// while the phones side listens on a non-loopback address.
+pub fn public_demo_warning(config: &Config) -> Option<String> {
     let exposed: Vec<String> = [config.sip.phones.udp, config.sip.phones.tcp]
         .into_iter()
         .flatten()
@@ -184,7 +193,7 @@ fn warn_public_demo(config: &Config) {
         .map(|a| a.to_string())
         .collect();
     if exposed.is_empty() {
-        return;
+        return None;
     }
     let weak: Vec<String> = config
         .all_seats()
@@ -192,16 +201,14 @@ fn warn_public_demo(config: &Config) {
         .filter(|s| s.password == format!("demo-{}", s.extension))
         .map(|s| s.extension)
         .collect();
-    if !weak.is_empty() {
-        let msg = format!(
-            "DEMO CREDENTIALS ON A PUBLIC ADDRESS: seats {} use the published demo password (demo-N) while the phones side listens on {}. Anyone can register as these seats. Set real passwords in the config before exposing hotline.",
-            summarize(&weak),
-            exposed.join(", ")
-        );
-        tracing::error!("{msg}");
-        eprintln!("\n!!! {msg}\n");
+    if weak.is_empty() {
+        return None;
     }
-    let _ = Proto::Udp;
+    Some(format!(
+        "DEMO CREDENTIALS ON A PUBLIC ADDRESS: seats {} use the published demo password (demo-N) while the phones side listens on {}. Anyone can register as these seats. Set real passwords in the config before exposing hotline.",
+        summarize(&weak),
+        exposed.join(", ")
+    ))
 }
 
 fn summarize(list: &[String]) -> String {
@@ -209,5 +216,29 @@ fn summarize(list: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [first, .., last] => format!("{first}..{last} ({} seats)", list.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const DEMO: &str = include_str!("../config/demo.toml");
+
+    #[test]
+    fn demo_passwords_are_flagged_only_off_loopback() {
+        let demo = Config::from_str_at(DEMO, Path::new("demo.toml")).unwrap();
+        assert_eq!(public_demo_warning(&demo), None);
+        let public = DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"0.0.0.0:5060\"");
+        let public = Config::from_str_at(&public, Path::new("public.toml")).unwrap();
+        let msg = public_demo_warning(&public).expect("a warning");
+        assert!(msg.contains("8001..8030 (30 seats)") && msg.contains("0.0.0.0:5060"), "{msg}");
+        let fixed = public_text_with_real_passwords();
+        assert_eq!(public_demo_warning(&Config::from_str_at(&fixed, Path::new("p.toml")).unwrap()), None);
+    }
+
+    fn public_text_with_real_passwords() -> String {
+        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"0.0.0.0:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
     }
 }
