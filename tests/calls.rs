@@ -86,6 +86,25 @@ fn caller_hanging_up_while_queued_is_abandoned() {
 }
 
 #[test]
+fn caller_hanging_up_while_a_seat_rings_cancels_the_seat() {
+    let h = Hotline::start(|c| c);
+    let seat = Seat::start(&h, "8017", "127.0.0.27", "seat_noanswer.xml", 1, "");
+    trunk(&h, "trunk_cancel.xml", "12345", 1, "-d 1000").run_ok();
+    seat.finish(); // the phone saw CANCEL and answered it 200 + 487
+    wait_ended(&h, 1);
+    let c = last_call(&h);
+    assert_eq!(c["outcome"], "abandoned");
+    assert!(c["seat"].is_null());
+    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap())
+        .into_iter()
+        .filter(|(k, _)| k != "agent_state")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(kinds, ["enqueue", "ring", "abandon"]);
+    h.wait_for("8017 ready again", Duration::from_secs(5), |h| h.seat_state("8017")["state"]["state"] == "ready");
+}
+
+#[test]
 fn unanswered_seat_is_cancelled_and_the_next_seat_rings() {
     let h = Hotline::start(|c| c.replace("ring_timeout_secs = 15", "ring_timeout_secs = 2"));
     let lazy = Seat::start(&h, "8003", "127.0.0.13", "seat_noanswer.xml", 1, "");
