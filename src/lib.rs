@@ -18,3 +18,6 @@ pub mod model;
 pub mod server;
 pub mod sip;
 pub mod store;
+
+#[cfg(test)]
+mod testutil;

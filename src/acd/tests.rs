@@ -467,20 +467,6 @@ fn unknown_queue_seat_and_duplicate_calls_are_errors() {
     assert_eq!(r.acd.set_agent_state(r.now, "zz", StateRequest::Ready), Err(AcdError::UnknownSeat("zz".into())));
 }
 
-/// A small deterministic PRNG (xorshift64*), so the random run repeats.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn invariants_hold_under_random_traffic() {
     for seed in 1..=12u64 {
@@ -510,7 +496,7 @@ fn invariants_hold_under_random_traffic() {
             .collect();
         let seat_refs: Vec<(&str, &[(&str, u32)])> = seats.iter().map(|(e, q)| (e.as_str(), q.as_slice())).collect();
         let mut r = Rig::new(vec![a, b, c], &seat_refs, seed % 2 == 0);
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = crate::testutil::Rng::seeded(seed);
         let mut next_call = 0;
         let exts: Vec<String> = seats.iter().map(|(e, _)| e.clone()).collect();
         for _ in 0..3000 {

@@ -337,17 +337,6 @@ fn tracked_nonces_are_bounded_and_pruned() {
     assert_eq!(auth.tracked_nonces(), 0);
 }
 
-/// xorshift64*: deterministic test randomness.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 #[test]
 fn garbage_never_panics_or_authenticates() {
     let mut auth = server();
@@ -356,7 +345,7 @@ fn garbage_never_panics_or_authenticates() {
     let mut inputs: Vec<String> = good.char_indices().map(|(i, _)| good[..i].to_string()).collect();
     inputs.extend(good.char_indices().map(|(i, _)| good[i..].to_string()));
     let alphabet: Vec<char> = "Digest =\",\\'\t\r\n;:@<>abcdefnorsu0123456789\u{0}é漢".chars().collect();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = crate::testutil::Rng(0x9E37_79B9_7F4A_7C15);
     for _ in 0..300 {
         let len = (rng.next() % 80) as usize;
         let s: String = (0..len).map(|_| alphabet[(rng.next() as usize) % alphabet.len()]).collect();
