@@ -162,7 +162,7 @@ done
 # flows into the beginning with no click and no gap: the file loops
 # seamlessly.
 # Level: RMS normalised to MUSIC_RMS dBFS.
-MUSIC_RMS=-12
+MUSIC_RMS=${MUSIC_RMS:--20}
 MUSIC_PEAK_MAX=-1.5
 music() {
     local loop=24 chord_len=6 step=0.75 note_len=2.6
