@@ -7,13 +7,15 @@
 //!   api (axum) <--snapshots/commands---  +
 //! ```
 //! `server` wires the IO edges to the engine; `config` loads and validates
-//! the TOML file; `model` holds the domain types they share.
+//! the TOML file; `model` holds the domain types they share; `media`
+//! negotiates SDP and converts G.711 audio.
 #![forbid(unsafe_code)]
 
 pub mod acd;
 pub mod api;
 pub mod b2bua;
 pub mod config;
+pub mod media;
 pub mod model;
 pub mod server;
 pub mod sip;

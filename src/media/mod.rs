@@ -1,0 +1,16 @@
+//! Media: what flows once a call is up. The media layer owns SDP
+//! negotiation on both legs, the codecs, and later RTP relaying through
+//! hotline's port range, prompts and recording.
+//!
+//! ```text
+//!   trunk SDP --parse--> RemoteMedia --negotiate--> Negotiated --build_answer--> SDP to trunk
+//!                                                      |
+//!   hotline's offer to the seat <--build_offer--------+   (same or other G.711 law:
+//!                                                          codec transcodes between them)
+//! ```
+//!
+//! Files: `codec.rs` (G.711 μ-law/A-law: samples, payloads, transcoding),
+//! `sdp.rs` (RFC 3264 offer/answer for audio over rtc-sdp).
+
+pub mod codec;
+pub mod sdp;
