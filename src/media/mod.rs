@@ -10,7 +10,11 @@
 //! ```
 //!
 //! Files: `codec.rs` (G.711 μ-law/A-law: samples, payloads, transcoding),
-//! `sdp.rs` (RFC 3264 offer/answer for audio over rtc-sdp).
+//! `sdp.rs` (RFC 3264 offer/answer for audio over rtc-sdp), `record.rs`
+//! (aligning caller and agent audio into one stereo timeline), `wav.rs`
+//! (crash-safe recording files and their start-up repair).
 
 pub mod codec;
+pub mod record;
 pub mod sdp;
+pub mod wav;
