@@ -224,6 +224,57 @@ fn ring_all_with_two_seats_answering_at_once_connects_one() {
 }
 
 #[test]
+fn queue_with_nobody_logged_in_rejects_when_configured_to() {
+    let h = Hotline::start(|c| c.replacen("when_no_agents = \"wait\"", "when_no_agents = \"reject\"", 1));
+    trunk(&h, "trunk_refused.xml", "12345", 1, "").var("CODE", "486").run_ok();
+    wait_ended(&h, 1);
+    let c = last_call(&h);
+    assert_eq!(c["outcome"], "rejected");
+    assert_eq!(c["reason"], "all agents busy, please call again later");
+    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["enqueue", "reject"]);
+}
+
+#[test]
+fn call_overflows_to_another_queue_after_its_maximum_wait() {
+    let h = Hotline::start(|c| {
+        c.replace("max_wait_secs = 600", "max_wait_secs = 1")
+            .replacen("when_timeout = \"reject\"", "when_timeout = \"overflow\"\noverflow_queue = \"backoffice\"", 1)
+            + "\n[[queues]]\nname = \"backoffice\"\n\n[[seats]]\nextension = \"8099\"\npassword = \"demo-8099\"\n\
+               queues = [{ queue = \"backoffice\" }]\n"
+    });
+    let seat = Seat::start(&h, "8099", "127.0.0.28", "seat_answer.xml", 1, "-d 100");
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 300").run_ok();
+    seat.finish();
+    wait_ended(&h, 1);
+    let c = last_call(&h);
+    assert_eq!(c["outcome"], "answered");
+    assert_eq!(c["queue"], "backoffice");
+    assert_eq!(c["seat"], "8099");
+    assert!(c["wait_ms"].as_i64().unwrap() >= 1000, "{c}");
+    let v = h.get(&format!("/api/events?call_id={}", c["id"].as_str().unwrap()));
+    let flow: Vec<(String, String)> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] != "agent_state")
+        .map(|e| (e["kind"].as_str().unwrap().into(), e["queue"].as_str().unwrap_or("").into()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("enqueue", "citizen"),
+        ("overflow", "citizen"),
+        ("enqueue", "backoffice"),
+        ("ring", "backoffice"),
+        ("connect", "backoffice"),
+        ("complete", "backoffice"),
+    ]
+    .iter()
+    .map(|(k, q)| (k.to_string(), q.to_string()))
+    .collect();
+    assert_eq!(flow, want);
+}
+
+#[test]
 fn unknown_number_gets_404_and_a_rejected_record() {
     let h = Hotline::start(|c| c);
     trunk(&h, "trunk_refused.xml", "99999", 1, "").var("CODE", "404").run_ok();
