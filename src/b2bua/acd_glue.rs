@@ -1,12 +1,12 @@
 //! Turns the ACD's decisions into SIP (ring a seat, stop ringing it, bridge,
 //! reject) and the seat legs' answers back into ACD inputs.
 
-use super::call::{Dialog, LegRef, SeatLeg, SeatLegState, contact_uri};
+use super::call::{Dialog, LegRef, SeatLeg, SeatLegState};
 use super::{Engine, Purpose};
 use crate::acd::{AcdEvent, Output, RingFailure};
 use crate::model::{HangupBy, Outcome, QueueEvent};
 use crate::sip::transaction::TxKey;
-use crate::sip::{Message, Side, random_token};
+use crate::sip::{Flow, Message, Side, random_token};
 use ezk_sip_types::{Method, Name};
 use std::time::Instant;
 
@@ -92,11 +92,16 @@ impl Engine {
             (dialog.call_id.clone(), dialog.local_tag.clone()),
             (id.to_string(), LegRef::Seat(seat.to_string())),
         );
-        if let Some(call) = self.calls.get_mut(id) {
+        let replaced = self.calls.get_mut(id).and_then(|call| {
             call.client_keys.push(key.clone());
             call.inbound.ringing_sent = true;
             let leg = SeatLeg { dialog, invite_tx: key, invite, state: SeatLegState::Calling, answer: None };
-            call.legs.insert(seat.to_string(), leg);
+            call.legs.insert(seat.to_string(), leg)
+        });
+        if let Some(old) = replaced {
+            // The seat rings again for this call before its last INVITE
+            // got a final answer (a late 487): keep that one apart.
+            self.retire_leg(now, id, seat, old);
         }
         if !ringing_sent {
             self.answer_inbound(now, id, 180, None, None);
@@ -116,18 +121,16 @@ impl Engine {
     }
 
     fn send_cancel(&mut self, now: Instant, id: &str, seat: &str) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(leg) = call.legs.get_mut(seat) else { return };
+        let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.get_mut(seat)) else { return };
         leg.state = SeatLegState::Cancelling;
-        let Some(uri) = leg.invite.request_uri().cloned() else { return };
-        let mut cancel = Message::request(Method::CANCEL, uri);
-        for name in [Name::VIA, Name::MAX_FORWARDS, Name::FROM, Name::TO, Name::CALL_ID] {
-            if let Some(v) = leg.invite.raw(&name) {
-                cancel.headers.insert(name, v.clone());
-            }
-        }
-        cancel.headers.insert(Name::CSEQ, format!("{} CANCEL", leg.dialog.local_cseq.max(1)));
+        let Some(cancel) = leg.cancel_request() else { return };
         let (flow, invite_tx) = (leg.dialog.flow, leg.invite_tx.clone());
+        self.fire_cancel(now, id, seat, cancel, flow, &invite_tx);
+    }
+
+    /// Sends a seat leg's CANCEL and bounds the wait for its INVITE's
+    /// final answer (RFC 3261 §9.1: 64*T1).
+    pub(super) fn fire_cancel(&mut self, now: Instant, id: &str, seat: &str, cancel: Message, flow: Flow, invite_tx: &TxKey) {
         let cancel = self.decorate(cancel);
         if let Some(key) = self.tx.send_request(now, &cancel, flow) {
             self.by_client.insert(key.clone(), (id.to_string(), LegRef::Seat(seat.to_string()), Purpose::Fire));
@@ -135,23 +138,28 @@ impl Engine {
                 call.client_keys.push(key);
             }
         }
-        self.tx.expect_final_by(&invite_tx, now + self.tx.t1() * 64);
+        self.tx.expect_final_by(invite_tx, now + self.tx.t1() * 64);
     }
 
     /// Sends BYE on a seat leg and forgets it.
     pub(super) fn hang_up_leg(&mut self, now: Instant, id: &str, seat: &str) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(mut leg) = call.legs.remove(seat) else { return };
+        let Some(mut leg) = self.calls.get_mut(id).and_then(|c| c.legs.remove(seat)) else { return };
+        self.bye_leg(now, id, seat, &mut leg);
+        self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
+        self.forget_if_done(id);
+    }
+
+    /// Sends BYE in a seat leg's dialog.
+    pub(super) fn bye_leg(&mut self, now: Instant, id: &str, seat: &str, leg: &mut SeatLeg) {
         let local = self.config.local_addr(Side::Phones, leg.dialog.flow.proto);
-        if let Some(mut bye) = leg.dialog.request(Method::BYE, local, None) {
-            bye.headers.insert(Name::USER_AGENT, self.config.name.clone());
-            if let Some(key) = self.tx.send_request(now, &bye, leg.dialog.flow) {
-                self.by_client.insert(key.clone(), (id.to_string(), LegRef::Seat(seat.to_string()), Purpose::Fire));
+        let Some(bye) = leg.dialog.request(Method::BYE, local, None) else { return };
+        let bye = self.decorate(bye);
+        if let Some(key) = self.tx.send_request(now, &bye, leg.dialog.flow) {
+            self.by_client.insert(key.clone(), (id.to_string(), LegRef::Seat(seat.to_string()), Purpose::Fire));
+            if let Some(call) = self.calls.get_mut(id) {
                 call.client_keys.push(key);
             }
         }
-        self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
-        self.forget_if_done(id);
     }
 
     fn connect(&mut self, now: Instant, id: &str, seat: &str) {
@@ -179,9 +187,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(id) else { return };
         let call_ended = call.ended.is_some();
         let Some(leg) = call.legs.get_mut(seat) else { return };
-        if let Some(tag) = msg.to().and_then(|t| t.tag) {
-            leg.dialog.remote_tag = Some(tag.to_string());
-        }
+        leg.learn_dialog(&msg);
         match code {
             100 => {}
             101..=199 => match leg.state {
@@ -190,12 +196,6 @@ impl Engine {
                 _ => {}
             },
             200..=299 => {
-                if let Some(target) = contact_uri(&msg) {
-                    leg.dialog.remote_target = target;
-                }
-                let mut routes: Vec<String> = msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect();
-                routes.reverse();
-                leg.dialog.route_set = routes;
                 let local = self.config.local_addr(Side::Phones, leg.dialog.flow.proto);
                 let flow = leg.dialog.flow;
                 let ack = leg.dialog.request(Method::ACK, local, Some(1));

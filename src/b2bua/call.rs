@@ -109,6 +109,39 @@ pub struct SeatLeg {
     pub answer: Option<Message>,
 }
 
+impl SeatLeg {
+    /// The CANCEL for this leg's INVITE (RFC 3261 §9.1): the INVITE's
+    /// Request-URI, top Via, From, To, Call-ID and CSeq number.
+    pub fn cancel_request(&self) -> Option<Message> {
+        let uri = self.invite.request_uri()?.clone();
+        let mut cancel = Message::request(Method::CANCEL, uri);
+        for name in [Name::VIA, Name::MAX_FORWARDS, Name::FROM, Name::TO, Name::CALL_ID] {
+            if let Some(v) = self.invite.raw(&name) {
+                cancel.headers.insert(name, v.clone());
+            }
+        }
+        cancel.headers.insert(Name::CSEQ, format!("{} CANCEL", self.dialog.local_cseq.max(1)));
+        Some(cancel)
+    }
+
+    /// Takes what a response to the INVITE tells about the dialog: the
+    /// seat's tag and, for a 2xx, its Contact and route set.
+    pub fn learn_dialog(&mut self, msg: &Message) {
+        if let Some(tag) = msg.to().and_then(|t| t.tag) {
+            self.dialog.remote_tag = Some(tag.to_string());
+        }
+        if !msg.code().is_some_and(|c| (200..300).contains(&c)) {
+            return;
+        }
+        if let Some(target) = contact_uri(msg) {
+            self.dialog.remote_target = target;
+        }
+        let mut routes: Vec<String> = msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect();
+        routes.reverse();
+        self.dialog.route_set = routes;
+    }
+}
+
 #[derive(Debug)]
 pub struct Call {
     pub id: String,
@@ -120,6 +153,11 @@ pub struct Call {
     pub ended: Option<Instant>,
     pub inbound: Inbound,
     pub legs: BTreeMap<String, SeatLeg>,
+    /// Seat legs a newer ring of the same seat for this call replaced
+    /// while their INVITE still awaited its final answer (a late 487, or
+    /// none at all). Kept apart so their answers and timeouts touch only
+    /// them: CANCELled once they ring, hung up if they answer.
+    pub retired: Vec<SeatLeg>,
     /// Client transactions started for this call (forgotten with it).
     pub client_keys: Vec<TxKey>,
     /// The seat the call is bridged to.

@@ -108,7 +108,11 @@ impl Engine {
         match purpose {
             Purpose::SeatInvite => {
                 if let LegRef::Seat(seat) = leg {
-                    self.seat_invite_response(now, &id, &seat, msg);
+                    if self.is_current_leg(&id, &seat, &key) {
+                        self.seat_invite_response(now, &id, &seat, msg);
+                    } else {
+                        self.retired_invite_response(now, &id, &seat, &key, msg);
+                    }
                 }
             }
             Purpose::Fire => {}
@@ -174,7 +178,10 @@ impl Engine {
         }
         let Some((id, leg, purpose)) = self.by_client.remove(&key) else { return };
         match (purpose, leg) {
-            (Purpose::SeatInvite, LegRef::Seat(seat)) => self.seat_invite_timeout(now, &id, &seat),
+            (Purpose::SeatInvite, LegRef::Seat(seat)) if self.is_current_leg(&id, &seat, &key) => {
+                self.seat_invite_timeout(now, &id, &seat)
+            }
+            (Purpose::SeatInvite, _) => self.retired_invite_timeout(&id, &key),
             (Purpose::Relay { server, .. }, _) => {
                 if let Some(orig) = self.tx.pending_request(&server) {
                     let resp = self.decorate(Message::response_to(&orig, 408, None));

@@ -17,13 +17,15 @@
 //! ```
 //! Files: `call.rs` (a call and its two legs), `trunk.rs` (the trunk
 //! side), `phones.rs` (registrations, feature codes), `acd_glue.rs` (ACD
-//! outputs turned into SIP), `dialog.rs` (in-dialog requests both ways).
+//! outputs turned into SIP), `dialog.rs` (in-dialog requests both ways),
+//! `retired.rs` (seat legs replaced by a newer ring of the same seat).
 
 mod acd_glue;
 mod call;
 mod config;
 mod dialog;
 mod phones;
+mod retired;
 mod trunk;
 
 #[cfg(test)]

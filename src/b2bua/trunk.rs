@@ -88,6 +88,7 @@ impl Engine {
             ended: None,
             inbound: Inbound { dialog, invite_tx: key.clone(), invite: msg, ringing_sent: false, answered: false },
             legs: Default::default(),
+            retired: Vec::new(),
             client_keys: Vec::new(),
             seat: None,
             outcome: None,
@@ -175,7 +176,7 @@ impl Engine {
     /// Drops an ended call once no seat leg needs it any more.
     pub(super) fn forget_if_done(&mut self, id: &str) {
         let Some(call) = self.calls.get(id) else { return };
-        if call.ended.is_none() || !call.legs.is_empty() {
+        if call.ended.is_none() || !call.legs.is_empty() || !call.retired.is_empty() {
             return;
         }
         let Some(call) = self.calls.remove(id) else { return };
