@@ -12,9 +12,16 @@
 //! Files: `codec.rs` (G.711 μ-law/A-law: samples, payloads, transcoding),
 //! `sdp.rs` (RFC 3264 offer/answer for audio over rtc-sdp), `record.rs`
 //! (aligning caller and agent audio into one stereo timeline), `wav.rs`
-//! (crash-safe recording files and their start-up repair).
+//! (crash-safe recording files and their start-up repair), `rtp.rs`
+//! (hotline's outgoing RTP stream per leg, received-stream statistics),
+//! `player.rs` (prompts and music to a waiting caller), `session.rs` (one
+//! call's media: latching, playing, bridging, transcoding, DTMF, the
+//! recorder feed).
 
 pub mod codec;
+pub mod player;
 pub mod record;
+pub mod rtp;
 pub mod sdp;
+pub mod session;
 pub mod wav;
