@@ -16,10 +16,14 @@
 //! (hotline's outgoing RTP stream per leg, received-stream statistics),
 //! `player.rs` (prompts and music to a waiting caller), `session.rs` (one
 //! call's media: latching, playing, bridging, transcoding, DTMF, the
-//! recorder feed).
+//! recorder feed), `ports.rs` (the RTP port range), `driver.rs` (the tokio
+//! task running a call's session on its two sockets and writing its
+//! recording).
 
 pub mod codec;
+pub mod driver;
 pub mod player;
+pub mod ports;
 pub mod record;
 pub mod rtp;
 pub mod sdp;
