@@ -143,6 +143,7 @@ impl Engine {
 
     /// Sends BYE on a seat leg and forgets it.
     pub(super) fn hang_up_leg(&mut self, now: Instant, id: &str, seat: &str) {
+        self.flush_deferred_ack(id, &LegRef::Seat(seat.to_string()));
         let Some(mut leg) = self.calls.get_mut(id).and_then(|c| c.legs.remove(seat)) else { return };
         self.bye_leg(now, id, seat, &mut leg);
         self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
@@ -196,23 +197,20 @@ impl Engine {
                 _ => {}
             },
             200..=299 => {
-                let local = self.config.local_addr(Side::Phones, leg.dialog.flow.proto);
-                let flow = leg.dialog.flow;
-                let ack = leg.dialog.request(Method::ACK, local, Some(1));
+                let this = LegRef::Seat(seat.to_string());
                 let state = leg.state;
                 if state == SeatLegState::Answered || state == SeatLegState::Connected {
                     // A retransmitted 2xx: our ACK was lost, send it again.
-                    if let Some(ack) = ack {
-                        self.tx.send_stateless(&ack, flow);
-                    }
+                    self.ack_leg_again(id, &this, 1);
                     return;
                 }
+                let gave_up = call_ended || matches!(state, SeatLegState::CancelPending | SeatLegState::Cancelling);
+                // No offer in our INVITE: the 2xx offers, the caller answers in its ACK.
+                let late_offer = !gave_up && leg.invite.body.is_empty() && !msg.body.is_empty();
                 leg.state = SeatLegState::Answered;
                 leg.answer = Some(msg);
-                if let Some(ack) = ack {
-                    self.tx.send_stateless(&ack, flow);
-                }
-                if call_ended || matches!(state, SeatLegState::CancelPending | SeatLegState::Cancelling) {
+                self.ack_leg(id, &this, 1, late_offer);
+                if gave_up {
                     // Answered after we gave up on it.
                     self.hang_up_leg(now, id, seat);
                     if !call_ended {
@@ -277,6 +275,7 @@ impl Engine {
     }
 
     fn bye_inbound(&mut self, now: Instant, id: &str) {
+        self.flush_deferred_ack(id, &LegRef::Inbound);
         let Some(call) = self.calls.get_mut(id) else { return };
         let dialog = &mut call.inbound.dialog;
         let local = self.config.local_addr(Side::Trunk, dialog.flow.proto);

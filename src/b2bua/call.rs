@@ -158,6 +158,8 @@ pub struct Call {
     /// none at all). Kept apart so their answers and timeouts touch only
     /// them: CANCELled once they ring, hung up if they answer.
     pub retired: Vec<SeatLeg>,
+    /// An ACK held back until the other leg's ACK brings the SDP answer.
+    pub deferred_ack: Option<super::late_offer::DeferredAck>,
     /// Client transactions started for this call (forgotten with it).
     pub client_keys: Vec<TxKey>,
     /// The seat the call is bridged to.

@@ -98,8 +98,11 @@ impl Engine {
             // A feature code was answered; hang up now that it is confirmed.
             self.bye_feature_dialog(now, &invite, flow);
         }
-        // ACKs of 2xx on call legs need nothing more: the transaction layer
-        // stopped the retransmissions.
+        // An ACK of our 2xx on a call leg: the transaction layer stopped the
+        // retransmissions; it may bring the answer the other leg awaits.
+        if let Some((id, leg)) = self.find_dialog(&msg) {
+            self.release_deferred_ack(&id, &leg, &msg);
+        }
     }
 
     pub(super) fn handle_response(&mut self, now: Instant, key: TxKey, msg: Message) {
@@ -117,22 +120,16 @@ impl Engine {
             }
             Purpose::Fire => {}
             Purpose::Relay { server, other } => {
-                let Some(call) = self.calls.get_mut(&id) else { return };
-                let responder = match &leg {
-                    LegRef::Inbound => &mut call.inbound.dialog,
-                    LegRef::Seat(seat) => match call.legs.get_mut(seat) {
-                        Some(l) => &mut l.dialog,
-                        None => return,
-                    },
-                };
                 if (200..300).contains(&code) && key.method == "INVITE" {
-                    // ACK the re-INVITE's 2xx on this leg; the originator ACKs ours.
-                    let side = if leg == LegRef::Inbound { Side::Trunk } else { Side::Phones };
-                    let local = self.config.local_addr(side, responder.flow.proto);
-                    let cseq = msg.cseq().map(|c| c.cseq);
-                    let flow = responder.flow;
-                    if let Some(ack) = responder.request(Method::ACK, local, cseq) {
-                        self.tx.send_stateless(&ack, flow);
+                    // ACK the re-INVITE's 2xx on this leg; the originator ACKs
+                    // ours (and brings the answer when the 2xx offered).
+                    let cseq = msg.cseq().map(|c| c.cseq).unwrap_or(1);
+                    match self.tx.pending_request(&server) {
+                        Some(orig) => {
+                            let late_offer = orig.body.is_empty() && !msg.body.is_empty();
+                            self.ack_leg(&id, &leg, cseq, late_offer);
+                        }
+                        None => self.ack_leg_again(&id, &leg, cseq),
                     }
                 }
                 if code == 100 {

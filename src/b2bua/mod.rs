@@ -18,12 +18,14 @@
 //! Files: `call.rs` (a call and its two legs), `trunk.rs` (the trunk
 //! side), `phones.rs` (registrations, feature codes), `acd_glue.rs` (ACD
 //! outputs turned into SIP), `dialog.rs` (in-dialog requests both ways),
-//! `retired.rs` (seat legs replaced by a newer ring of the same seat).
+//! `retired.rs` (seat legs replaced by a newer ring of the same seat),
+//! `late_offer.rs` (ACKs that wait for the other leg's SDP answer).
 
 mod acd_glue;
 mod call;
 mod config;
 mod dialog;
+mod late_offer;
 mod phones;
 mod retired;
 mod trunk;

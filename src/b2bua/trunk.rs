@@ -89,6 +89,7 @@ impl Engine {
             inbound: Inbound { dialog, invite_tx: key.clone(), invite: msg, ringing_sent: false, answered: false },
             legs: Default::default(),
             retired: Vec::new(),
+            deferred_ack: None,
             client_keys: Vec::new(),
             seat: None,
             outcome: None,

@@ -145,3 +145,40 @@ fn a_malformed_request_gets_400_and_the_engine_keeps_serving() {
     call.expect_response(&mut sim, 100, "INVITE");
     call.expect_response(&mut sim, 180, "INVITE");
 }
+
+#[test]
+fn a_too_brief_registration_gets_423_and_an_unregister_logs_the_seat_out() {
+    let mut sim = Sim::demo();
+    let mut phone = Phone::new("8001");
+    let uri = "sip:127.0.0.1:5060";
+    phone.send_register(&mut sim, None, 30);
+    let challenge = phone.expect_response(&mut sim, 401, "REGISTER");
+    let auth = phone.authorization(&challenge, "REGISTER", uri, "demo-8001");
+    phone.send_register(&mut sim, Some(&auth), 30);
+    let brief = phone.expect_response(&mut sim, 423, "REGISTER");
+    assert_eq!(brief.hdr("Min-Expires").as_deref(), Some("60"));
+    assert_eq!(sim.seat_state("8001"), "logged_out");
+
+    phone.register(&mut sim);
+    assert_eq!(sim.seat_state("8001"), "ready");
+    phone.send_register(&mut sim, None, 0);
+    let challenge = phone.expect_response(&mut sim, 401, "REGISTER");
+    let auth = phone.authorization(&challenge, "REGISTER", uri, "demo-8001");
+    phone.send_register(&mut sim, Some(&auth), 0);
+    let ok = phone.expect_response(&mut sim, 200, "REGISTER");
+    assert!(ok.hdr("Contact").is_none(), "no binding left: {}", ok.text());
+    assert_eq!(sim.seat_state("8001"), "logged_out");
+}
+
+#[test]
+fn an_invite_with_max_forwards_zero_gets_483() {
+    let mut sim = Sim::demo();
+    let trunk = Trunk::new();
+    let headers = [("From", "<sip:1@127.0.0.2>;tag=l"), ("To", "<sip:12345@127.0.0.1>"), ("Call-ID", "loop-1"), ("CSeq", "1 INVITE")];
+    let looped = request("INVITE", "sip:12345@127.0.0.1:5080", trunk.addr, "z9hG4bK-l1", &headers, "")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    trunk.send(&mut sim, &looped);
+    trunk.expect_response(&mut sim, 100, "INVITE");
+    trunk.expect_response(&mut sim, 483, "INVITE");
+    assert!(sim.engine.live_calls(sim.now).is_empty());
+}

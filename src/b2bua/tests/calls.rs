@@ -181,3 +181,51 @@ fn the_caller_cancelling_while_a_seat_rings_cancels_the_seat() {
     seat.assert_silent(&mut sim);
     assert!(sim.engine.live_calls(sim.now).is_empty());
 }
+
+/// The caller gives up before the seat's phone said anything, and the
+/// phone then answers: hotline ACKs it and hangs it up at once.
+#[test]
+fn a_seat_answering_after_the_caller_left_is_acked_and_hung_up() {
+    let mut sim = Sim::demo();
+    let seat = registered(&mut sim, &["8001"]).remove(0);
+    let trunk = Trunk::new();
+    let call = trunk.call(&mut sim, "12345", "13800138000");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 180, "INVITE");
+    let ring = seat.expect_invite(&mut sim);
+
+    call.cancel(&mut sim);
+    call.expect_response(&mut sim, 200, "CANCEL");
+    let terminated = call.expect_response(&mut sim, 487, "INVITE");
+    call.ack_failure(&mut sim, &terminated);
+    seat.assert_silent(&mut sim); // no CANCEL before a provisional response
+    assert_eq!(sim.seat_state("8001"), "ready");
+
+    let agent = seat.answer(&mut sim, &ring);
+    seat.expect_request(&mut sim, "ACK");
+    let bye = agent.expect_request(&mut sim, "BYE");
+    agent.ok(&mut sim, &bye, "");
+    call.assert_silent(&mut sim);
+    assert_eq!(sim.final_record(&call.call_id).outcome, Some(Outcome::Abandoned));
+    assert_eq!(sim.seat_state("8001"), "ready");
+    sim.advance(secs(60));
+    assert!(sim.engine.live_calls(sim.now).is_empty());
+}
+
+#[test]
+fn a_call_waiting_past_the_queues_max_wait_is_rejected() {
+    let mut sim = Sim::demo();
+    let trunk = Trunk::new();
+    let call = trunk.call(&mut sim, "12345", "13800138000");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 180, "INVITE");
+    sim.advance(secs(599));
+    call.assert_silent(&mut sim);
+    sim.advance(secs(1));
+    let busy = call.expect_response(&mut sim, 486, "INVITE");
+    assert_eq!(busy.reason().as_deref(), Some("all agents busy, please call again later"));
+    call.ack_failure(&mut sim, &busy);
+    let record = sim.final_record(&call.call_id);
+    assert_eq!(record.outcome, Some(Outcome::Rejected));
+    assert_eq!(record.wait_ms, 600_000);
+}

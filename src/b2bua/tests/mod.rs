@@ -4,13 +4,13 @@
 //!
 //! Files: `harness.rs` (the clock and the mailboxes), `text.rs` (SIP as
 //! text: reading and printing), `peers.rs` (the trunk, dialogs) and
-//! `phone.rs` (seat phones), then one file per topic:
-//! `basics.rs` (registration, OPTIONS, refusals), `agents.rs` (feature
-//! codes, registrations lapsing mid-call), `calls.rs` (answer,
-//! hang-up, cancel), `ringing.rs` (ring timeout, busy, decline),
-//! `dialog.rs` (re-INVITE relay), `retransmit.rs` (UDP timers) and
-//! `random.rs` (the ACD invariants under seeded random traffic, made by
-//! `traffic.rs` and `reactions.rs`).
+//! `phone.rs` (seat phones), then one file per topic: `basics.rs`
+//! (registration, OPTIONS, refusals), `agents.rs` (feature codes,
+//! registrations lapsing mid-call), `calls.rs` (answer, hang-up, cancel),
+//! `ringing.rs` (ring timeout, busy, decline, seats rung again),
+//! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP),
+//! `retransmit.rs` (UDP timers) and `random.rs` (the ACD invariants under
+//! seeded random traffic, made by `traffic.rs` and `reactions.rs`).
 
 mod harness;
 mod peers;
@@ -21,6 +21,7 @@ mod agents;
 mod basics;
 mod calls;
 mod dialog;
+mod late_offer;
 mod random;
 mod retransmit;
 mod ringing;

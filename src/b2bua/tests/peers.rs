@@ -107,10 +107,15 @@ impl PeerDialog {
 
     /// ACK for a 2xx to our INVITE with CSeq `cseq` (its own transaction).
     pub fn ack(&self, sim: &mut Sim, cseq: u32) {
+        self.ack_with(sim, cseq, "");
+    }
+
+    /// ACK for a 2xx, carrying `body` (an SDP answer) when not empty.
+    pub fn ack_with(&self, sim: &mut Sim, cseq: u32, body: &str) {
         let branch = sim.token("z9hG4bK-");
         let cseq = format!("{cseq} ACK");
         let headers = [("From", self.local.as_str()), ("To", &self.remote), ("Call-ID", &self.call_id), ("CSeq", &cseq)];
-        let text = request("ACK", &self.target, self.flow.remote, &branch, &headers, "");
+        let text = request("ACK", &self.target, self.flow.remote, &branch, &headers, body);
         sim.deliver(self.flow, &text);
     }
 
@@ -162,6 +167,16 @@ impl Trunk {
 
     /// A citizen at `caller` dials `dialled`: INVITE with an SDP offer.
     pub fn call(&self, sim: &mut Sim, dialled: &str, caller: &str) -> TrunkCall {
+        self.call_with(sim, dialled, caller, &self.offer())
+    }
+
+    /// A call whose INVITE carries no SDP: the offer will come in the 200
+    /// and the answer in the ACK (RFC 3264 late offer).
+    pub fn call_without_offer(&self, sim: &mut Sim, dialled: &str, caller: &str) -> TrunkCall {
+        self.call_with(sim, dialled, caller, "")
+    }
+
+    fn call_with(&self, sim: &mut Sim, dialled: &str, caller: &str, offer: &str) -> TrunkCall {
         let call_id = sim.token("trunk-call-");
         let branch = sim.token("z9hG4bK-");
         let from = format!("<sip:{caller}@{}>;tag={}", self.addr.ip(), sim.token("ft"));
@@ -169,7 +184,7 @@ impl Trunk {
         let contact = format!("<sip:{caller}@{}>", self.addr);
         let uri = format!("sip:{dialled}@{}", TRUNK_LISTEN);
         let headers = [("From", from.as_str()), ("To", &to), ("Call-ID", &call_id), ("CSeq", "1 INVITE"), ("Contact", &contact)];
-        let invite = request("INVITE", &uri, self.addr, &branch, &headers, &self.offer());
+        let invite = request("INVITE", &uri, self.addr, &branch, &headers, offer);
         let call = TrunkCall { flow: self.flow(), call_id, invite, branch, uri, from, contact, dialog: None };
         call.retransmit(sim);
         call
@@ -219,6 +234,12 @@ impl TrunkCall {
 
     /// ACKs the 200 for the INVITE and keeps the dialog it established.
     pub fn confirm(&mut self, sim: &mut Sim, ok: &Message) {
+        self.confirm_with_answer(sim, ok, "");
+    }
+
+    /// ACKs the 200 with an SDP answer in the ACK (the 200 carried the
+    /// offer of a late-offer call).
+    pub fn confirm_with_answer(&mut self, sim: &mut Sim, ok: &Message, answer: &str) {
         let dialog = PeerDialog {
             flow: self.flow,
             call_id: self.call_id.clone(),
@@ -228,7 +249,7 @@ impl TrunkCall {
             contact: self.contact.clone(),
             cseq: 1,
         };
-        dialog.ack(sim, 1);
+        dialog.ack_with(sim, 1, answer);
         self.dialog = Some(dialog);
     }
 

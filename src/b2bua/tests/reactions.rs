@@ -103,7 +103,9 @@ impl World {
             match code {
                 100..=199 => {}
                 200..=299 if c.state == CallState::Offered => {
-                    c.call.confirm(&mut self.sim, &msg);
+                    assert!(!msg.body.is_empty(), "seed {}: a 200 without SDP:\n{}", self.seed, msg.text());
+                    let answer = if c.late_offer { sdp("127.0.0.2", 20_000, "sendrecv") } else { String::new() };
+                    c.call.confirm_with_answer(&mut self.sim, &msg, &answer);
                     c.state = CallState::Answered;
                     c.final_code = Some(code);
                     let talk = self.between(5_000, 120_000);

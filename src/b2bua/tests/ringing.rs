@@ -232,3 +232,34 @@ fn a_replaced_ring_that_only_now_rings_is_cancelled() {
     seat.expect_request(&mut sim, "ACK");
     call.expect_response(&mut sim, 200, "INVITE");
 }
+
+/// Emergency lines ring every ready seat at once: the first to answer
+/// takes the call, the other is CANCELled, or hung up if it answered too.
+#[test]
+fn ring_all_connects_the_first_to_answer() {
+    let mut sim = Sim::demo();
+    let phones = registered(&mut sim, &["8021", "8022", "8023"]);
+    let trunk = Trunk::new();
+    let mut call = trunk.call(&mut sim, "110", "13800138000");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 180, "INVITE");
+    let rings: Vec<_> = phones.iter().map(|p| p.expect_invite(&mut sim)).collect();
+    assert_eq!(rings[0].invite.hdr("X-Hotline-Queue").as_deref(), Some("emergency"));
+    phones[0].reply(&mut sim, &rings[0], 180, "Ringing");
+    phones[1].reply(&mut sim, &rings[1], 180, "Ringing");
+
+    phones[1].answer(&mut sim, &rings[1]);
+    phones[1].expect_request(&mut sim, "ACK");
+    phones[0].expect_cancel(&mut sim, &rings[0]);
+    phones[2].assert_silent(&mut sim); // no 1xx yet: cancelled once it rings
+    let ok = call.expect_response(&mut sim, 200, "INVITE");
+    call.confirm(&mut sim, &ok);
+
+    let late = phones[2].answer(&mut sim, &rings[2]);
+    phones[2].expect_request(&mut sim, "ACK");
+    let bye = late.expect_request(&mut sim, "BYE");
+    late.ok(&mut sim, &bye, "");
+    call.assert_silent(&mut sim);
+    assert_eq!([sim.seat_state("8021"), sim.seat_state("8022"), sim.seat_state("8023")], ["ready", "on_call", "ready"]);
+    assert_eq!(sim.last_record(&call.call_id).seat.as_deref(), Some("8022"));
+}

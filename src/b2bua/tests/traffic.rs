@@ -62,6 +62,8 @@ pub struct Caller {
     pub state: CallState,
     /// The final status the INVITE got.
     pub final_code: Option<u16>,
+    /// The INVITE had no SDP: the answer goes in the ACK.
+    pub late_offer: bool,
 }
 
 pub struct World {
@@ -258,8 +260,12 @@ impl World {
             _ => "99999",
         };
         let caller = format!("1390000{:04}", self.callers.len());
-        let call = self.trunk.call(&mut self.sim, dialled, &caller);
-        self.callers.push(Caller { call, state: CallState::Offered, final_code: None });
+        let late_offer = self.chance(15);
+        let call = match late_offer {
+            true => self.trunk.call_without_offer(&mut self.sim, dialled, &caller),
+            false => self.trunk.call(&mut self.sim, dialled, &caller),
+        };
+        self.callers.push(Caller { call, state: CallState::Offered, final_code: None, late_offer });
         let i = self.callers.len() - 1;
         if !self.chance(10) {
             let patience = self.between(3_000, 120_000);
