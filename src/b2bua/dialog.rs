@@ -36,6 +36,8 @@ impl Engine {
             self.respond(now, &key, &msg, 200);
             let connected_seat = self.calls.get(&id).and_then(|c| c.seat.clone());
             match leg {
+                // RFC 3261 §15: a caller may end an early dialog with BYE.
+                LegRef::Inbound if connected_seat.is_none() => self.abandon(now, &id),
                 LegRef::Inbound => self.hang_up_answered(now, &id, HangupBy::Caller),
                 LegRef::Seat(seat) if Some(&seat) == connected_seat.as_ref() => {
                     self.hang_up_answered(now, &id, HangupBy::Agent)

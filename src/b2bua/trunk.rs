@@ -148,13 +148,19 @@ impl Engine {
     /// The caller CANCELled: 487 to the INVITE, the call is abandoned.
     pub(super) fn handle_cancel(&mut self, now: Instant, invite: TxKey) {
         let Some(id) = self.by_invite.get(&invite).cloned() else { return };
-        if self.calls.get(&id).is_none_or(|c| c.ended.is_some() || c.seat.is_some()) {
+        self.abandon(now, &id);
+    }
+
+    /// The caller left before any seat answered (CANCEL, or BYE in the
+    /// early dialog): 487 to the INVITE, the call is abandoned.
+    pub(super) fn abandon(&mut self, now: Instant, id: &str) {
+        if self.calls.get(id).is_none_or(|c| c.ended.is_some() || c.seat.is_some()) {
             return;
         }
-        tracing::info!(call = %id, "caller cancelled while waiting");
-        self.answer_inbound(now, &id, 487, None, None);
-        self.end_call(now, &id, Outcome::Abandoned, Some(HangupBy::Caller), None);
-        self.acd.call_abandoned(now, &id);
+        tracing::info!(call = %id, "caller left while waiting");
+        self.answer_inbound(now, id, 487, None, None);
+        self.end_call(now, id, Outcome::Abandoned, Some(HangupBy::Caller), None);
+        self.acd.call_abandoned(now, id);
     }
 
     /// Closes a call's record. Seat legs still ringing are stopped by the

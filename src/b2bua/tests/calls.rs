@@ -229,3 +229,33 @@ fn a_call_waiting_past_the_queues_max_wait_is_rejected() {
     assert_eq!(record.outcome, Some(Outcome::Rejected));
     assert_eq!(record.wait_ms, 600_000);
 }
+
+/// RFC 3261 §15: a caller may end an early dialog with BYE instead of
+/// CANCEL. The call is abandoned, not answered: 200 to the BYE, 487 to the
+/// INVITE, and the ringing seat is CANCELled.
+#[test]
+fn a_bye_in_the_early_dialog_abandons_the_call() {
+    let mut sim = Sim::demo();
+    let seat = registered(&mut sim, &["8001"]).remove(0);
+    let trunk = Trunk::new();
+    let call = trunk.call(&mut sim, "12345", "13800138000");
+    call.expect_response(&mut sim, 100, "INVITE");
+    let ringing = call.expect_response(&mut sim, 180, "INVITE");
+    let ring = seat.expect_invite(&mut sim);
+    seat.reply(&mut sim, &ring, 180, "Ringing");
+    sim.advance(secs(3));
+
+    call.early_dialog(&ringing).send_request(&mut sim, "BYE", "");
+    call.expect_response(&mut sim, 200, "BYE");
+    let terminated = call.expect_response(&mut sim, 487, "INVITE");
+    call.ack_failure(&mut sim, &terminated);
+    seat.expect_cancel(&mut sim, &ring);
+
+    let record = sim.final_record(&call.call_id);
+    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Abandoned), Some(HangupBy::Caller)));
+    assert_eq!((record.wait_ms, record.talk_ms, record.seat), (3_000, 0, None));
+    assert_eq!(sim.seat_state("8001"), "ready");
+    sim.advance(secs(60));
+    call.assert_silent(&mut sim);
+    assert!(sim.engine.live_calls(sim.now).is_empty());
+}

@@ -253,6 +253,19 @@ impl TrunkCall {
         self.dialog = Some(dialog);
     }
 
+    /// The early dialog a provisional response with a To tag set up.
+    pub fn early_dialog(&self, provisional: &Message) -> PeerDialog {
+        PeerDialog {
+            flow: self.flow,
+            call_id: self.call_id.clone(),
+            local: self.from.clone(),
+            remote: provisional.hdr("To").unwrap(),
+            target: uri_of(&provisional.hdr("Contact").expect("a 1xx with a tag carries a Contact")),
+            contact: self.contact.clone(),
+            cseq: 1,
+        }
+    }
+
     /// The dialog, once [`Self::confirm`]ed.
     pub fn dialog(&mut self) -> &mut PeerDialog {
         self.dialog.as_mut().expect("the call is not answered yet")

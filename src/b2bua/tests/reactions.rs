@@ -101,7 +101,12 @@ impl World {
                 return;
             }
             match code {
-                100..=199 => {}
+                100 => {}
+                101..=199 => {
+                    if c.early.is_none() && msg.to_tag().is_some() {
+                        c.early = Some(c.call.early_dialog(&msg));
+                    }
+                }
                 200..=299 if c.state == CallState::Offered => {
                     assert!(!msg.body.is_empty(), "seed {}: a 200 without SDP:\n{}", self.seed, msg.text());
                     let answer = if c.late_offer { sdp("127.0.0.2", 20_000, "sendrecv") } else { String::new() };

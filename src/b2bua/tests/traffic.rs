@@ -64,6 +64,8 @@ pub struct Caller {
     pub final_code: Option<u16>,
     /// The INVITE had no SDP: the answer goes in the ACK.
     pub late_offer: bool,
+    /// The early dialog of hotline's 180, to give up with BYE instead of CANCEL.
+    pub early: Option<PeerDialog>,
 }
 
 pub struct World {
@@ -210,8 +212,14 @@ impl World {
                 }
             }
             Action::CallerGivesUp(i) => {
-                if self.callers[i].state == CallState::Offered {
-                    self.callers[i].call.cancel(&mut self.sim);
+                if self.callers[i].state != CallState::Offered {
+                    return;
+                }
+                // Some stacks end an early dialog with BYE (RFC 3261 §15).
+                let bye = self.chance(20);
+                match self.callers[i].early.as_mut() {
+                    Some(early) if bye => _ = early.send_request(&mut self.sim, "BYE", ""),
+                    _ => self.callers[i].call.cancel(&mut self.sim),
                 }
             }
             Action::CallerHangup(i) => {
@@ -265,7 +273,7 @@ impl World {
             true => self.trunk.call_without_offer(&mut self.sim, dialled, &caller),
             false => self.trunk.call(&mut self.sim, dialled, &caller),
         };
-        self.callers.push(Caller { call, state: CallState::Offered, final_code: None, late_offer });
+        self.callers.push(Caller { call, state: CallState::Offered, final_code: None, late_offer, early: None });
         let i = self.callers.len() - 1;
         if !self.chance(10) {
             let patience = self.between(3_000, 120_000);
