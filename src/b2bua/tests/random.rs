@@ -2,7 +2,9 @@
 //! while seeded random traffic runs through it (see `traffic.rs`):
 //!
 //! 1. no seat rings for two calls at once: neither in the ACD's view nor
-//!    on the phones, where no phone ever holds two unanswered INVITEs;
+//!    on the phones, where no phone ever holds two INVITEs it has neither
+//!    answered nor had CANCELled (a 487 the phone sends late does not
+//!    count: it stopped ringing at the CANCEL);
 //! 2. no call waits while a registered, ready seat of its queue sits idle,
 //!    unless that seat failed this very call less than the queue's retry
 //!    time ago.
