@@ -254,7 +254,7 @@ impl Acd {
             // Too late: another seat won, or the caller has gone.
             self.push(Output::StopRing { call: call.into(), seat: seat.into() });
             if self.seat_rings_for(seat, call) {
-                self.set_state(now, seat, AgentState::Ready, Some(call));
+                self.free_seat(now, seat, AgentState::Ready, Some(call));
             }
             self.dispatch(now);
             return;
@@ -270,7 +270,7 @@ impl Acd {
         for loser in losers {
             self.timers.cancel(&Timer::Ring { call: call.into(), seat: loser.clone() });
             self.push(Output::StopRing { call: call.into(), seat: loser.clone() });
-            self.set_state(now, &loser, AgentState::Ready, Some(call));
+            self.free_seat(now, &loser, AgentState::Ready, Some(call));
         }
         if let Some(s) = self.seats.get_mut(seat) {
             s.calls_answered += 1;
@@ -286,7 +286,7 @@ impl Acd {
         let rang = self.calls.get(call).is_some_and(|c| c.ringing.contains(seat));
         if !rang {
             if self.seat_rings_for(seat, call) {
-                self.set_state(now, seat, AgentState::Ready, Some(call));
+                self.free_seat(now, seat, AgentState::Ready, Some(call));
             }
             self.dispatch(now);
             return;
@@ -333,9 +333,12 @@ impl Acd {
             if reachable && state == AgentState::LoggedOut {
                 self.login(now, seat);
                 self.set_state(now, seat, AgentState::Ready, None);
-            } else if !reachable && state != AgentState::LoggedOut {
+            } else if reachable {
+                // Back before the call ended (a phone rebooting mid-call).
+                s.registration_lapsed = false;
+            } else if state != AgentState::LoggedOut {
                 if state.busy() {
-                    s.after_call = Some(AfterCall::LoggedOut);
+                    s.registration_lapsed = true;
                 } else {
                     self.leave(now, seat, AgentState::LoggedOut);
                 }
@@ -557,10 +560,7 @@ impl Acd {
                 RingFailure::NoAnswer if pause => AgentState::NotReady { reason: "no_answer".into() },
                 _ => AgentState::Ready,
             };
-            self.set_state(now, seat, next, Some(call));
-            if let Some(after) = self.seats.get_mut(seat).and_then(|s| s.after_call.take()) {
-                self.set_state(now, seat, after.state(), None);
-            }
+            self.free_seat(now, seat, next, Some(call));
         }
         if !still_ringing {
             if timed_out {
@@ -579,7 +579,7 @@ impl Acd {
             self.timers.cancel(&Timer::Ring { call: call.into(), seat: seat.clone() });
             self.push(Output::StopRing { call: call.into(), seat: seat.clone() });
             if self.seat_rings_for(&seat, call) {
-                self.set_state(now, &seat, AgentState::Ready, Some(call));
+                self.free_seat(now, &seat, AgentState::Ready, Some(call));
             }
         }
     }
@@ -595,18 +595,25 @@ impl Acd {
         self.timers.cancel(&Timer::Retry(call.into()));
     }
 
-    /// End of a call's work (wrap-up over, or none): what the agent asked
-    /// for meanwhile, or ready.
+    /// End of a call's work (wrap-up over, or none).
     fn after_work(&mut self, now: Instant, seat: &str) {
-        let after = self.seats.get_mut(seat).and_then(|s| s.after_call.take());
-        match after {
-            Some(AfterCall::LoggedOut) => {
-                self.leave(now, seat, AgentState::LoggedOut);
-                self.check_unstaffed(now, seat);
-            }
-            Some(after) => self.set_state(now, seat, after.state(), None),
-            None => self.set_state(now, seat, AgentState::Ready, None),
+        self.free_seat(now, seat, AgentState::Ready, None);
+    }
+
+    /// A seat's ring or call is over: with auto-ready, a registration that
+    /// lapsed meanwhile logs it out; else what the agent asked for while
+    /// busy; else `next`.
+    fn free_seat(&mut self, now: Instant, seat: &str, next: AgentState, call: Option<&str>) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let lapsed = std::mem::take(&mut s.registration_lapsed);
+        match s.after_call.take() {
+            _ if lapsed => {}
+            Some(AfterCall::LoggedOut) => {}
+            Some(after) => return self.set_state(now, seat, after.state(), None),
+            None => return self.set_state(now, seat, next, call),
         }
+        self.leave(now, seat, AgentState::LoggedOut);
+        self.check_unstaffed(now, seat);
     }
 
     fn login(&mut self, now: Instant, seat: &str) {

@@ -100,6 +100,9 @@ pub struct Seat {
     /// Calls answered since hotline started (fewest-calls picks the least).
     pub calls_answered: u64,
     pub after_call: Option<AfterCall>,
+    /// With auto-ready: the registration lapsed while the seat was busy;
+    /// it logs out when the call is over unless it registers again first.
+    pub registration_lapsed: bool,
 }
 
 impl Seat {
@@ -113,6 +116,7 @@ impl Seat {
             idle_since: None,
             calls_answered: 0,
             after_call: None,
+            registration_lapsed: false,
         }
     }
 

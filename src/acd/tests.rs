@@ -459,6 +459,25 @@ fn auto_ready_follows_registration_and_a_lost_registration_logs_out_after_the_ca
 }
 
 #[test]
+fn a_registration_that_lapses_and_returns_during_a_call_keeps_the_seat_logged_in() {
+    let mut r = Rig::simple(QueueConfig::new("q"), &["a"]);
+    r.arrive("1", "q");
+    r.answer("1", "a");
+    r.acd.seat_reachable(r.now, "a", false);
+    r.online("a");
+    r.request("a", StateRequest::NotReady("after-call-work".into()));
+    r.end("1");
+    assert_eq!(r.state("a"), "not_ready:after-call-work", "the agent's own request still applies");
+    r.request("a", StateRequest::Ready);
+    r.arrive("2", "q");
+    r.acd.seat_reachable(r.now, "a", false);
+    r.online("a");
+    r.answer("2", "a");
+    r.end("2");
+    assert_eq!(r.state("a"), "ready", "rang through a lapse and a return: still logged in");
+}
+
+#[test]
 fn unknown_queue_seat_and_duplicate_calls_are_errors() {
     let mut r = Rig::simple(QueueConfig::new("q"), &["a"]);
     assert_eq!(r.acd.call_arrived(r.now, "1", "nope"), Err(AcdError::UnknownQueue("nope".into())));

@@ -91,7 +91,6 @@ fn feature_codes_change_the_agent_state() {
 /// does not clear it), and it stays logged out while registered, so calls
 /// wait for it forever.
 #[test]
-#[ignore = "ACD issue (src/acd, not this engine's): after_call LoggedOut survives re-registration"]
 fn a_registration_renewed_during_a_call_keeps_the_seat_logged_in() {
     let mut sim = Sim::demo();
     let mut phone = registered(&mut sim, &["8001"]).remove(0);

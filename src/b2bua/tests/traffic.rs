@@ -240,18 +240,9 @@ impl World {
                 self.sim.command(Command::SetAgentState { seat, request: StateRequest::Ready }).unwrap();
             }
             Action::Unregister(i) => self.send_register(i, 0),
-            Action::Register(i) => {
-                // Re-registering only once the seat is idle: a seat whose
-                // registration comes back while it rings, talks or wraps up
-                // is logged out when that call's work ends (an ACD issue, see
-                // `agents::a_registration_renewed_during_a_call_keeps_the_seat_logged_in`).
-                let state = self.sim.seat_state(&self.phones[i].phone.ext);
-                if !matches!(state, "ringing" | "on_call" | "wrap_up") {
-                    self.send_register(i, 3600);
-                } else {
-                    self.schedule(Duration::from_secs(5), Action::Register(i));
-                }
-            }
+            // Whatever the seat is doing: a registration that lapses and
+            // comes back during a call must not log the seat out after it.
+            Action::Register(i) => self.send_register(i, 3600),
         }
     }
 
