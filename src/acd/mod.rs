@@ -154,6 +154,8 @@ struct CallEntry {
     queued_at: Instant,
     key: WaitKey,
     ringing: BTreeSet<String>,
+    /// Ringing seats whose phones said so (180/183).
+    confirmed: BTreeSet<String>,
     /// The seat that answered.
     seat: Option<String>,
     /// Seats that failed this call, skipped until the instant given.
@@ -218,6 +220,7 @@ impl Acd {
             queued_at: now,
             key,
             ringing: BTreeSet::new(),
+            confirmed: BTreeSet::new(),
             seat: None,
             skip: HashMap::new(),
             timed_out: false,
@@ -264,6 +267,7 @@ impl Acd {
         entry.seat = Some(seat.into());
         let (queue, waited) = (entry.queue.clone(), now.saturating_duration_since(entry.queued_at));
         let losers: Vec<String> = std::mem::take(&mut entry.ringing).into_iter().collect();
+        entry.confirmed.clear();
         self.timers.cancel(&Timer::Ring { call: call.into(), seat: seat.into() });
         self.timers.cancel(&Timer::MaxWait(call.into()));
         self.timers.cancel(&Timer::Retry(call.into()));
@@ -279,6 +283,18 @@ impl Acd {
         self.event(now, Some(call), Some(&queue), Some(seat), EventKind::Connect, Some(format!("waited_ms={}", waited.as_millis())));
         self.push(Output::Connect { call: call.into(), seat: seat.into() });
         self.dispatch(now);
+    }
+
+    /// The phone rung for `call` says it rings (180/183). A ring that
+    /// times out without this is taken as an unreachable phone: it could
+    /// not even be cancelled (RFC 3261 9.1), so the seat is paused rather
+    /// than rung again while that INVITE may still be pending.
+    pub fn ring_progress(&mut self, call: &str, seat: &str) {
+        if let Some(entry) = self.calls.get_mut(call)
+            && entry.ringing.contains(seat)
+        {
+            entry.confirmed.insert(seat.into());
+        }
     }
 
     /// A seat rung for `call` did not take it.
@@ -413,10 +429,11 @@ impl Acd {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Ring { call, seat } => {
-                    if self.calls.get(&call).is_some_and(|c| c.ringing.contains(&seat)) {
-                        self.push(Output::StopRing { call: call.clone(), seat: seat.clone() });
-                        self.ring_ended_unanswered(now, &call, &seat, RingFailure::NoAnswer);
-                    }
+                    let Some(entry) = self.calls.get(&call).filter(|c| c.ringing.contains(&seat)) else { continue };
+                    let failure =
+                        if entry.confirmed.contains(&seat) { RingFailure::NoAnswer } else { RingFailure::Unreachable };
+                    self.push(Output::StopRing { call: call.clone(), seat: seat.clone() });
+                    self.ring_ended_unanswered(now, &call, &seat, failure);
                 }
                 Timer::MaxWait(call) => self.max_wait_passed(now, &call),
                 Timer::Retry(call) => {
@@ -545,6 +562,7 @@ impl Acd {
     fn ring_ended_unanswered(&mut self, now: Instant, call: &str, seat: &str, failure: RingFailure) {
         let Some(entry) = self.calls.get_mut(call) else { return };
         entry.ringing.remove(seat);
+        entry.confirmed.remove(seat);
         let queue = entry.queue.clone();
         let Some(q) = self.queues.get(&queue) else { return };
         let (retry, pause) = (q.config.retry, q.config.no_answer_not_ready);

@@ -11,6 +11,8 @@ struct Rig {
     acd: Acd,
     now: Instant,
     out: Vec<Output>,
+    /// Phones that never say they ring (no 180); the others say so at once.
+    silent: Vec<String>,
 }
 
 impl Rig {
@@ -22,7 +24,7 @@ impl Rig {
                 queues: qs.iter().map(|(q, p)| (q.to_string(), *p)).collect(),
             })
             .collect();
-        Rig { acd: Acd::new(AcdConfig { queues, seats }, auto_ready), now: Instant::now(), out: Vec::new() }
+        Rig { acd: Acd::new(AcdConfig { queues, seats }, auto_ready), now: Instant::now(), out: Vec::new(), silent: Vec::new() }
     }
 
     /// One queue served by the given seats at penalty 0, registered in
@@ -41,6 +43,11 @@ impl Rig {
 
     fn drain(&mut self) {
         while let Some(o) = self.acd.poll_output() {
+            if let Output::Ring { call, seat } = &o
+                && !self.silent.contains(seat)
+            {
+                self.acd.ring_progress(call, seat);
+            }
             self.out.push(o);
         }
         check_invariants(&self.acd, self.now);
@@ -188,6 +195,24 @@ fn ring_timeout_moves_on_skips_the_seat_for_retry_then_rings_it_again() {
     assert_eq!(r.decisions(), [stop("1", "b"), ring("1", "a")]);
     r.answer("1", "a");
     assert_eq!(r.decisions(), [connect("1", "a")]);
+}
+
+#[test]
+fn a_phone_that_never_rings_is_paused_not_rung_again() {
+    let mut q = QueueConfig::new("q");
+    q.ring_timeout = 10 * S;
+    q.retry = Duration::ZERO;
+    let mut r = Rig::simple(q, &["dead", "b"]);
+    r.silent.push("dead".into());
+    r.arrive("1", "q");
+    r.arrive("2", "q");
+    assert_eq!(r.decisions(), [ring("1", "dead"), ring("2", "b")]);
+    r.advance(10 * S);
+    // Its INVITE cannot even be cancelled: it must not get a second one.
+    assert_eq!(r.decisions(), [stop("1", "dead"), stop("2", "b"), ring("1", "b")], "b is free again; dead is not");
+    assert_eq!(r.state("dead"), "not_ready:unreachable");
+    r.advance(S);
+    assert!(!r.decisions().iter().any(|o| matches!(o, Output::Ring { seat, .. } if seat == "dead")));
 }
 
 #[test]

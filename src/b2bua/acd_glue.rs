@@ -190,12 +190,19 @@ impl Engine {
         let Some(leg) = call.legs.get_mut(seat) else { return };
         leg.learn_dialog(&msg);
         match code {
-            100 => {}
-            101..=199 => match leg.state {
-                SeatLegState::Calling => leg.state = SeatLegState::Early,
-                SeatLegState::CancelPending => self.send_cancel(now, id, seat),
-                _ => {}
-            },
+            // Any provisional response makes the INVITE cancellable
+            // (RFC 3261 9.1); only a real one (180/183) says it rings.
+            100..=199 => {
+                let state = leg.state;
+                match state {
+                    SeatLegState::Calling => leg.state = SeatLegState::Early,
+                    SeatLegState::CancelPending => self.send_cancel(now, id, seat),
+                    _ => {}
+                }
+                if code > 100 && matches!(state, SeatLegState::Calling | SeatLegState::Early) {
+                    self.acd.ring_progress(id, seat);
+                }
+            }
             200..=299 => {
                 let this = LegRef::Seat(seat.to_string());
                 let state = leg.state;
