@@ -20,6 +20,7 @@ pub mod model;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod timers;
 
 #[cfg(test)]
 mod testutil;

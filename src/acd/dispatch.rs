@@ -16,11 +16,10 @@ impl Acd {
     /// Rings seats for waiting calls until no ready seat or no waiting call
     /// that it could take is left.
     pub(super) fn dispatch(&mut self, now: Instant) {
-        let mut free: BTreeSet<String> =
-            self.seats.values().filter(|s| s.available()).map(|s| s.extension.clone()).collect();
-        if free.is_empty() || self.waiting.is_empty() {
+        if self.available.is_empty() || self.waiting.is_empty() {
             return;
         }
+        let mut free: BTreeSet<String> = self.available.clone();
         let order: Vec<String> = self.waiting.values().cloned().collect();
         for call in order {
             if free.is_empty() {

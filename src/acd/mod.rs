@@ -25,13 +25,12 @@
 //!
 //! Files: `config.rs` (typed config), `seat.rs` (agent states),
 //! `dispatch.rs` (strategies and penalty tiers), `snapshot.rs` (the live
-//! view), `timers.rs` (the timer table).
+//! view); timers live in a [`crate::timers::Timers`] table.
 
 mod config;
 mod dispatch;
 mod seat;
 mod snapshot;
-mod timers;
 
 #[cfg(test)]
 mod tests;
@@ -44,7 +43,7 @@ use crate::model::{EventKind, HangupBy};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
-use timers::Timers;
+use crate::timers::Timers;
 
 /// How often a call may overflow from queue to queue before it is
 /// rejected: a guard against overflow chains that loop.
@@ -171,6 +170,9 @@ pub struct Acd {
     calls: HashMap<String, CallEntry>,
     /// Calls waiting for a seat and not ringing any: the dispatch order.
     waiting: BTreeMap<WaitKey, String>,
+    /// Seats that can be rung now (ready and registered), kept in step
+    /// with every state and reachability change.
+    available: BTreeSet<String>,
     timers: Timers<Timer>,
     outputs: VecDeque<Output>,
     auto_ready: bool,
@@ -198,6 +200,7 @@ impl Acd {
             seats,
             calls: HashMap::new(),
             waiting: BTreeMap::new(),
+            available: BTreeSet::new(),
             timers: Timers::default(),
             outputs: VecDeque::new(),
             auto_ready,
@@ -344,8 +347,8 @@ impl Acd {
             return;
         }
         s.reachable = reachable;
+        let state = s.state.clone();
         if self.auto_ready {
-            let state = s.state.clone();
             if reachable && state == AgentState::LoggedOut {
                 self.login(now, seat);
                 self.set_state(now, seat, AgentState::Ready, None);
@@ -360,6 +363,7 @@ impl Acd {
                 }
             }
         }
+        self.refresh_available(seat);
         if !reachable {
             self.check_unstaffed(now, seat);
         }
@@ -426,7 +430,9 @@ impl Acd {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut fired = false;
         while let Some(timer) = self.timers.pop_due(now) {
+            fired = true;
             match timer {
                 Timer::Ring { call, seat } => {
                     let Some(entry) = self.calls.get(&call).filter(|c| c.ringing.contains(&seat)) else { continue };
@@ -451,7 +457,9 @@ impl Acd {
                 }
             }
         }
-        self.dispatch(now);
+        if fired {
+            self.dispatch(now);
+        }
     }
 
     // ---- outputs -----------------------------------------------------------
@@ -708,7 +716,15 @@ impl Acd {
         let detail = format!("{}->{}", s.state.label(), to.label());
         s.state = to;
         s.since = Some(now);
+        self.refresh_available(seat);
         self.event(now, call, None, Some(seat), EventKind::AgentState, Some(detail));
+    }
+
+    fn refresh_available(&mut self, seat: &str) {
+        match self.seats.get(seat) {
+            Some(s) if s.available() => self.available.insert(seat.to_string()),
+            _ => self.available.remove(seat),
+        };
     }
 
     fn event(&mut self, at: Instant, call: Option<&str>, queue: Option<&str>, seat: Option<&str>, kind: EventKind, detail: Option<String>) {

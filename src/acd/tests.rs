@@ -132,6 +132,8 @@ fn connect(call: &str, seat: &str) -> Output {
 /// No seat rings for two calls; a seat's state agrees with the calls; no
 /// call waits while a ready seat of its queue (not skipping it) is idle.
 fn check_invariants(acd: &Acd, now: Instant) {
+    let available: BTreeSet<String> = acd.seats.values().filter(|s| s.available()).map(|s| s.extension.clone()).collect();
+    assert_eq!(acd.available, available, "the index of available seats is in step");
     let mut ringing_for: HashMap<&str, &str> = HashMap::new();
     for (id, c) in &acd.calls {
         for seat in &c.ringing {

@@ -10,6 +10,7 @@ use super::{Flow, Message};
 use ezk_sip_types::Name;
 use ezk_sip_types::header::typed::Contact;
 use ezk_sip_types::print::AppendCtx;
+use crate::timers::Timers;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -71,17 +72,34 @@ pub struct Reachability {
 pub struct Registrar {
     config: RegistrarConfig,
     bindings: BTreeMap<String, Vec<Binding>>,
+    /// Each extension's earliest binding expiry, so the next wake-up is
+    /// found without walking every registration.
+    expiries: Timers<String>,
     changes: VecDeque<Reachability>,
 }
 
 impl Registrar {
     pub fn new(config: RegistrarConfig) -> Self {
-        Registrar { config, bindings: BTreeMap::new(), changes: VecDeque::new() }
+        Registrar { config, bindings: BTreeMap::new(), expiries: Timers::default(), changes: VecDeque::new() }
     }
 
     /// Applies an authenticated REGISTER for `extension`; returns the
     /// bindings now in force (for the 200's Contact headers).
-    pub fn register(
+    pub fn register(&mut self, now: Instant, extension: &str, req: &Message, flow: Flow) -> Result<Vec<Binding>, RegisterError> {
+        let result = self.apply_register(now, extension, req, flow);
+        self.rearm(extension);
+        result
+    }
+
+    /// Arms the extension's expiry timer at its earliest binding's expiry.
+    fn rearm(&mut self, extension: &str) {
+        match self.bindings.get(extension).and_then(|l| l.iter().map(|b| b.expires_at).min()) {
+            Some(at) => self.expiries.set(extension.to_string(), at),
+            None => self.expiries.cancel(&extension.to_string()),
+        }
+    }
+
+    fn apply_register(
         &mut self,
         now: Instant,
         extension: &str,
@@ -209,28 +227,24 @@ impl Registrar {
     pub fn forget(&mut self, now: Instant, extension: &str) {
         let was = self.is_reachable(now, extension);
         self.bindings.remove(extension);
+        self.rearm(extension);
         self.note_change(now, extension, was);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.bindings.values().flatten().map(|b| b.expires_at).min()
+        self.expiries.next()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<String> = self
-            .bindings
-            .iter()
-            .filter(|(_, l)| l.iter().any(|b| b.expires_at <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for ext in expired {
+        while let Some(ext) = self.expiries.pop_due(now) {
             if let Some(list) = self.bindings.get_mut(&ext) {
                 list.retain(|b| b.expires_at > now);
                 if list.is_empty() {
                     self.bindings.remove(&ext);
-                    self.changes.push_back(Reachability { extension: ext, reachable: false });
+                    self.changes.push_back(Reachability { extension: ext.clone(), reachable: false });
                 }
             }
+            self.rearm(&ext);
         }
     }
 

@@ -1,4 +1,6 @@
-//! A timer table: named deadlines, the earliest first.
+//! A timer table: named deadlines, the earliest first. The ACD's ring,
+//! max-wait, retry and wrap-up timers and the registrar's binding expiries
+//! live in one each.
 //!
 //! Each timer is a key (an enum of the owner's choosing); setting a key
 //! again moves its deadline, cancelling removes it. The owner asks for the
