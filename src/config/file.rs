@@ -36,8 +36,9 @@ pub struct Config {
 pub struct ServerConfig {
     #[serde(default = "default_name")]
     pub name: String,
-    /// Address written into Via, Contact and Record-Route when the listen
-    /// address is a wildcard (0.0.0.0). Defaults to the listen address.
+    /// Address written into Via and Contact when the listen address is a
+    /// wildcard (0.0.0.0 or ::). Unset, the wildcard itself is written,
+    /// which peers cannot route to: set it whenever a listener is a wildcard.
     #[serde(default)]
     pub advertise: Option<std::net::IpAddr>,
 }
