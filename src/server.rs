@@ -26,7 +26,7 @@ pub struct Snapshot {
 
 enum Request {
     Snapshot(oneshot::Sender<Snapshot>),
-    Command(Command, oneshot::Sender<Result<(), String>>),
+    Command(Command, oneshot::Sender<Result<(), crate::acd::AcdError>>),
 }
 
 /// The API's way into the engine task.
@@ -42,11 +42,22 @@ impl EngineHandle {
         rx.await.ok()
     }
 
-    pub async fn command(&self, cmd: Command) -> Result<(), String> {
+    pub async fn command(&self, cmd: Command) -> Result<(), CommandError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Command(cmd, tx)).await.map_err(|_| "engine stopped".to_string())?;
-        rx.await.map_err(|_| "engine stopped".to_string())?
+        self.tx.send(Request::Command(cmd, tx)).await.map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?.map_err(CommandError::Refused)
     }
+}
+
+/// Why a command from the API did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The engine task has ended (shutting down).
+    #[error("the engine is not running")]
+    Stopped,
+    /// The engine refused it (no such seat, ...).
+    #[error(transparent)]
+    Refused(crate::acd::AcdError),
 }
 
 fn unix_ms_now() -> i64 {
@@ -122,6 +133,24 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Engine wake-ups are rounded up to this grid, so that timers falling due
+/// within the same few milliseconds are handled by one
+/// [`Engine::handle_timeout`]. That call costs more than its timers: it also
+/// walks the registrations and runs the ACD's dispatch, and under load the
+/// transaction layer alone has several deadlines per call (many already
+/// cancelled). SIP's timers count in hundreds of milliseconds (T1 = 500 ms);
+/// a timer is never late by more than this.
+const WAKE_GRANULARITY: Duration = Duration::from_millis(5);
+
+/// `deadline` rounded up to the next multiple of [`WAKE_GRANULARITY`] after
+/// `epoch`.
+fn coarse_deadline(epoch: Instant, deadline: Instant) -> Instant {
+    let g = WAKE_GRANULARITY.as_nanos();
+    let since = deadline.saturating_duration_since(epoch).as_nanos();
+    let slots = since.div_ceil(g);
+    epoch + Duration::from_nanos(u64::try_from(slots * g).unwrap_or(u64::MAX))
+}
+
 async fn run_engine(
     mut engine: Engine,
     mut inbound: mpsc::Receiver<Inbound>,
@@ -130,8 +159,17 @@ async fn run_engine(
     writer: WriterHandle,
     shutdown: CancellationToken,
 ) {
+    let epoch = Instant::now();
+    // One timer, moved only when the engine's next deadline changes slot
+    // (not a new timer-wheel entry for every message handled).
+    let sleep = tokio::time::sleep_until(epoch.into());
+    tokio::pin!(sleep);
     loop {
         let deadline = engine.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let deadline = tokio::time::Instant::from_std(coarse_deadline(epoch, deadline));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             msg = inbound.recv() => {
@@ -159,7 +197,7 @@ async fn run_engine(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline.into()) => {
+            _ = &mut sleep => {
                 engine.handle_timeout(Instant::now());
             }
         }
@@ -175,11 +213,18 @@ async fn run_engine(
     }
 }
 
-/// The demo's passwords are public: say so loudly when they face a network.
+/// The demo's passwords are public, and the API has no authentication
+/// yet: say so loudly when they face a network.
 fn warn_public_demo(config: &Config) {
     if let Some(msg) = public_demo_warning(config) {
         tracing::error!("{msg}");
         eprintln!("\n!!! {msg}\n");
+    }
+    if !config.http.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.http.listen,
+            "the HTTP API has no authentication yet: anyone who reaches it can read call records and change agent states; keep [http] listen on loopback or behind a firewall"
+        );
     }
 }
 
@@ -227,18 +272,37 @@ mod tests {
     const DEMO: &str = include_str!("../config/demo.toml");
 
     #[test]
+    fn wake_ups_round_up_to_the_grid_and_never_early() {
+        let epoch = Instant::now();
+        let g = WAKE_GRANULARITY;
+        assert_eq!(coarse_deadline(epoch, epoch), epoch);
+        assert_eq!(coarse_deadline(epoch, epoch + g), epoch + g);
+        assert_eq!(coarse_deadline(epoch, epoch + Duration::from_nanos(1)), epoch + g);
+        assert_eq!(coarse_deadline(epoch, epoch + g + Duration::from_nanos(1)), epoch + 2 * g);
+        for ms in [0u64, 1, 4, 499, 500, 32_000] {
+            let d = epoch + Duration::from_millis(ms);
+            let c = coarse_deadline(epoch, d);
+            assert!(c >= d && c - d < g, "{ms} ms -> {:?}", c - d);
+        }
+        // A deadline already past (before the epoch) is due at once.
+        if let Some(past) = epoch.checked_sub(Duration::from_secs(1)) {
+            assert_eq!(coarse_deadline(epoch, past), epoch);
+        }
+    }
+
+    #[test]
     fn demo_passwords_are_flagged_only_off_loopback() {
         let demo = Config::from_str_at(DEMO, Path::new("demo.toml")).unwrap();
         assert_eq!(public_demo_warning(&demo), None);
-        let public = DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"0.0.0.0:5060\"");
+        let public = DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"");
         let public = Config::from_str_at(&public, Path::new("public.toml")).unwrap();
         let msg = public_demo_warning(&public).expect("a warning");
-        assert!(msg.contains("8001..8030 (30 seats)") && msg.contains("0.0.0.0:5060"), "{msg}");
+        assert!(msg.contains("8001..8030 (30 seats)") && msg.contains("192.0.2.10:5060"), "{msg}");
         let fixed = public_text_with_real_passwords();
         assert_eq!(public_demo_warning(&Config::from_str_at(&fixed, Path::new("p.toml")).unwrap()), None);
     }
 
     fn public_text_with_real_passwords() -> String {
-        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"0.0.0.0:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
+        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
     }
 }

@@ -317,6 +317,17 @@ fn agent_state_can_be_set_through_the_api() {
     assert_eq!(code, 404, "{body}");
     let (code, body) = h.put("/api/seats/8011/state", serde_json::json!({"state": "asleep"}));
     assert_eq!(code, 400, "{body}");
+    let (code, body) = h.put("/api/seats/8011/state", serde_json::json!({"reason": "no state"}));
+    assert_eq!(code, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("state"), "errors are JSON with a reason: {body}");
+    let (_, body) = h.put("/api/seats/8011/state", serde_json::json!({"state": "ready"}));
+    assert!(body["seat"]["registrations"].is_array(), "the same seat view as GET /api/seats: {body}");
+    for (path, want) in [("/api/calls?limit=abc", 400), ("/api/nothing-here", 404)] {
+        let r = reqwest::blocking::get(format!("{}{path}", h.http)).unwrap();
+        assert_eq!(r.status().as_u16(), want, "{path}");
+        let v: Value = r.json().expect("a JSON error body");
+        assert!(v["error"].is_string(), "{path}: {v}");
+    }
 }
 
 #[test]

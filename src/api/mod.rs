@@ -5,10 +5,10 @@
 //! come from the store. `docs/api.md` and `docs/openapi.yaml` describe
 //! every endpoint.
 
-use crate::acd::StateRequest;
+use crate::acd::{AcdError, StateRequest};
 use crate::b2bua::Command;
 use crate::model::{EventKind, LineClass, Outcome};
-use crate::server::EngineHandle;
+use crate::server::{CommandError, EngineHandle};
 use crate::store::{CallFilter, EventFilter, Store, WriterHandle};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -35,7 +35,37 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues", get(queues))
         .route("/api/seats", get(seats))
         .route("/api/seats/{ext}/state", put(set_state).post(set_state))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint; docs/api.md lists them".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here; docs/api.md lists each endpoint's methods".into())
+        })
         .with_state(state)
+}
+
+/// Query parameters whose errors are answered as JSON, like every error.
+struct ApiQuery<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// A JSON body whose errors are answered as JSON.
+struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(e) => Err(ApiError(e.status(), e.body_text())),
+        }
+    }
 }
 
 /// An error answer: status and a message that says what to do.
@@ -96,19 +126,24 @@ async fn queues(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
 
 async fn seats(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
+    Ok(Json(json!({ "seats": seat_views(snap, None) })))
+}
+
+/// Seats as the API shows them: the ACD's view with each seat's
+/// registrations; only `only` when given.
+fn seat_views(snap: crate::server::Snapshot, only: Option<&str>) -> Vec<serde_json::Value> {
     let registrations: std::collections::HashMap<_, _> = snap.registrations.into_iter().collect();
-    let seats: Vec<_> = snap
-        .acd
+    snap.acd
         .seats
         .iter()
+        .filter(|seat| only.is_none_or(|ext| seat.extension == ext))
         .map(|seat| {
             let mut v = serde_json::to_value(seat).unwrap_or_default();
             let regs = registrations.get(&seat.extension).cloned().unwrap_or_default();
             v["registrations"] = serde_json::to_value(regs).unwrap_or_default();
             v
         })
-        .collect();
-    Ok(Json(json!({ "seats": seats })))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -122,7 +157,7 @@ struct StateBody {
 async fn set_state(
     State(s): State<AppState>,
     Path(ext): Path<String>,
-    Json(body): Json<StateBody>,
+    ApiJson(body): ApiJson<StateBody>,
 ) -> ApiResult<serde_json::Value> {
     let request = match body.state.as_str() {
         "ready" => StateRequest::Ready,
@@ -140,11 +175,15 @@ async fn set_state(
         .command(Command::SetAgentState { seat: ext.clone(), request })
         .await
         .map_err(|e| {
-            let code = if e.starts_with("no seat") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
-            ApiError(code, e)
+            let code = match &e {
+                CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+                CommandError::Refused(AcdError::UnknownSeat(_)) => StatusCode::NOT_FOUND,
+                CommandError::Refused(_) => StatusCode::CONFLICT,
+            };
+            ApiError(code, e.to_string())
         })?;
     let snap = snapshot(&s).await?;
-    let seat = snap.acd.seats.into_iter().find(|x| x.extension == ext);
+    let seat = seat_views(snap, Some(&ext)).pop();
     Ok(Json(json!({ "seat": seat })))
 }
 
@@ -177,7 +216,7 @@ fn parse_time(key: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
         })
 }
 
-async fn list_calls(State(s): State<AppState>, Query(q): Query<CallQuery>) -> ApiResult<serde_json::Value> {
+async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>) -> ApiResult<serde_json::Value> {
     let outcome = match &q.outcome {
         Some(o) => Some(o.parse::<Outcome>().map_err(|_| {
             ApiError(StatusCode::BAD_REQUEST, format!("outcome={o:?}: use answered, abandoned, overflowed, rejected or failed"))
@@ -230,7 +269,7 @@ struct EventQuery {
     offset: Option<u32>,
 }
 
-async fn list_events(State(s): State<AppState>, Query(q): Query<EventQuery>) -> ApiResult<serde_json::Value> {
+async fn list_events(State(s): State<AppState>, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<serde_json::Value> {
     let kind = match &q.kind {
         Some(k) => Some(k.parse::<EventKind>().map_err(|_| {
             ApiError(

@@ -73,7 +73,7 @@ impl Engine {
         let transport = flow.proto.via_name().to_ascii_lowercase();
         let h = &mut invite.headers;
         h.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
-        h.insert(Name::ALLOW, super::trunk::ALLOW);
+        h.insert(Name::ALLOW, super::trunk::allow(Side::Phones));
         h.insert("X-Hotline-Call-Id", id.to_string());
         h.insert("X-Hotline-Line", call.line.number.clone());
         h.insert("X-Hotline-Queue", call.queue.clone());

@@ -179,14 +179,9 @@ impl Engine {
         self.records.pop_front()
     }
 
-    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), crate::acd::AcdError> {
         let result = match cmd {
-            Command::SetAgentState { seat, request } => {
-                if !self.config.seats.contains_key(&seat) {
-                    return Err(format!("no seat {seat}"));
-                }
-                self.acd.set_agent_state(now, &seat, request).map_err(|e| e.to_string())
-            }
+            Command::SetAgentState { seat, request } => self.acd.set_agent_state(now, &seat, request),
         };
         self.drain(now);
         result
@@ -198,7 +193,10 @@ impl Engine {
     }
 
     pub fn live_calls(&self, now: Instant) -> Vec<LiveCall> {
-        let mut calls: Vec<LiveCall> = self.calls.values().map(|c| c.live(now, &self.timebase)).collect();
+        // An ended call lingers until its seat legs are cleaned up; it is
+        // no longer live.
+        let mut calls: Vec<LiveCall> =
+            self.calls.values().filter(|c| c.ended.is_none()).map(|c| c.live(now, &self.timebase)).collect();
         calls.sort_by_key(|c| c.offered_at_ms);
         calls
     }

@@ -20,11 +20,11 @@ impl Engine {
         match msg.method().cloned() {
             Some(m) if m == Method::REGISTER => self.phone_register(now, key, msg, flow),
             Some(m) if m == Method::INVITE => self.phone_invite(now, key, msg, flow),
-            Some(m) if m == Method::OPTIONS => self.respond_options(now, &key, &msg),
+            Some(m) if m == Method::OPTIONS => self.respond_options(now, &key, &msg, Side::Phones),
             Some(m) if m == Method::BYE || m == Method::UPDATE || m == Method::INFO => {
                 self.respond(now, &key, &msg, 481)
             }
-            _ => self.respond_not_allowed(now, &key, &msg),
+            _ => self.respond_not_allowed(now, &key, &msg, Side::Phones),
         }
     }
 

@@ -10,8 +10,13 @@ use bytes::Bytes;
 use ezk_sip_types::{Method, Name};
 use std::time::Instant;
 
-/// Methods hotline accepts outside a dialog.
-pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+/// Methods hotline accepts on each side (REGISTER only from phones).
+pub(super) fn allow(side: Side) -> &'static str {
+    match side {
+        Side::Phones => "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO",
+        Side::Trunk => "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO",
+    }
+}
 
 impl Engine {
     pub(super) fn handle_trunk_request(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
@@ -23,24 +28,24 @@ impl Engine {
         }
         match msg.method().cloned() {
             Some(m) if m == Method::INVITE => self.trunk_invite(now, key, msg, flow),
-            Some(m) if m == Method::OPTIONS => self.respond_options(now, &key, &msg),
+            Some(m) if m == Method::OPTIONS => self.respond_options(now, &key, &msg, Side::Trunk),
             Some(m) if m == Method::BYE || m == Method::UPDATE || m == Method::INFO => {
                 self.respond(now, &key, &msg, 481)
             }
-            _ => self.respond_not_allowed(now, &key, &msg),
+            _ => self.respond_not_allowed(now, &key, &msg, Side::Trunk),
         }
     }
 
-    pub(super) fn respond_options(&mut self, now: Instant, key: &TxKey, req: &Message) {
+    pub(super) fn respond_options(&mut self, now: Instant, key: &TxKey, req: &Message, side: Side) {
         let mut resp = self.decorate(Message::response_to(req, 200, Some(&random_token())));
-        resp.headers.insert(Name::ALLOW, ALLOW);
+        resp.headers.insert(Name::ALLOW, allow(side));
         resp.headers.insert(Name::ACCEPT, "application/sdp");
         self.tx.send_response(now, key, resp);
     }
 
-    pub(super) fn respond_not_allowed(&mut self, now: Instant, key: &TxKey, req: &Message) {
+    pub(super) fn respond_not_allowed(&mut self, now: Instant, key: &TxKey, req: &Message, side: Side) {
         let mut resp = self.decorate(Message::response_to(req, 405, Some(&random_token())));
-        resp.headers.insert(Name::ALLOW, ALLOW);
+        resp.headers.insert(Name::ALLOW, allow(side));
         self.tx.send_response(now, key, resp);
     }
 

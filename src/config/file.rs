@@ -67,8 +67,9 @@ pub struct PhonesConfig {
     pub min_expires: u32,
     #[serde(default = "default_max_expires")]
     pub max_expires: u32,
-    #[serde(default = "default_max_expires")]
-    pub default_expires: u32,
+    /// Expiry granted when a REGISTER asks for none; `max_expires` if unset.
+    #[serde(default)]
+    pub default_expires: Option<u32>,
     #[serde(default = "default_nonce_ttl")]
     pub nonce_ttl_secs: u64,
     /// Digest algorithms offered, most preferred first: "MD5", "SHA-256".
@@ -78,6 +79,13 @@ pub struct PhonesConfig {
     pub auth_algorithms: Vec<String>,
     #[serde(default)]
     pub auto_ready: bool,
+}
+
+impl PhonesConfig {
+    /// The expiry granted when a REGISTER asks for none.
+    pub fn default_expires(&self) -> u32 {
+        self.default_expires.unwrap_or(self.max_expires)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -55,7 +55,7 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         registrar: RegistrarConfig {
             min_expires: c.sip.phones.min_expires,
             max_expires: c.sip.phones.max_expires,
-            default_expires: c.sip.phones.default_expires,
+            default_expires: c.sip.phones.default_expires(),
         },
         auth: DigestAuthConfig {
             realm: c.sip.phones.realm.clone(),

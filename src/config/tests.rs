@@ -95,3 +95,33 @@ fn error_display_names_file_key_and_reason() {
     let e = refuse(&demo_text().replace("reject_code = 486", "reject_code = 200"));
     assert_eq!(e.to_string(), "bad.toml: queues[0].reject_code: 200 is not a SIP failure code (400-699)");
 }
+
+#[test]
+fn lowering_max_expires_alone_is_enough() {
+    let c = Config::from_str_at(&demo_text().replace("max_expires = 3600\ndefault_expires = 3600\n", "max_expires = 1800\n"), Path::new("a.toml"))
+        .unwrap();
+    assert_eq!((c.sip.phones.max_expires, c.sip.phones.default_expires()), (1800, 1800));
+}
+
+#[test]
+fn a_wildcard_listener_needs_an_advertised_address() {
+    let text = demo_text().replace("udp = \"127.0.0.1:5080\"", "udp = \"0.0.0.0:5080\"");
+    let e = refuse(&text);
+    assert_eq!(e.key, "server.advertise");
+    assert!(e.reason.contains("sip.trunk.udp = 0.0.0.0:5080"), "{e}");
+    let fixed = text.replace("name = \"hotline-demo\"", "name = \"hotline-demo\"\nadvertise = \"192.0.2.10\"");
+    Config::from_str_at(&fixed, Path::new("b.toml")).unwrap();
+}
+
+#[test]
+fn a_feature_code_that_begins_with_the_not_ready_code_is_refused() {
+    let e = refuse(&demo_text().replace("login = \"*11\"", "login = \"*141\""));
+    assert_eq!(e.key, "feature_codes.login");
+    assert!(e.reason.contains("not_ready code \"*14\""), "{e}");
+}
+
+#[test]
+fn a_store_buffer_too_small_to_ride_out_an_outage_is_refused() {
+    let e = refuse(&demo_text().replace("url = \"sqlite://hotline.db\"", "url = \"sqlite://hotline.db\"\nbuffer = 0"));
+    assert_eq!(e.key, "store.buffer");
+}

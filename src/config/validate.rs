@@ -61,11 +61,23 @@ impl Config {
                 format!("must be between 1 and max_expires ({})", phones.max_expires),
             );
         }
-        if !(phones.min_expires..=phones.max_expires).contains(&phones.default_expires) {
+        if !(phones.min_expires..=phones.max_expires).contains(&phones.default_expires()) {
             return refuse(
                 "sip.phones.default_expires".into(),
                 "must lie between min_expires and max_expires".into(),
             );
+        }
+        let advertised = self.server.advertise.is_some();
+        for (key, addr) in [("sip.phones.udp", phones.udp), ("sip.phones.tcp", phones.tcp), ("sip.trunk.udp", trunk.udp), ("sip.trunk.tcp", trunk.tcp)] {
+            if let Some(a) = addr
+                && a.ip().is_unspecified()
+                && !advertised
+            {
+                return refuse(
+                    "server.advertise".into(),
+                    format!("is required when a SIP listener is a wildcard address ({key} = {a}): set the address phones and the trunk reach hotline at"),
+                );
+            }
         }
         if phones.nonce_ttl_secs < 10 {
             return refuse("sip.phones.nonce_ttl_secs".into(), "must be at least 10".into());
@@ -81,6 +93,12 @@ impl Config {
             return refuse(
                 "store.url".into(),
                 format!("{url:?} is neither sqlite://FILE nor postgres://..."),
+            );
+        }
+        if self.store.buffer < 1000 {
+            return refuse(
+                "store.buffer".into(),
+                format!("{} is too small: records and events wait here while the database is away; use at least 1000", self.store.buffer),
             );
         }
         self.validate_feature_codes()?;
@@ -106,6 +124,16 @@ impl Config {
             }
             if !seen.insert(code.as_str()) {
                 return Err((format!("feature_codes.{key}"), format!("{code:?} is used twice")));
+            }
+        }
+        // Not-ready takes a reason digit after its code: another code
+        // beginning with it could not be told apart.
+        for (key, code) in [("login", &fc.login), ("logout", &fc.logout), ("ready", &fc.ready)] {
+            if code.starts_with(fc.not_ready.as_str()) {
+                return Err((
+                    format!("feature_codes.{key}"),
+                    format!("{code:?} begins with the not_ready code {:?} (which takes a reason digit after it)", fc.not_ready),
+                ));
             }
         }
         for (digit, name) in &self.not_ready_reasons {

@@ -58,8 +58,10 @@ pub struct DigestAuthConfig {
     /// How long a nonce is good for after it is issued.
     pub nonce_ttl: Duration,
     /// Algorithms offered and accepted, in the order the challenges list
-    /// them: most preferred first (RFC 8760 §2.4), normally SHA-256 then
-    /// MD5. Empty means SHA-256 and MD5.
+    /// them: most preferred first (RFC 8760 §2.4). The default is MD5
+    /// then SHA-256, because many desk phones answer only the first
+    /// challenge and know only MD5 (`sip.phones.auth_algorithms`). Empty
+    /// means that default.
     pub algorithms: Vec<Algorithm>,
 }
 
@@ -68,7 +70,7 @@ impl Default for DigestAuthConfig {
         DigestAuthConfig {
             realm: "hotline".into(),
             nonce_ttl: Duration::from_secs(300),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }
@@ -179,7 +181,7 @@ impl DigestAuth {
             }
         }
         if offered.is_empty() {
-            offered = vec![Algorithm::Sha256, Algorithm::Md5];
+            offered = DigestAuthConfig::default().algorithms;
         }
         let ttl_ms = u64::try_from(config.nonce_ttl.as_millis()).unwrap_or(u64::MAX);
         DigestAuth {

@@ -96,7 +96,7 @@ impl Sim {
     }
 
     /// A command from the API or CLI.
-    pub fn command(&mut self, cmd: Command) -> Result<(), String> {
+    pub fn command(&mut self, cmd: Command) -> Result<(), crate::acd::AcdError> {
         let result = self.engine.handle_command(self.now, cmd);
         self.pump();
         result
