@@ -3,7 +3,7 @@
 
 use super::harness::{SipExt, UNIX_START_MS, secs, tag_of};
 use super::peers::{Peer, Trunk};
-use super::{Sim, registered};
+use super::{Sim, registered, ringing_call};
 use crate::model::{EventKind, HangupBy, Outcome};
 
 #[test]
@@ -86,11 +86,7 @@ fn the_agent_hanging_up_ends_the_trunk_leg() {
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
 
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
-    seat.reply(&mut sim, &ring, 180, "Ringing");
+    let (mut call, ring) = ringing_call(&mut sim, &trunk, &seat);
     sim.advance(secs(2));
     let mut agent = seat.answer(&mut sim, &ring);
     seat.expect_request(&mut sim, "ACK");
@@ -157,11 +153,7 @@ fn the_caller_cancelling_while_a_seat_rings_cancels_the_seat() {
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
 
-    let call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
-    seat.reply(&mut sim, &ring, 180, "Ringing");
+    let (call, ring) = ringing_call(&mut sim, &trunk, &seat);
     sim.advance(secs(4));
 
     call.cancel(&mut sim);

@@ -42,6 +42,18 @@ fn registered(sim: &mut Sim, exts: &[&str]) -> Vec<Phone> {
         .collect()
 }
 
+/// A call from `trunk` to 12345 ringing `seat` (the only ready seat),
+/// which has answered 180. Returns the trunk's call and the seat's ring.
+fn ringing_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring) {
+    use peers::Peer;
+    let call = trunk.call(sim, "12345", "13800138000");
+    call.expect_response(sim, 100, "INVITE");
+    call.expect_response(sim, 180, "INVITE");
+    let ring = seat.expect_invite(sim);
+    seat.reply(sim, &ring, 180, "Ringing");
+    (call, ring)
+}
+
 /// A call from `trunk` to 12345 that `seat` (the only ready seat) answers
 /// at once; the trunk has ACKed the 200. Returns the trunk's call, the
 /// seat's ring and the agent's side of the seat dialog.

@@ -4,7 +4,7 @@
 
 use super::harness::{SipExt, response, secs};
 use super::peers::{Peer, Trunk};
-use super::{Sim, registered};
+use super::{Sim, registered, ringing_call};
 use crate::acd::StateRequest;
 use crate::b2bua::Command;
 use crate::model::{EventKind, HangupBy, Outcome};
@@ -25,11 +25,7 @@ fn a_ring_timeout_cancels_the_seat_and_rings_the_next() {
     let (first, second) = (&phones[0], &phones[1]);
     let trunk = Trunk::new();
 
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = first.expect_invite(&mut sim);
-    first.reply(&mut sim, &ring, 180, "Ringing");
+    let (mut call, ring) = ringing_call(&mut sim, &trunk, first);
     second.assert_silent(&mut sim);
 
     sim.advance(secs(14));
@@ -102,11 +98,7 @@ fn a_late_487_does_not_end_the_next_ring_of_the_same_seat() {
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
 
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let first = seat.expect_invite(&mut sim);
-    seat.reply(&mut sim, &first, 180, "Ringing");
+    let (mut call, first) = ringing_call(&mut sim, &trunk, &seat);
 
     sim.advance(secs(15));
     let cancel = seat.expect_request(&mut sim, "CANCEL");
@@ -139,11 +131,7 @@ fn giving_up_on_a_cancelled_invite_leaves_the_next_call_leg_alone() {
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
 
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let first = seat.expect_invite(&mut sim);
-    seat.reply(&mut sim, &first, 180, "Ringing");
+    let (mut call, _first) = ringing_call(&mut sim, &trunk, &seat);
     sim.advance(secs(15));
     let cancel = seat.expect_request(&mut sim, "CANCEL");
     seat.send(&mut sim, &response(&cancel, 200, "OK", None, &[], ""));
@@ -174,11 +162,7 @@ fn a_late_200_on_a_replaced_ring_is_acked_and_hung_up() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let first = seat.expect_invite(&mut sim);
-    seat.reply(&mut sim, &first, 180, "Ringing");
+    let (call, first) = ringing_call(&mut sim, &trunk, &seat);
     sim.advance(secs(15));
     let cancel = seat.expect_request(&mut sim, "CANCEL");
     seat.send(&mut sim, &response(&cancel, 200, "OK", None, &[], ""));
