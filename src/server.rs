@@ -112,8 +112,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = engine_task.await;
     let _ = api_task.await;
-    writer.shutdown().await;
+    flush_store(&writer).await;
     Ok(())
+}
+
+/// Waits until every record and event has reached the database, saying
+/// every few seconds what it waits for; a second signal stops waiting.
+async fn flush_store(writer: &WriterHandle) {
+    let flushed = writer.shutdown();
+    tokio::pin!(flushed);
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut flushed => return,
+            _ = every.tick() => {
+                let st = writer.status();
+                tracing::warn!(
+                    pending = st.pending,
+                    database_down = st.degraded,
+                    "still writing call records to the database before exiting; stop hotline again to exit now (the unwritten records are then lost; calls left open are closed as interrupted at the next start)"
+                );
+            }
+            _ = wait_for_signal() => {
+                tracing::error!(lost = writer.status().pending, "exiting without writing the remaining records and events");
+                return;
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {
