@@ -1,5 +1,6 @@
 //! Domain types shared by the cores and the edges: line classes, call
-//! outcomes, call records and the queue/agent event log.
+//! outcomes, call records (with the recording and media statistics
+//! attached after the call) and the queue/agent event log.
 //!
 //! These are plain data. The ACD and the B2BUA produce them, the store
 //! persists them, the API serialises them. Times are Unix milliseconds
@@ -120,6 +121,151 @@ pub struct CallRecord {
     pub talk_ms: i64,
 }
 
+/// A call record as stored and served: what the engine wrote
+/// ([`CallRecord`], at offer, answer and end) and what the media task
+/// attached once the call's media had stopped ([`CallMedia`]). It
+/// serialises flat: the record's fields, then `recording`,
+/// `recording_error` and `media_stats`.
+///
+/// It dereferences to its [`CallRecord`], so `stored.outcome` reads the
+/// record's field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCall {
+    #[serde(flatten)]
+    pub record: CallRecord,
+    #[serde(flatten)]
+    pub media: CallMedia,
+}
+
+impl std::ops::Deref for StoredCall {
+    type Target = CallRecord;
+    fn deref(&self) -> &CallRecord {
+        &self.record
+    }
+}
+
+impl From<CallRecord> for StoredCall {
+    /// A record with nothing attached.
+    fn from(record: CallRecord) -> StoredCall {
+        StoredCall {
+            record,
+            media: CallMedia::default(),
+        }
+    }
+}
+
+/// What the media layer learns about a call after it ended: its recording
+/// (or why there is none) and per-leg RTP statistics. Attached to the
+/// call's record without changing the record itself; a part left `None`
+/// keeps what is stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallMedia {
+    /// The finished WAV; `None` if the call was not recorded (yet).
+    pub recording: Option<Recording>,
+    /// Why the recording failed or is incomplete (a file may exist anyway).
+    pub recording_error: Option<String>,
+    /// RTP statistics of each leg that had media.
+    pub media_stats: Option<MediaStats>,
+}
+
+impl CallMedia {
+    /// Whether there is nothing to attach.
+    pub fn is_empty(&self) -> bool {
+        self.recording.is_none() && self.recording_error.is_none() && self.media_stats.is_none()
+    }
+
+    /// Applies a later attachment for the same call: each part it has
+    /// replaces this one's, each part it lacks is kept.
+    pub fn merge(&mut self, later: CallMedia) {
+        if later.recording.is_some() {
+            self.recording = later.recording;
+        }
+        if later.recording_error.is_some() {
+            self.recording_error = later.recording_error;
+        }
+        if later.media_stats.is_some() {
+            self.media_stats = later.media_stats;
+        }
+    }
+}
+
+/// A call's finished recording (from [`crate::media::wav::RecordingInfo`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Relative to the recordings root.
+    pub path: String,
+    pub duration_ms: u64,
+    pub size_bytes: u64,
+    /// SHA-256 of the whole file, lower-case hex.
+    pub sha256: String,
+}
+
+impl From<&crate::media::wav::RecordingInfo> for Recording {
+    fn from(r: &crate::media::wav::RecordingInfo) -> Recording {
+        Recording {
+            path: r.path.to_string_lossy().into_owned(),
+            duration_ms: r.duration_ms,
+            size_bytes: r.size_bytes,
+            sha256: r.sha256.clone(),
+        }
+    }
+}
+
+/// RTP statistics of a call's two legs; a leg that never had media is
+/// `None`. Stored as JSON, so fields can be added without a migration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaStats {
+    /// The citizen's leg, on the trunk.
+    pub caller: Option<LegMediaStats>,
+    /// The seat phone's leg.
+    pub agent: Option<LegMediaStats>,
+}
+
+/// One leg's RTP statistics (from [`crate::media::session::LegStats`]).
+/// Fields missing from a stored value read as zero or `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LegMediaStats {
+    /// The codec the leg used (`PCMU`, `PCMA`, ...).
+    pub codec: String,
+    /// RTP packets received from the leg.
+    pub packets: u64,
+    /// Payload bytes received from the leg.
+    pub bytes: u64,
+    /// Packets expected from the sequence numbers but never received.
+    pub lost: u64,
+    /// Interarrival jitter in milliseconds (RFC 3550 A.8).
+    #[serde(serialize_with = "finite_or_zero")]
+    pub jitter_ms: f64,
+    /// RTP streams seen (a new SSRC starts a new one).
+    pub streams: u32,
+    /// RTP packets sent to the leg.
+    pub sent_packets: u64,
+    /// Where the leg's audio came from last (`IP:port`).
+    pub remote: Option<String>,
+}
+
+/// JSON has no NaN or infinity (serde_json would write `null`, which does
+/// not read back as a number): such a value is written as 0.
+fn finite_or_zero<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(if v.is_finite() { *v } else { 0.0 })
+}
+
+impl From<&crate::media::session::LegStats> for LegMediaStats {
+    fn from(s: &crate::media::session::LegStats) -> LegMediaStats {
+        LegMediaStats {
+            codec: s.codec.to_string(),
+            packets: s.received.packets,
+            bytes: s.received.bytes,
+            lost: s.received.lost,
+            jitter_ms: s.received.jitter_ms,
+            streams: s.received.streams,
+            sent_packets: s.sent_packets,
+            remote: s.remote.map(|a| a.to_string()),
+        }
+    }
+}
+
 /// One entry of the queue and agent event log, from which answer rates are
 /// computed. Kinds follow Asterisk's queue_log where one exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,5 +332,95 @@ mod tests {
         }
         assert_eq!("emergency".parse::<LineClass>().unwrap(), LineClass::Emergency);
         assert!("police".parse::<LineClass>().is_err());
+    }
+
+    fn record() -> CallRecord {
+        CallRecord {
+            id: "c1".into(),
+            sip_call_id: "s1".into(),
+            line: "12345".into(),
+            tag: None,
+            class: LineClass::NonEmergency,
+            caller: "13800000000".into(),
+            queue: Some("general".into()),
+            seat: Some("8001".into()),
+            offered_at_ms: 1_000,
+            answered_at_ms: Some(2_000),
+            ended_at_ms: Some(9_000),
+            outcome: Some(Outcome::Answered),
+            hangup_by: Some(HangupBy::Caller),
+            reason: None,
+            wait_ms: 1_000,
+            talk_ms: 7_000,
+        }
+    }
+
+    #[test]
+    fn a_stored_call_serialises_flat_with_recording_null_or_an_object() {
+        let bare = StoredCall::from(record());
+        let v = serde_json::to_value(&bare).unwrap();
+        assert_eq!(v["outcome"], "answered");
+        assert_eq!(v["talk_ms"], 7_000);
+        assert!(v["recording"].is_null() && v.get("recording").is_some());
+        assert!(v["recording_error"].is_null() && v["media_stats"].is_null());
+
+        let full = StoredCall {
+            record: record(),
+            media: CallMedia {
+                recording: Some(Recording {
+                    path: "2026/11/24/c1.wav".into(),
+                    duration_ms: 7_000,
+                    size_bytes: 224_044,
+                    sha256: "ab".repeat(32),
+                }),
+                recording_error: None,
+                media_stats: Some(MediaStats {
+                    caller: Some(LegMediaStats {
+                        codec: "PCMA".into(),
+                        packets: 350,
+                        lost: 2,
+                        jitter_ms: 1.5,
+                        ..Default::default()
+                    }),
+                    agent: None,
+                }),
+            },
+        };
+        let v = serde_json::to_value(&full).unwrap();
+        assert_eq!(v["recording"]["path"], "2026/11/24/c1.wav");
+        assert_eq!(v["recording"]["size_bytes"], 224_044);
+        assert_eq!(v["media_stats"]["caller"]["jitter_ms"], 1.5);
+        assert!(v["media_stats"]["agent"].is_null());
+        let back: StoredCall = serde_json::from_value(v).unwrap();
+        assert_eq!(back, full);
+        assert_eq!(back.seat.as_deref(), Some("8001"));
+    }
+
+    #[test]
+    fn a_later_attachment_replaces_only_what_it_has() {
+        let mut m = CallMedia {
+            recording_error: Some("disk full".into()),
+            media_stats: Some(MediaStats::default()),
+            ..Default::default()
+        };
+        assert!(!m.is_empty() && CallMedia::default().is_empty());
+        m.merge(CallMedia {
+            recording_error: Some("short write".into()),
+            ..Default::default()
+        });
+        assert_eq!(m.recording_error.as_deref(), Some("short write"));
+        assert_eq!(m.media_stats, Some(MediaStats::default()));
+        assert_eq!(m.recording, None);
+    }
+
+    #[test]
+    fn a_jitter_json_cannot_hold_is_written_as_zero() {
+        let leg = LegMediaStats {
+            jitter_ms: f64::NAN,
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&leg).unwrap();
+        let back: LegMediaStats = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.jitter_ms, 0.0);
     }
 }

@@ -1,5 +1,6 @@
-//! The `calls` table: the upsert that never reopens an ended record, reading
-//! rows back into [`CallRecord`]s, and the filtered listing.
+//! The `calls` table: the upsert that never reopens an ended record, the
+//! media attachment that touches nothing else, reading rows back into
+//! [`StoredCall`]s, and the filtered listing.
 
 use std::str::FromStr;
 
@@ -8,14 +9,17 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::error::StoreError;
 use super::filter::{CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT, CallFilter, Conditions, clamp_limit};
-use crate::model::{CallRecord, Outcome};
+use crate::model::{CallMedia, CallRecord, MediaStats, Outcome, Recording, StoredCall};
 
-/// The columns of `calls`, in [`CallRecord`] field order.
+/// The columns of `calls`, in [`CallRecord`] then [`CallMedia`] field order.
 pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
-     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms";
+     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, \
+     recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
+     media_stats";
 
-/// Insert, or replace every column of the stored row, unless the stored row
-/// is final and the new one is not (see [`keeps_stored`]; same rule).
+/// Insert, or replace every record column of the stored row, unless the
+/// stored row is final and the new one is not (see [`keeps_stored`]; same
+/// rule). The media columns are not the engine's: never touched here.
 const UPSERT_CALL: &str = "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
@@ -39,6 +43,16 @@ pub(crate) fn keeps_stored(stored: &CallRecord, new: &CallRecord) -> bool {
         && new.ended_at_ms.is_none()
         && stored.outcome != Some(Outcome::Overflowed)
 }
+
+/// Sets the media columns of call `$1` that are given, keeping those that
+/// are NULL here (the four recording columns are given or NULL together).
+const ATTACH_MEDIA: &str = "UPDATE calls SET recording_path = COALESCE($2, recording_path), \
+     recording_duration_ms = COALESCE($3, recording_duration_ms), \
+     recording_size = COALESCE($4, recording_size), \
+     recording_sha256 = COALESCE($5, recording_sha256), \
+     recording_error = COALESCE($6, recording_error), \
+     media_stats = COALESCE($7, media_stats) \
+     WHERE id = $1";
 
 /// Writes `rec` with the upsert rule above.
 pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result<(), sqlx::Error> {
@@ -64,11 +78,43 @@ pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result
     Ok(())
 }
 
+/// Attaches `media` to the record of call `id` (see [`ATTACH_MEDIA`]);
+/// returns whether there is such a record.
+pub(super) async fn attach_media(
+    conn: &mut AnyConnection,
+    id: &str,
+    media: &CallMedia,
+) -> Result<bool, sqlx::Error> {
+    let rec = media.recording.as_ref();
+    let stats = media
+        .media_stats
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let done = sqlx::query(ATTACH_MEDIA)
+        .bind(id)
+        .bind(rec.map(|r| r.path.as_str()))
+        .bind(rec.map(|r| saturating_i64(r.duration_ms)))
+        .bind(rec.map(|r| saturating_i64(r.size_bytes)))
+        .bind(rec.map(|r| r.sha256.as_str()))
+        .bind(media.recording_error.as_deref())
+        .bind(stats)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// `v` as a column value (no recording is 2^63 bytes or ms long).
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 /// The record stored under `id`, if any.
 pub(super) async fn get(
     conn: &mut AnyConnection,
     id: &str,
-) -> Result<Option<CallRecord>, StoreError> {
+) -> Result<Option<StoredCall>, StoreError> {
     let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(id)
@@ -82,7 +128,7 @@ pub(super) async fn get(
 pub(super) async fn list(
     conn: &mut AnyConnection,
     f: &CallFilter,
-) -> Result<Vec<CallRecord>, StoreError> {
+) -> Result<Vec<StoredCall>, StoreError> {
     let mut c = Conditions::default();
     c.range("offered_at_ms", f.from_ms, f.to_ms);
     c.eq("line", f.line.as_deref());
@@ -105,7 +151,7 @@ pub(super) async fn list(
 }
 
 /// Reads one `calls` row selected with [`CALL_COLUMNS`].
-pub(super) fn from_row(row: &AnyRow) -> Result<CallRecord, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
     let q = || StoreError::query("read call row");
     let get_s = |col: &'static str| row.try_get::<String, _>(col).map_err(q());
     let get_os = |col: &'static str| row.try_get::<Option<String>, _>(col).map_err(q());
@@ -119,7 +165,14 @@ pub(super) fn from_row(row: &AnyRow) -> Result<CallRecord, StoreError> {
     let hangup_by = get_os("hangup_by")?
         .map(|v| parse(&id, "hangup_by", v))
         .transpose()?;
-    Ok(CallRecord {
+    let media = CallMedia {
+        recording: recording(row, &id)?,
+        recording_error: get_os("recording_error")?,
+        media_stats: get_os("media_stats")?
+            .map(|v| parse_json::<MediaStats>(&id, "media_stats", v))
+            .transpose()?,
+    };
+    let record = CallRecord {
         sip_call_id: get_s("sip_call_id")?,
         line: get_s("line")?,
         tag: get_os("tag")?,
@@ -136,6 +189,59 @@ pub(super) fn from_row(row: &AnyRow) -> Result<CallRecord, StoreError> {
         wait_ms: get_i("wait_ms")?,
         talk_ms: get_i("talk_ms")?,
         id,
+    };
+    Ok(StoredCall { record, media })
+}
+
+/// The recording columns of a row: all NULL, or all set.
+fn recording(row: &AnyRow, id: &str) -> Result<Option<Recording>, StoreError> {
+    let q = || StoreError::query("read call row");
+    let Some(path) = row
+        .try_get::<Option<String>, _>("recording_path")
+        .map_err(q())?
+    else {
+        return Ok(None);
+    };
+    let missing = |column| StoreError::Corrupt {
+        table: "calls",
+        id: id.to_string(),
+        column,
+        value: "NULL".to_string(),
+    };
+    let count = |column: &'static str| -> Result<u64, StoreError> {
+        let v = row
+            .try_get::<Option<i64>, _>(column)
+            .map_err(q())?
+            .ok_or_else(|| missing(column))?;
+        u64::try_from(v).map_err(|_| StoreError::Corrupt {
+            table: "calls",
+            id: id.to_string(),
+            column,
+            value: v.to_string(),
+        })
+    };
+    Ok(Some(Recording {
+        path,
+        duration_ms: count("recording_duration_ms")?,
+        size_bytes: count("recording_size")?,
+        sha256: row
+            .try_get::<Option<String>, _>("recording_sha256")
+            .map_err(q())?
+            .ok_or_else(|| missing("recording_sha256"))?,
+    }))
+}
+
+/// Parses a stored JSON value, naming the row and column if it is bad.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    id: &str,
+    column: &'static str,
+    value: String,
+) -> Result<T, StoreError> {
+    serde_json::from_str(&value).map_err(|_| StoreError::Corrupt {
+        table: "calls",
+        id: id.to_string(),
+        column,
+        value,
     })
 }
 

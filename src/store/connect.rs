@@ -45,10 +45,12 @@ impl Backend {
     }
 }
 
-/// Connects to `url` and migrates it; see [`super::Store::connect_with_schema`].
+/// Connects to `url` and migrates it (all the way, or up to migration
+/// `upto`); see [`super::Store::connect_with_schema`].
 pub(super) async fn open(
     url: &str,
     schema: Option<&str>,
+    upto: Option<i64>,
 ) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
     let shown = redact_url(url);
@@ -114,13 +116,14 @@ pub(super) async fn open(
         Backend::Sqlite => &SQLITE_MIGRATIONS,
         Backend::Postgres => &POSTGRES_MIGRATIONS,
     };
-    migrator
-        .run(&pool)
-        .await
-        .map_err(|source| StoreError::Migrate {
-            url: shown.clone(),
-            source,
-        })?;
+    let migrated = match upto {
+        None => migrator.run(&pool).await,
+        Some(version) => migrator.run_to(version, &pool).await,
+    };
+    migrated.map_err(|source| StoreError::Migrate {
+        url: shown.clone(),
+        source,
+    })?;
     tracing::info!(url = %shown, ?backend, schema = schema.unwrap_or(""), "store open");
     Ok((pool, backend))
 }

@@ -3,10 +3,16 @@
 //!
 //! ```text
 //!  SIP engine / ACD ──send()──▶ WriterHandle ──mpsc──▶ writer task ──write_batch()──▶ Store
-//!    (never waits)                (bounded backlog,      (batches, coalesces,          (one
-//!                                  counts drops)          retries with backoff)         transaction)
+//!  media task (after the call)    (bounded backlog,      (batches, coalesces,          (one
+//!    (never waits)                 counts drops)          retries with backoff)         transaction)
 //!  HTTP API ─────────────────── get_call / list_calls / list_events ──────────────────▶ Store
 //! ```
+//!
+//! A call's row has two writers that never overwrite each other: the
+//! engine's record ([`StoreCmd::Call`], upserted at offer, answer and end)
+//! and the media attached after the call ended ([`StoreCmd::CallMedia`]:
+//! recording and RTP statistics, set without touching the record). Reads
+//! return both as a [`StoredCall`].
 //!
 //! One code path serves both backends: queries go through sqlx's `Any`
 //! driver with `$n` placeholders and SQL that SQLite and PostgreSQL both
@@ -34,7 +40,7 @@ pub use filter::{
 };
 pub use writer::{StoreCmd, Writer, WriterConfig, WriterHandle, WriterStatus};
 
-use crate::model::{CallRecord, QueueEvent};
+use crate::model::{CallMedia, CallRecord, QueueEvent, StoredCall};
 
 /// A handle on the call store: a connection pool. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -55,7 +61,20 @@ impl Store {
     /// (created if missing; every connection's `search_path` is set to it).
     /// Ignored, with a warning, for SQLite.
     pub async fn connect_with_schema(url: &str, schema: Option<&str>) -> Result<Store, StoreError> {
-        let (pool, backend) = connect::open(url, schema).await?;
+        let (pool, backend) = connect::open(url, schema, None).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// As [`Store::connect_with_schema`], but migrates only up to (and
+    /// including) migration `version`: a database as an older hotline left
+    /// it, to test the later migrations on.
+    #[cfg(test)]
+    pub(crate) async fn connect_at_version(
+        url: &str,
+        schema: Option<&str>,
+        version: i64,
+    ) -> Result<Store, StoreError> {
+        let (pool, backend) = connect::open(url, schema, Some(version)).await?;
         Ok(Store { pool, backend })
     }
 
@@ -79,7 +98,8 @@ impl Store {
     /// last write wins, except that a record that has ended is never
     /// reopened by a late write of an earlier state (one without
     /// `ended_at_ms`). An ended `overflowed` record is not final and is
-    /// replaced by the overflow queue's record.
+    /// replaced by the overflow queue's record. Media attached with
+    /// [`Store::attach_call_media`] is kept as it is.
     pub async fn upsert_call(&self, rec: &CallRecord) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         calls::upsert(&mut conn, rec)
@@ -87,19 +107,37 @@ impl Store {
             .map_err(StoreError::query("upsert call"))
     }
 
-    /// Appends `evs` in one transaction.
-    pub async fn insert_events(&self, evs: &[QueueEvent]) -> Result<(), StoreError> {
-        self.write_batch(&[], evs).await
+    /// Attaches `media` (recording, recording error, RTP statistics) to the
+    /// record of call `id`, ended or not, changing nothing else in it: each
+    /// part given replaces the stored one, each part left `None` keeps it.
+    /// Returns whether there is a record with that id (if not, nothing is
+    /// stored).
+    pub async fn attach_call_media(&self, id: &str, media: &CallMedia) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        calls::attach_media(&mut conn, id, media)
+            .await
+            .map_err(StoreError::query("attach call media"))
     }
 
-    /// Upserts `calls` (in order, as [`Store::upsert_call`]) and appends
-    /// `events`, all in one transaction: all of it is stored or none.
+    /// Appends `evs` in one transaction.
+    pub async fn insert_events(&self, evs: &[QueueEvent]) -> Result<(), StoreError> {
+        self.write_batch(&[], &[], evs).await
+    }
+
+    /// Upserts `calls` (in order, as [`Store::upsert_call`]), attaches
+    /// `media` (pairs of call id and media, in order, as
+    /// [`Store::attach_call_media`]) and appends `events`, all in one
+    /// transaction: all of it is stored or none. As upserts never touch the
+    /// media columns, media attached to a call whose record is in `calls`
+    /// lands whatever order the two were sent in. Media for a call with no
+    /// record is logged and skipped.
     pub async fn write_batch(
         &self,
         calls: &[CallRecord],
+        media: &[(String, CallMedia)],
         events: &[QueueEvent],
     ) -> Result<(), StoreError> {
-        if calls.is_empty() && events.is_empty() {
+        if calls.is_empty() && media.is_empty() && events.is_empty() {
             return Ok(());
         }
         let q = StoreError::query;
@@ -110,6 +148,14 @@ impl Store {
                 .await
                 .map_err(q("upsert call"))?;
         }
+        for (id, m) in media {
+            let found = calls::attach_media(&mut tx, id, m)
+                .await
+                .map_err(q("attach call media"))?;
+            if !found {
+                tracing::warn!(call_id = %id, "no call record to attach the recording and media statistics to; skipped");
+            }
+        }
         for ev in events {
             events::insert(&mut tx, ev)
                 .await
@@ -118,13 +164,13 @@ impl Store {
         tx.commit().await.map_err(q("commit batch"))
     }
 
-    /// The record of call `id`, if stored.
-    pub async fn get_call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+    /// The record of call `id`, with its media, if stored.
+    pub async fn get_call(&self, id: &str) -> Result<Option<StoredCall>, StoreError> {
         calls::get(&mut *self.conn().await?, id).await
     }
 
-    /// Records matching `f`, newest `offered_at_ms` first.
-    pub async fn list_calls(&self, f: &CallFilter) -> Result<Vec<CallRecord>, StoreError> {
+    /// Records matching `f`, with their media, newest `offered_at_ms` first.
+    pub async fn list_calls(&self, f: &CallFilter) -> Result<Vec<StoredCall>, StoreError> {
         calls::list(&mut *self.conn().await?, f).await
     }
 

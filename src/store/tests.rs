@@ -2,11 +2,13 @@
 //! available backend by [`on_each_backend`]: SQLite (a file in a temporary
 //! directory) always, and PostgreSQL when `HOTLINE_TEST_PG_URL` names a
 //! server, each test in a schema of its own that is dropped afterwards.
-//! The tests themselves are in `tests/calls.rs`, `tests/events.rs` and
-//! `tests/writer.rs`; here are the harness, the fixtures and the connect tests.
+//! The tests themselves are in `tests/calls.rs`, `tests/events.rs`,
+//! `tests/media.rs` and `tests/writer.rs`; here are the harness, the
+//! fixtures and the connect tests.
 
 mod calls;
 mod events;
+mod media;
 mod writer;
 
 use std::future::Future;
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::AssertSqlSafe;
 
 use super::Store;
-use crate::model::{CallRecord, EventKind, HangupBy, LineClass, Outcome, QueueEvent};
+use crate::model::{CallRecord, EventKind, HangupBy, LineClass, Outcome, QueueEvent, StoredCall};
 
 /// The environment variable naming the PostgreSQL server to test against.
 pub(super) const PG_ENV: &str = "HOTLINE_TEST_PG_URL";
@@ -180,7 +182,13 @@ pub(super) fn event(at: i64, call_id: &str, kind: EventKind) -> QueueEvent {
     }
 }
 
+/// The stored record of call `id`, which must exist.
 async fn get(store: &Store, id: &str) -> CallRecord {
+    get_stored(store, id).await.record
+}
+
+/// The stored record of call `id` with its media, which must exist.
+async fn get_stored(store: &Store, id: &str) -> StoredCall {
     match store.get_call(id).await {
         Ok(Some(rec)) => rec,
         other => panic!("get_call({id}) = {other:?}"),

@@ -6,7 +6,8 @@
 //!  send() ──▶ backlog (≤ capacity items; beyond: dropped, counted, logged)
 //!               │ recv what is queued, up to max_batch or a flush barrier
 //!               ▼
-//!            batch (updates of one call id coalesced to the last)
+//!            batch (updates of one call id coalesced to the last;
+//!                   media for one call id merged)
 //!               │ write_batch() ── error ──▶ degraded; sleep, back off, retry
 //!               ▼ ok                          (nothing is taken out of the batch)
 //!            committed; degraded cleared; flush() callers released
@@ -20,16 +21,20 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Store;
-use crate::model::{CallRecord, QueueEvent};
+use crate::model::{CallMedia, CallRecord, QueueEvent};
 
 mod batch;
 use batch::Batch;
 
 /// Something to persist.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreCmd {
     /// A call record at offer, answer or end (upserted by id).
     Call(CallRecord),
+    /// The recording and media statistics of call `id`, known once its
+    /// media stopped (usually after the end was written): attached to the
+    /// record without changing it (see [`Store::attach_call_media`]).
+    CallMedia { id: String, media: CallMedia },
     /// A queue or agent event (appended).
     Event(QueueEvent),
 }
@@ -37,7 +42,7 @@ pub enum StoreCmd {
 /// How the writer batches and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterConfig {
-    /// Most items (records and events) held in memory awaiting commit,
+    /// Most items (records, media and events) held in memory awaiting commit,
     /// e.g. through a database outage; sends beyond it are dropped.
     pub capacity: usize,
     /// Most items written in one transaction.
@@ -212,6 +217,7 @@ impl WriterHandle {
         if n == 1 || n.is_multiple_of(1000) {
             let (kind, call_id) = match cmd {
                 StoreCmd::Call(r) => ("call record", Some(r.id.as_str())),
+                StoreCmd::CallMedia { id, .. } => ("call media", Some(id.as_str())),
                 StoreCmd::Event(e) => ("queue event", e.call_id.as_deref()),
             };
             tracing::error!(
@@ -289,7 +295,7 @@ impl Task {
         while self.batch.len() > 0 {
             match self
                 .store
-                .write_batch(&self.batch.calls, &self.batch.events)
+                .write_batch(&self.batch.calls, &self.batch.media, &self.batch.events)
                 .await
             {
                 Ok(()) => {

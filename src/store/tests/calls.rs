@@ -2,7 +2,7 @@
 //! with filters, order and paging, and closing interrupted calls.
 
 use super::{answered, ended, event, get, offered, on_each_backend};
-use crate::model::{CallRecord, EventKind, HangupBy, LineClass, Outcome};
+use crate::model::{CallRecord, EventKind, HangupBy, LineClass, Outcome, StoredCall};
 use crate::store::CallFilter;
 
 #[tokio::test]
@@ -71,8 +71,8 @@ async fn list_calls_filters_orders_and_pages() {
         }
         // Same offer time as c09: ordered by id, descending.
         recs.push(offered("c10", 9_000));
-        s.write_batch(&recs, &[]).await.expect("write");
-        let ids = |v: Vec<CallRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        s.write_batch(&recs, &[], &[]).await.expect("write");
+        let ids = |v: Vec<StoredCall>| v.into_iter().map(|r| r.record.id).collect::<Vec<_>>();
         let list = |f: CallFilter| async move { ids(s.list_calls(&f).await.expect("list")) };
 
         let all = list(CallFilter::default()).await;
@@ -148,13 +148,13 @@ async fn list_calls_filters_orders_and_pages() {
             })
             .await
             .expect("list");
-        assert_eq!(got, [recs[3].clone()]);
+        assert_eq!(got, [StoredCall::from(recs[3].clone())]);
 
         // The default limit is 100 and no query returns more than 1000.
         let many: Vec<CallRecord> = (0..1_005)
             .map(|i| offered(&format!("m{i:04}"), 100_000 + i))
             .collect();
-        s.write_batch(&many, &[]).await.expect("write many");
+        s.write_batch(&many, &[], &[]).await.expect("write many");
         assert_eq!(
             s.list_calls(&CallFilter::default())
                 .await
@@ -189,7 +189,7 @@ async fn close_interrupted_closes_open_calls_at_their_last_event() {
             event(5_000, "talking", EventKind::Connect),
             event(1_000, "done", EventKind::Complete),
         ];
-        s.write_batch(&[waiting, talking.clone(), silent, done.clone()], &evs)
+        s.write_batch(&[waiting, talking.clone(), silent, done.clone()], &[], &evs)
             .await
             .expect("write");
 
