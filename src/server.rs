@@ -12,6 +12,7 @@ use crate::sip::transport::{Inbound, Listeners, Transports};
 use crate::sip::Side;
 use crate::store::{Store, StoreCmd, WriterHandle};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -77,6 +78,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if closed > 0 {
         tracing::warn!(calls = closed, "closed call records left open by an earlier crash");
     }
+    if config.media.is_some() {
+        let root = config.recordings.root.clone();
+        let fixed = tokio::task::spawn_blocking(move || crate::media::wav::finalise_unfinished(&root)).await?;
+        match fixed {
+            Ok(fixed) if !fixed.is_empty() => {
+                tracing::warn!(recordings = fixed.len(), "finalised recordings left unfinished by an earlier crash")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(root = %config.recordings.root.display(), error = %e, "cannot scan the recordings root for unfinished files"),
+        }
+    }
     let writer = crate::store::Writer::spawn(store.clone(), config.store.buffer);
     let shutdown = CancellationToken::new();
     let mut listeners = Listeners::default();
@@ -89,12 +101,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let (transports, inbound) = Transports::bind(&listeners, shutdown.clone(), 65_536).await?;
-    let engine_config = crate::config::runtime::engine_config(&config, &transports.local);
+    let engine_config = crate::config::runtime::engine_config(&config, &transports.local).map_err(anyhow::Error::msg)?;
     let timebase = Timebase { instant: Instant::now(), unix_ms: unix_ms_now() };
     let engine = Engine::new(engine_config, timebase, rand::random());
+    let media = MediaSide::bind(&config, &transports).await?;
     let (req_tx, req_rx) = mpsc::channel(1024);
     let handle = EngineHandle { tx: req_tx };
-    let engine_task = tokio::spawn(run_engine(engine, inbound, req_rx, transports.clone(), writer.clone(), shutdown.clone()));
+    let engine_task =
+        tokio::spawn(run_engine(engine, inbound, req_rx, transports.clone(), writer.clone(), media, shutdown.clone()));
     for ((side, proto), addr) in transports.local.iter() {
         tracing::info!(?side, ?proto, %addr, "SIP listening");
     }
@@ -114,6 +128,78 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = api_task.await;
     flush_store(&writer).await;
     Ok(())
+}
+
+/// The IO side of hotline's media: every RTP port of the range, bound at
+/// start, and the running calls' media tasks.
+struct MediaSide {
+    idle: HashMap<u16, tokio::net::UdpSocket>,
+    running: HashMap<String, crate::media::driver::MediaHandle>,
+    events_tx: mpsc::UnboundedSender<crate::media::driver::MediaEvent>,
+    events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
+}
+
+impl MediaSide {
+    /// Binds every even port of `[media]`'s range (none without it), on
+    /// the SIP listeners' address when both sides share one.
+    async fn bind(config: &Config, transports: &Transports) -> anyhow::Result<MediaSide> {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let mut idle = HashMap::new();
+        if let Some(m) = &config.media {
+            let ips: std::collections::BTreeSet<std::net::IpAddr> = transports.local.values().map(|a| a.ip()).collect();
+            let ip = match ips.iter().next() {
+                Some(ip) if ips.len() == 1 => *ip,
+                _ => std::net::IpAddr::from([0, 0, 0, 0]),
+            };
+            let pool = crate::media::ports::PortPool::new(m.rtp_port_min, m.rtp_port_max);
+            let mut probe = pool.clone();
+            while let Some(port) = probe.allocate() {
+                let sock = tokio::net::UdpSocket::bind((ip, port)).await.with_context(|| {
+                    format!("cannot bind RTP port {ip}:{port} of [media] rtp_port_min..rtp_port_max: another program holds it; choose a free range")
+                })?;
+                idle.insert(port, sock);
+            }
+            tracing::info!(%ip, ports = idle.len(), "RTP ports bound");
+        }
+        Ok(MediaSide { idle, running: HashMap::new(), events_tx, events })
+    }
+
+    fn carry_out(&mut self, out: crate::b2bua::MediaOut) {
+        use crate::b2bua::MediaOut;
+        use crate::media::driver::{self, MediaCmd};
+        match out {
+            MediaOut::Open { call, caller_port, agent_port } => {
+                let (Some(c), Some(a)) = (self.idle.remove(&caller_port), self.idle.remove(&agent_port)) else {
+                    tracing::error!(%call, caller_port, agent_port, "media ports not bound; the call has no audio");
+                    return;
+                };
+                let h = driver::spawn(call.as_str().into(), (c, caller_port), (a, agent_port), self.events_tx.clone());
+                self.running.insert(call, h);
+            }
+            MediaOut::Cmd { call, cmd } => {
+                let closing = matches!(cmd, MediaCmd::Close);
+                if let Some(h) = self.running.get(&call) {
+                    h.send(cmd);
+                }
+                if closing {
+                    self.running.remove(&call);
+                }
+            }
+        }
+    }
+
+    /// A closed call's sockets go back to the idle pool, emptied of
+    /// whatever arrived for the old call.
+    fn take_back(&mut self, ev: crate::media::driver::MediaEvent) -> crate::media::driver::MediaEvent {
+        use crate::media::driver::MediaEvent;
+        let MediaEvent::Closed(mut closed) = ev else { return ev };
+        let mut buf = [0u8; 2048];
+        for (port, sock) in closed.ports.into_iter().zip(std::mem::take(&mut closed.sockets)) {
+            while sock.try_recv_from(&mut buf).is_ok() {}
+            self.idle.insert(port, sock);
+        }
+        MediaEvent::Closed(closed)
+    }
 }
 
 /// Waits until every record and event has reached the database, saying
@@ -183,6 +269,7 @@ async fn run_engine(
     mut requests: mpsc::Receiver<Request>,
     transports: Transports,
     writer: WriterHandle,
+    mut media: MediaSide,
     shutdown: CancellationToken,
 ) {
     let epoch = Instant::now();
@@ -226,6 +313,13 @@ async fn run_engine(
             _ = &mut sleep => {
                 engine.handle_timeout(Instant::now());
             }
+            Some(ev) = media.events.recv() => {
+                let ev = media.take_back(ev);
+                engine.handle_media_event(Instant::now(), ev);
+            }
+        }
+        while let Some(out) = engine.poll_media() {
+            media.carry_out(out);
         }
         while let Some(t) = engine.poll_transmit() {
             transports.send(t);
@@ -234,6 +328,7 @@ async fn run_engine(
             writer.send(match r {
                 Record::Call(c) => StoreCmd::Call(c),
                 Record::Event(e) => StoreCmd::Event(e),
+                Record::Media { id, media } => StoreCmd::CallMedia { id, media },
             });
         }
     }

@@ -81,8 +81,11 @@ impl Engine {
             h.insert("X-Hotline-Tag", tag.clone());
         }
         let inbound = &call.inbound.invite;
-        let ctype = inbound.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
-        let invite = invite.with_body(&ctype, inbound.body.clone());
+        let (ctype, body) = self.seat_offer(id).unwrap_or_else(|| {
+            let ctype = inbound.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+            (ctype, inbound.body.clone())
+        });
+        let invite = invite.with_body(&ctype, body);
         let invite = self.decorate(invite);
         let Some(key) = self.tx.send_request(now, &invite, flow) else { return };
         tracing::info!(call = %id, seat, remote = %flow.remote, "ringing seat");
@@ -104,7 +107,20 @@ impl Engine {
             self.retire_leg(now, id, seat, old);
         }
         if !ringing_sent {
-            self.answer_inbound(now, id, 180, None, None);
+            self.send_progress(now, id);
+        }
+    }
+
+    /// The caller's first provisional answer: 183 with hotline's SDP when
+    /// the call's media is anchored (prompts and music as early media),
+    /// else 180 (the carrier plays ringback).
+    pub(super) fn send_progress(&mut self, now: Instant, id: &str) {
+        if let Some(c) = self.calls.get_mut(id) {
+            c.inbound.ringing_sent = true;
+        }
+        match self.caller_sdp(id) {
+            Some(body) => self.answer_inbound(now, id, 183, None, Some(body)),
+            None => self.answer_inbound(now, id, 180, None, None),
         }
     }
 
@@ -177,7 +193,17 @@ impl Engine {
         call.seat = Some(seat.to_string());
         call.answered = Some(now);
         call.inbound.answered = true;
+        let seat_answer = leg.answer.clone();
         tracing::info!(call = %id, seat, "connected");
+        let body = match self.caller_sdp(id) {
+            Some(anchored) => {
+                if let Some(answer) = &seat_answer {
+                    self.media_connected(now, id, answer);
+                }
+                Some(anchored)
+            }
+            None => body,
+        };
         self.answer_inbound(now, id, 200, None, body);
         self.record_call(id);
     }

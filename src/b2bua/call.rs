@@ -164,6 +164,8 @@ pub struct Call {
     pub client_keys: Vec<TxKey>,
     /// The seat the call is bridged to.
     pub seat: Option<String>,
+    /// hotline's media for the call (with `[media]` and an SDP offer).
+    pub media: Option<super::media_glue::CallMedia>,
     pub outcome: Option<Outcome>,
     pub hangup_by: Option<HangupBy>,
     pub reason: Option<String>,

@@ -53,6 +53,8 @@ pub struct EngineConfig {
     /// Queue -> SIP status sent when the queue rejects a call.
     pub reject_codes: HashMap<String, u16>,
     pub timers: TimerConfig,
+    /// `None`: SDP passes end to end, hotline never touches audio.
+    pub media: Option<super::MediaSettings>,
 }
 
 impl EngineConfig {

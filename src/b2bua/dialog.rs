@@ -58,6 +58,22 @@ impl Engine {
 
     /// Relays an in-dialog request to the other leg of a connected call.
     fn relay(&mut self, now: Instant, server: TxKey, msg: Message, id: &str, from: LegRef) {
+        if msg.method() == Some(&Method::INVITE) && self.calls.get(id).is_some_and(|c| c.media.is_some() && c.ended.is_none()) {
+            // hotline anchors the media: it answers re-INVITEs itself.
+            let Some(body) = self.media_reinvite(id, &from, &msg) else {
+                self.respond(now, &server, &msg, 488);
+                return;
+            };
+            let side = if from == LegRef::Inbound { Side::Trunk } else { Side::Phones };
+            let proto = server_flow_proto(&msg);
+            let local = self.config.local_addr(side, proto);
+            let transport = proto.via_name().to_ascii_lowercase();
+            let mut resp = Message::response_to(&msg, 200, None).with_body(&body.0, body.1);
+            resp.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+            let resp = self.decorate(resp);
+            self.tx.send_response(now, &server, resp);
+            return;
+        }
         let Some(call) = self.calls.get_mut(id) else { return };
         let Some(seat) = call.seat.clone().filter(|_| call.ended.is_none()) else {
             self.respond(now, &server, &msg, 481);

@@ -26,6 +26,7 @@ mod call;
 mod config;
 mod dialog;
 mod late_offer;
+mod media_glue;
 mod phones;
 mod retired;
 mod trunk;
@@ -35,6 +36,7 @@ mod tests;
 
 pub use call::LiveCall;
 pub use config::{EngineConfig, FeatureCode, Line, SeatCredentials};
+pub use media_glue::{MediaOut, MediaSettings};
 
 use crate::acd::Acd;
 use crate::model::{CallRecord, QueueEvent};
@@ -52,6 +54,8 @@ use std::time::Instant;
 pub enum Record {
     Call(CallRecord),
     Event(QueueEvent),
+    /// A call's recording and media statistics, once its media has ended.
+    Media { id: String, media: crate::model::CallMedia },
 }
 
 /// Requests from the HTTP API and the CLI.
@@ -107,10 +111,17 @@ pub struct Engine {
     /// call rejected at once gets its final answer without a 180 first).
     queued: Vec<String>,
     records: VecDeque<Record>,
+    /// Free RTP ports (with `[media]`).
+    ports: crate::media::ports::PortPool,
+    media_out: VecDeque<media_glue::MediaOut>,
 }
 
 impl Engine {
     pub fn new(config: EngineConfig, timebase: Timebase, auth_secret: [u8; 32]) -> Engine {
+        let ports = match &config.media {
+            Some(m) => crate::media::ports::PortPool::new(m.ports.0, m.ports.1),
+            None => crate::media::ports::PortPool::new(0, 0),
+        };
         let auth = DigestAuth::new(config.auth.clone(), auth_secret);
         let registrar = Registrar::new(config.registrar);
         let acd = Acd::new(config.acd.clone(), config.auto_ready);
@@ -128,6 +139,8 @@ impl Engine {
             feature_dialogs: HashMap::new(),
             queued: Vec::new(),
             records: VecDeque::new(),
+            ports,
+            media_out: VecDeque::new(),
         }
     }
 
@@ -229,10 +242,7 @@ impl Engine {
         }
         for id in std::mem::take(&mut self.queued) {
             if self.calls.get(&id).is_some_and(|c| c.ended.is_none() && !c.inbound.ringing_sent) {
-                if let Some(c) = self.calls.get_mut(&id) {
-                    c.inbound.ringing_sent = true;
-                }
-                self.answer_inbound(now, &id, 180, None, None);
+                self.send_progress(now, &id);
             }
         }
     }

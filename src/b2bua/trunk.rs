@@ -97,6 +97,7 @@ impl Engine {
             deferred_ack: None,
             client_keys: Vec::new(),
             seat: None,
+            media: None,
             outcome: None,
             hangup_by: None,
             reason: None,
@@ -109,6 +110,11 @@ impl Engine {
         if !known {
             tracing::info!(dialled = %dialled, "404: no line for the dialled number");
             self.reject_call(now, &id, 404, "unknown number");
+            return;
+        }
+        if let Err((code, why)) = self.open_media(&id) {
+            tracing::info!(code, why, "call refused: media");
+            self.reject_call(now, &id, code, why);
             return;
         }
         self.record_call(&id);
@@ -182,6 +188,7 @@ impl Engine {
         tracing::info!(call = %id, outcome = %outcome, "call ended");
         let record = call.record(&self.timebase);
         self.records.push_back(Record::Call(record));
+        self.close_media(id);
         self.forget_if_done(id);
     }
 

@@ -16,6 +16,10 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub recordings: RecordingsConfig,
+    /// RTP through hotline: prompts, music, recording. Absent: SDP passes
+    /// end to end and hotline never touches audio.
+    #[serde(default)]
+    pub media: Option<MediaConfig>,
     #[serde(default)]
     pub feature_codes: FeatureCodes,
     /// Not-ready reason digit -> reason name.
@@ -158,6 +162,26 @@ impl Default for FeatureCodes {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// RTP ports, bound at start: even ports carry RTP (odd ones are left
+    /// for RTCP); each call uses two (caller leg, agent leg).
+    #[serde(default = "default_rtp_min")]
+    pub rtp_port_min: u16,
+    #[serde(default = "default_rtp_max")]
+    pub rtp_port_max: u16,
+    /// G.711 laws offered and accepted, preferred first: "PCMA", "PCMU".
+    #[serde(default = "default_codecs")]
+    pub codecs: Vec<String>,
+    /// Prompt files are looked up here (relative to the working directory).
+    #[serde(default = "default_prompts_dir")]
+    pub prompts_dir: std::path::PathBuf,
+    /// The prompt language folder: "zh" or "en".
+    #[serde(default = "default_language")]
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LineConfig {
     pub number: String,
     pub queue: String,
@@ -165,6 +189,9 @@ pub struct LineConfig {
     pub class: LineClass,
     #[serde(default)]
     pub tag: Option<String>,
+    /// With [media]: played first; default `<language>/welcome.wav`.
+    #[serde(default)]
+    pub welcome: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -217,6 +244,9 @@ pub struct QueueConfig {
     pub no_answer_not_ready: bool,
     #[serde(default)]
     pub priority: i32,
+    /// With [media]: music while waiting; default `music/hold.wav`.
+    #[serde(default)]
+    pub music: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,6 +294,21 @@ fn default_nonce_ttl() -> u64 {
 }
 fn default_auth_algorithms() -> Vec<String> {
     vec!["MD5".into(), "SHA-256".into()]
+}
+fn default_rtp_min() -> u16 {
+    20000
+}
+fn default_rtp_max() -> u16 {
+    20999
+}
+fn default_codecs() -> Vec<String> {
+    vec!["PCMA".into(), "PCMU".into()]
+}
+fn default_prompts_dir() -> std::path::PathBuf {
+    "config/prompts".into()
+}
+fn default_language() -> String {
+    "zh".into()
 }
 fn default_store_url() -> String {
     "sqlite://hotline.db".into()

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// The engine config; `bound` holds the addresses actually bound (which
 /// differ from the file when it asks for port 0).
-pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> EngineConfig {
+pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> Result<EngineConfig, String> {
     let local = bound
         .iter()
         .map(|(k, addr)| {
@@ -27,7 +27,7 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         })
         .collect();
     let fc = &c.feature_codes;
-    EngineConfig {
+    Ok(EngineConfig {
         name: c.server.name.clone(),
         local,
         trunk_allow: c.sip.trunk.allow.clone(),
@@ -65,7 +65,8 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         acd: acd_config(c),
         reject_codes: c.queues.iter().map(|q| (q.name.clone(), q.reject_code)).collect(),
         timers: TimerConfig::default(),
-    }
+        media: media_settings(c)?,
+    })
 }
 
 pub fn acd_config(c: &Config) -> AcdConfig {
@@ -105,4 +106,26 @@ fn queue(q: &FileQueue) -> QueueConfig {
         no_answer_not_ready: q.no_answer_not_ready,
         priority: q.priority,
     }
+}
+
+/// The engine's media settings, with every prompt loaded; `None` without
+/// `[media]`.
+pub fn media_settings(c: &Config) -> Result<Option<crate::b2bua::MediaSettings>, String> {
+    use crate::media::player::load_clip;
+    let Some(m) = &c.media else { return Ok(None) };
+    let mut welcome = HashMap::new();
+    for line in &c.lines {
+        welcome.insert(line.number.clone(), load_clip(&c.welcome_prompt(line)).map_err(|e| e.to_string())?);
+    }
+    let mut music = HashMap::new();
+    for queue in &c.queues {
+        music.insert(queue.name.clone(), load_clip(&c.music_prompt(queue)).map_err(|e| e.to_string())?);
+    }
+    Ok(Some(crate::b2bua::MediaSettings {
+        ports: (m.rtp_port_min, m.rtp_port_max),
+        codecs: m.codecs.iter().filter_map(|n| crate::media::codec::Codec::from_name(n)).collect(),
+        welcome,
+        music,
+        recordings_root: c.recordings.root.clone(),
+    }))
 }

@@ -125,3 +125,17 @@ fn a_store_buffer_too_small_to_ride_out_an_outage_is_refused() {
     let e = refuse(&demo_text().replace("url = \"sqlite://hotline.db\"", "url = \"sqlite://hotline.db\"\nbuffer = 0"));
     assert_eq!(e.key, "store.buffer");
 }
+
+#[test]
+fn media_settings_are_checked_down_to_the_prompt_files() {
+    let ok = demo_text() + "\n[media]\nrtp_port_min = 40000\nrtp_port_max = 40099\n";
+    let c = Config::from_str_at(&ok, Path::new("m.toml")).unwrap();
+    assert_eq!(c.welcome_prompt(&c.lines[0]), Path::new("config/prompts/zh/welcome.wav"));
+    let e = refuse(&(demo_text() + "\n[media]\ncodecs = [\"G729\"]\n"));
+    assert_eq!(e.key, "media.codecs[0]");
+    let e = refuse(&(demo_text() + "\n[media]\nprompts_dir = \"/nonexistent\"\n"));
+    assert_eq!(e.key, "lines[0].welcome");
+    assert!(e.reason.contains("/nonexistent/zh/welcome.wav"), "{e}");
+    let e = refuse(&(demo_text() + "\n[media]\nrtp_port_min = 80\n"));
+    assert_eq!(e.key, "media.rtp_port_max");
+}

@@ -101,10 +101,52 @@ impl Config {
                 format!("{} is too small: records and events wait here while the database is away; use at least 1000", self.store.buffer),
             );
         }
+        self.validate_media()?;
         self.validate_feature_codes()?;
         self.validate_queues()?;
         self.validate_lines()?;
         self.validate_seats()
+    }
+
+    fn validate_media(&self) -> Result<(), Refusal> {
+        let Some(m) = &self.media else { return Ok(()) };
+        if m.rtp_port_min < 1024 || m.rtp_port_max < m.rtp_port_min.saturating_add(3) {
+            return Err(("media.rtp_port_max".into(), format!(
+                "the range {}..={} must start at 1024 or above and hold at least two RTP ports",
+                m.rtp_port_min, m.rtp_port_max
+            )));
+        }
+        if m.codecs.is_empty() {
+            return Err(("media.codecs".into(), "needs at least one of \"PCMA\", \"PCMU\"".into()));
+        }
+        for (i, c) in m.codecs.iter().enumerate() {
+            if crate::media::codec::Codec::from_name(c).is_none() {
+                return Err((format!("media.codecs[{i}]"), format!("{c:?} is not \"PCMA\" or \"PCMU\"")));
+            }
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            let path = self.welcome_prompt(line);
+            check_prompt(&path).map_err(|why| (format!("lines[{i}].welcome"), why))?;
+        }
+        for (i, queue) in self.queues.iter().enumerate() {
+            let path = self.music_prompt(queue);
+            check_prompt(&path).map_err(|why| (format!("queues[{i}].music"), why))?;
+        }
+        Ok(())
+    }
+
+    /// The welcome prompt of a line (with [media]).
+    pub fn welcome_prompt(&self, line: &LineConfig) -> std::path::PathBuf {
+        let m = self.media.as_ref();
+        let dir = m.map(|m| m.prompts_dir.clone()).unwrap_or_default();
+        let lang = m.map(|m| m.language.as_str()).unwrap_or("zh");
+        dir.join(line.welcome.clone().unwrap_or_else(|| format!("{lang}/welcome.wav").into()))
+    }
+
+    /// The music of a queue (with [media]).
+    pub fn music_prompt(&self, queue: &QueueConfig) -> std::path::PathBuf {
+        let dir = self.media.as_ref().map(|m| m.prompts_dir.clone()).unwrap_or_default();
+        dir.join(queue.music.clone().unwrap_or_else(|| "music/hold.wav".into()))
     }
 
     fn validate_feature_codes(&self) -> Result<(), Refusal> {
@@ -258,4 +300,16 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A prompt must be an 8 kHz mono 16-bit WAV; only its header is read here.
+fn check_prompt(path: &std::path::Path) -> Result<(), String> {
+    let spec = hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?.spec();
+    if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {
+        return Err(format!(
+            "{}: is {} Hz, {} channel(s), {}-bit; prompts must be 8000 Hz mono 16-bit PCM (convert with: sox in.wav -r 8000 -c 1 -b 16 out.wav)",
+            path.display(), spec.sample_rate, spec.channels, spec.bits_per_sample
+        ));
+    }
+    Ok(())
 }

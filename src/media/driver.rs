@@ -65,6 +65,8 @@ pub struct MediaClosed {
     pub recording: Option<Result<RecordingInfo, String>>,
     /// The caller and agent legs' RTP ports, to return to the pool.
     pub ports: [u16; 2],
+    /// Their sockets, still bound, for the next call.
+    pub sockets: Vec<UdpSocket>,
 }
 
 /// The engine's handle on a running call media task.
@@ -172,6 +174,7 @@ async fn run(
                 agent: session.stats(Leg::Agent),
                 recording,
                 ports: [caller_port, agent_port],
+                sockets: vec![caller, agent],
             })));
             return;
         }

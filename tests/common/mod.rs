@@ -22,6 +22,32 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// `n` consecutive UDP ports free on 127.0.0.1, starting at an even one,
+/// for a hotline instance's `[media]` RTP range.
+pub fn free_udp_range(n: u16) -> (u16, u16) {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Each call (tests run in parallel threads) takes its own slice, from
+    // a start that differs between test processes.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    loop {
+        let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = 30000 + ((std::process::id() as u16 % 50) * 40 + slot) % 700 * 40;
+        if (base..base + n).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return (base, base + n - 1);
+        }
+    }
+}
+
+/// A `[media]` section for the demo config: hotline anchors RTP on a range
+/// of its own (so that parallel tests do not collide).
+pub fn media_section() -> String {
+    let (min, max) = free_udp_range(24);
+    format!(
+        "\n[media]\nrtp_port_min = {min}\nrtp_port_max = {max}\nprompts_dir = \"{}/config/prompts\"\n",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 pub struct Hotline {
     child: Child,
     pub dir: tempfile::TempDir,
@@ -80,6 +106,31 @@ impl Hotline {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("hotline did not become healthy; log:\n{}", self.log());
+    }
+
+    /// Waits for a file named `name` anywhere under the working directory.
+    pub fn wait_file(&self, name: &str, timeout: Duration) -> PathBuf {
+        fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+            for entry in std::fs::read_dir(dir).ok()?.flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    if let Some(f) = find(&p, name) {
+                        return Some(f);
+                    }
+                } else if p.file_name().is_some_and(|n| n == name) {
+                    return Some(p);
+                }
+            }
+            None
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(p) = find(self.dir.path(), name) {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "no file {name} appeared; log tail:\n{}", tail(&self.log(), 40));
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log(&self) -> String {

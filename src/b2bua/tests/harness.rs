@@ -68,7 +68,7 @@ impl Sim {
         let start = Instant::now();
         let timebase = Timebase { instant: start, unix_ms: UNIX_START_MS };
         Sim {
-            engine: Engine::new(engine_config(&config, &bound), timebase, [7; 32]),
+            engine: Engine::new(engine_config(&config, &bound).unwrap(), timebase, [7; 32]),
             start,
             now: start,
             mailboxes: HashMap::new(),
@@ -188,7 +188,7 @@ impl Sim {
             .iter()
             .filter_map(|r| match r {
                 Record::Event(e) => Some(e.clone()),
-                Record::Call(_) => None,
+                Record::Call(_) | Record::Media { .. } => None,
             })
             .collect()
     }

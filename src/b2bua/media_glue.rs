@@ -1,0 +1,237 @@
+//! With `[media]`: hotline anchors every call's RTP.
+//!
+//! The trunk's SDP offer is answered with hotline's own address (a 183
+//! with early media: the line's welcome prompt, then the queue's music);
+//! seats are offered hotline's address too; when a seat answers, its leg
+//! joins the call's media session (`crate::media::session`), which bridges
+//! the two and records the call. Re-INVITEs (hold) are answered here: a
+//! seat holding the caller gives the caller music. The engine only
+//! decides; [`MediaOut`]s tell the server's media tasks what to do.
+//!
+//! An INVITE without SDP (late offer) is passed through end to end as
+//! before, without hotline's media.
+
+use super::call::LegRef;
+use super::{Engine, EngineConfig};
+use crate::media::codec::Codec;
+use crate::media::driver::{MediaCmd, MediaEvent, RecordingTarget};
+use crate::media::player::Clip;
+use crate::media::sdp::{self, Direction, RemoteMedia};
+use crate::media::session::{Leg, LegConfig};
+use crate::sip::{Message, Side};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The engine's media settings, from `[media]`.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// The RTP port range; the server binds every even port in it at start.
+    pub ports: (u16, u16),
+    pub codecs: Vec<Codec>,
+    /// Line number -> welcome prompt.
+    pub welcome: HashMap<String, Clip>,
+    /// Queue -> music while waiting.
+    pub music: HashMap<String, Clip>,
+    pub recordings_root: PathBuf,
+}
+
+/// What the server's media side must do for a call.
+#[derive(Debug)]
+pub enum MediaOut {
+    /// Start the call's media task on these two bound ports.
+    Open { call: String, caller_port: u16, agent_port: u16 },
+    Cmd { call: String, cmd: MediaCmd },
+}
+
+/// A call's media as the engine tracks it.
+#[derive(Debug, Clone)]
+pub struct CallMedia {
+    pub caller_port: u16,
+    pub agent_port: u16,
+    /// hotline's answer to the trunk's offer (in the 183 and the 200).
+    pub answer: Bytes,
+    pub session_id: u64,
+    /// SDP versions of hotline's side of each leg (caller, agent).
+    pub versions: [u64; 2],
+    pub caller_codec: Codec,
+}
+
+fn sdp_body(text: String) -> (String, Bytes) {
+    ("application/sdp".into(), Bytes::from(text))
+}
+
+fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
+    let pt = remote.formats.iter().find(|f| f.codec == Some(codec)).map(|f| f.pt).unwrap_or(codec.payload_type());
+    LegConfig {
+        codec,
+        pt,
+        telephone_event: remote.telephone_event,
+        remote: remote.addr,
+        send: matches!(remote.direction, Direction::SendRecv | Direction::RecvOnly) && !remote.is_hold(),
+    }
+}
+
+impl EngineConfig {
+    fn media_ip(&self, side: Side) -> IpAddr {
+        self.local_addr(side, crate::sip::Proto::Udp).ip()
+    }
+}
+
+impl Engine {
+    /// Sets up a new trunk call's media; `Err` carries the status to refuse
+    /// the call with (488: no usable offer, 503: no free port).
+    pub(super) fn open_media(&mut self, id: &str) -> Result<(), (u16, &'static str)> {
+        let Some(settings) = self.config.media.clone() else { return Ok(()) };
+        let Some(call) = self.calls.get(id) else { return Ok(()) };
+        let body = &call.inbound.invite.body;
+        if body.is_empty() {
+            return Ok(()); // late offer: passed through end to end
+        }
+        let offer = std::str::from_utf8(body).ok().and_then(|t| sdp::parse(t).ok()).ok_or((488, "no usable SDP offer"))?;
+        let neg = sdp::negotiate(&offer, &settings.codecs).map_err(|_| (488, "no common codec"))?;
+        let caller_port = self.ports.allocate().ok_or((503, "no free media port"))?;
+        let Some(agent_port) = self.ports.allocate() else {
+            self.ports.release(caller_port);
+            return Err((503, "no free media port"));
+        };
+        let session_id: u64 = rand::random::<u32>().into();
+        let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
+        let answer = sdp::build_answer(local, &neg, sdp::answer_direction(offer.direction), session_id, 1);
+        let (line, queue) = (call.line.number.clone(), call.queue.clone());
+        let media = CallMedia {
+            caller_port,
+            agent_port,
+            answer: Bytes::from(answer),
+            session_id,
+            versions: [1, 1],
+            caller_codec: neg.codec,
+        };
+        if let Some(c) = self.calls.get_mut(id) {
+            c.media = Some(media);
+        }
+        self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
+        self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&offer, neg.codec)));
+        let clips = settings.welcome.get(&line).cloned().into_iter().collect();
+        self.media_cmd(id, MediaCmd::Play { clips, then_loop: settings.music.get(&queue).cloned() });
+        Ok(())
+    }
+
+    pub(super) fn media_cmd(&mut self, id: &str, cmd: MediaCmd) {
+        self.media_out.push_back(MediaOut::Cmd { call: id.into(), cmd });
+    }
+
+    /// The SDP the trunk gets in 183/200: hotline's answer, if anchored.
+    pub(super) fn caller_sdp(&self, id: &str) -> Option<(String, Bytes)> {
+        let m = self.calls.get(id)?.media.as_ref()?;
+        Some(("application/sdp".into(), m.answer.clone()))
+    }
+
+    /// hotline's offer to a seat, if the call is anchored.
+    pub(super) fn seat_offer(&self, id: &str) -> Option<(String, Bytes)> {
+        let settings = self.config.media.as_ref()?;
+        let m = self.calls.get(id)?.media.as_ref()?;
+        let mut codecs = vec![m.caller_codec];
+        codecs.extend(settings.codecs.iter().filter(|c| **c != m.caller_codec));
+        let local = SocketAddr::new(self.config.media_ip(Side::Phones), m.agent_port);
+        let text = sdp::build_offer(local, &codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, m.session_id, 1);
+        Some(sdp_body(text))
+    }
+
+    /// A seat answered and won: its leg joins the session, the bridge
+    /// closes and recording starts.
+    pub(super) fn media_connected(&mut self, now: Instant, id: &str, seat_answer: &Message) {
+        let Some(settings) = self.config.media.clone() else { return };
+        let Some(call) = self.calls.get(id) else { return };
+        if call.media.is_none() {
+            return;
+        }
+        let class = call.line.class.as_str().to_string();
+        let answer = std::str::from_utf8(&seat_answer.body).ok().and_then(|t| sdp::parse(t).ok());
+        match answer.and_then(|a| a.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (a.clone(), c))) {
+            Some((remote, codec)) => self.media_cmd(id, MediaCmd::SetLeg(Leg::Agent, leg_config(&remote, codec))),
+            None => tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard"),
+        }
+        self.media_cmd(id, MediaCmd::Bridge);
+        let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        self.media_cmd(
+            id,
+            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings_root, class, call_id: id.into(), started }),
+        );
+    }
+
+    /// A re-INVITE on an anchored call is answered here; the other leg is
+    /// not involved. A seat that holds gives the caller music.
+    pub(super) fn media_reinvite(&mut self, id: &str, from: &LegRef, offer: &Message) -> Option<(String, Bytes)> {
+        let settings = self.config.media.clone()?;
+        let call = self.calls.get_mut(id)?;
+        let queue = call.queue.clone();
+        let m = call.media.as_mut()?;
+        let remote = std::str::from_utf8(&offer.body).ok().and_then(|t| sdp::parse(t).ok())?;
+        let neg = sdp::negotiate(&remote, &settings.codecs).ok()?;
+        let (leg, side, port, index) = match from {
+            LegRef::Inbound => (Leg::Caller, Side::Trunk, m.caller_port, 0),
+            LegRef::Seat(_) => (Leg::Agent, Side::Phones, m.agent_port, 1),
+        };
+        m.versions[index] += 1;
+        let version = m.versions[index];
+        let session_id = m.session_id;
+        let local = SocketAddr::new(self.config.media_ip(side), port);
+        let answer = sdp::build_answer(local, &neg, sdp::answer_direction(remote.direction), session_id, version);
+        self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(&remote, neg.codec)));
+        if leg == Leg::Agent {
+            if remote.is_hold() || matches!(remote.direction, Direction::SendOnly | Direction::Inactive) {
+                self.media_cmd(id, MediaCmd::Play { clips: Vec::new(), then_loop: settings.music.get(&queue).cloned() });
+            } else {
+                self.media_cmd(id, MediaCmd::Bridge);
+            }
+        }
+        Some(sdp_body(answer))
+    }
+
+    /// The call ended: its media task finishes the recording and reports.
+    pub(super) fn close_media(&mut self, id: &str) {
+        if self.calls.get(id).is_some_and(|c| c.media.is_some()) {
+            self.media_cmd(id, MediaCmd::Close);
+        }
+    }
+
+    /// Something a call's media task reported.
+    pub fn handle_media_event(&mut self, _now: Instant, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Closed(closed) => {
+                for port in closed.ports {
+                    self.ports.release(port);
+                }
+                let mut media = crate::model::CallMedia {
+                    media_stats: Some(crate::model::MediaStats {
+                        caller: closed.caller.as_ref().map(Into::into),
+                        agent: closed.agent.as_ref().map(Into::into),
+                    }),
+                    ..Default::default()
+                };
+                match &closed.recording {
+                    Some(Ok(info)) => {
+                        tracing::info!(call = %closed.call, path = %info.path.display(), duration_ms = info.duration_ms, sha256 = %info.sha256, "recording finished");
+                        media.recording = Some(info.into());
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(call = %closed.call, error = %e, "recording failed");
+                        media.recording_error = Some(e.clone());
+                    }
+                    None => {}
+                }
+                self.records.push_back(super::Record::Media { id: closed.call.to_string(), media });
+            }
+            MediaEvent::Dtmf { call, digit, .. } => tracing::debug!(call = %call, %digit, "DTMF"),
+            MediaEvent::Played { .. } => {}
+        }
+    }
+
+    pub fn poll_media(&mut self) -> Option<MediaOut> {
+        self.media_out.pop_front()
+    }
+}

@@ -1,0 +1,74 @@
+//! Media through hotline, with SIPp playing real PCMA speech (sip-tester's
+//! g711a.pcap) on both legs: hotline answers with its own SDP, relays the
+//! audio and records the call, caller left and agent right.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Peak absolute sample of each channel, and the duration in seconds.
+fn channel_peaks(path: &std::path::Path) -> (u16, u16, f64) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16), "8 kHz 16-bit stereo");
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let secs = samples.len() as f64 / 2.0 / 8000.0;
+    let peak = |ch: usize| samples.iter().skip(ch).step_by(2).map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    (peak(0), peak(1), secs)
+}
+
+#[test]
+fn an_answered_call_is_anchored_through_hotline_and_recorded_in_stereo() {
+    let h = Hotline::start(|c| c + &media_section());
+    let seat = Seat::start(&h, "8001", "127.0.0.11", "seat_answer_audio.xml", 1, "-d 100");
+    // The trunk fails unless the 200 carries hotline's SDP (o=hotline).
+    trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 4000").run_ok();
+    seat.finish();
+    h.wait_for("the call record", Duration::from_secs(10), |h| h.calls(1).first().is_some_and(|c| !c["outcome"].is_null()));
+    let call = h.calls(1).remove(0);
+    assert_eq!(call["outcome"], "answered");
+    let id = call["id"].as_str().unwrap().to_string();
+    // recordings/<class>/<yyyy>/<mm>/<dd>/<call-id>.wav under the working directory
+    let wav = h.wait_file(&format!("{id}.wav"), Duration::from_secs(10));
+    assert!(wav.starts_with(h.dir.path().join("recordings/non_emergency")), "{}", wav.display());
+    assert!(!wav.with_extension("wav.partial").exists(), "the recording was finished");
+    let (left, right, secs) = channel_peaks(&wav);
+    assert!(secs > 3.0, "about the 4 s of talk: {secs} s");
+    assert!(left > 1000, "the caller's speech on the left (peak {left})");
+    assert!(right > 1000, "the agent's speech on the right (peak {right})");
+    // The record knows the recording and what the media looked like.
+    h.wait_for("the recording on the call record", Duration::from_secs(10), |h| !h.calls(1)[0]["recording"].is_null());
+    let call = h.calls(1).remove(0);
+    let rec = &call["recording"];
+    let bytes = std::fs::read(&wav).unwrap();
+    assert_eq!(rec["size_bytes"].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(h.dir.path().join("recordings").join(rec["path"].as_str().unwrap()), wav);
+    let sha = sha256_hex(&bytes);
+    assert_eq!(rec["sha256"].as_str(), Some(sha.as_str()), "the SHA-256 of the file as written");
+    assert!((3000..8000).contains(&rec["duration_ms"].as_u64().unwrap()), "{rec}");
+    for leg in ["caller", "agent"] {
+        let stats = &call["media_stats"][leg];
+        assert_eq!(stats["codec"], "PCMA", "{leg}: {stats}");
+        assert!(stats["packets"].as_u64().unwrap() > 50, "{leg} sent hotline its speech: {stats}");
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    out.stdin.as_ref().unwrap().write_all(bytes).unwrap();
+    let text = String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap();
+    text.split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_callers_hold_is_answered_by_hotline_and_the_seat_is_not_disturbed() {
+    let h = Hotline::start(|c| c + &media_section());
+    // The seat answers once and expects no re-INVITE: hotline answers the
+    // caller's hold and resume itself (recvonly, then sendrecv).
+    let seat = Seat::start(&h, "8002", "127.0.0.12", "seat_answer.xml", 1, "-d 100");
+    trunk(&h, "trunk_call_hold.xml", "12345", 1, "").run_ok();
+    seat.finish();
+    h.wait_for("the call record", Duration::from_secs(10), |h| h.calls(1).first().is_some_and(|c| c["outcome"] == "answered"));
+}
