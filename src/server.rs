@@ -83,7 +83,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let fixed = tokio::task::spawn_blocking(move || crate::media::wav::finalise_unfinished(&root)).await?;
         match fixed {
             Ok(fixed) if !fixed.is_empty() => {
-                tracing::warn!(recordings = fixed.len(), "finalised recordings left unfinished by an earlier crash")
+                tracing::warn!(recordings = fixed.len(), "finalised recordings left unfinished by an earlier crash");
+                for info in &fixed {
+                    // Recordings are named after their call id.
+                    let Some(id) = info.path.file_stem().and_then(|s| s.to_str()) else { continue };
+                    let media = crate::model::CallMedia {
+                        recording: Some(info.into()),
+                        recording_error: Some("hotline stopped before the call ended; the recording ends there".into()),
+                        media_stats: None,
+                    };
+                    if let Err(e) = store.attach_call_media(id, &media).await {
+                        tracing::error!(call = id, error = %e, "cannot attach a repaired recording to its call record");
+                    }
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::error!(root = %config.recordings.root.display(), error = %e, "cannot scan the recordings root for unfinished files"),

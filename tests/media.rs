@@ -72,3 +72,35 @@ fn a_callers_hold_is_answered_by_hotline_and_the_seat_is_not_disturbed() {
     seat.finish();
     h.wait_for("the call record", Duration::from_secs(10), |h| h.calls(1).first().is_some_and(|c| c["outcome"] == "answered"));
 }
+
+#[test]
+fn a_crash_mid_call_leaves_a_playable_recording_finished_at_the_next_start() {
+    let mut h = Hotline::start(|c| c + &media_section());
+    let seat = Seat::start(&h, "8003", "127.0.0.13", "seat_answer_audio.xml", 1, "-d 100");
+    let mut caller = trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 20000").spawn();
+    // Wait until more than two seconds of stereo audio are on disk.
+    let wav = h.wait_file_where(Duration::from_secs(15), |p| {
+        p.extension().is_some_and(|e| e == "wav") && std::fs::metadata(p).is_ok_and(|m| m.len() > 44 + 2 * 32_000)
+    });
+    assert!(wav.with_extension("wav.partial").exists(), "a recording being written has its marker");
+    h.crash_and_restart();
+    // The SIPp ends of the cut call are of no more use.
+    let mut seat_child = seat.child;
+    for p in [&mut caller, &mut seat_child] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    h.wait_for("the marker gone", Duration::from_secs(10), |_| !wav.with_extension("wav.partial").exists());
+    let (left, right, secs) = channel_peaks(&wav);
+    assert!(secs >= 1.5, "what was flushed before the crash is playable: {secs} s");
+    assert!(left > 1000 && right > 1000, "both voices up to the crash ({left}, {right})");
+    assert!(h.log().contains("finalised recordings left unfinished"), "the start says what it repaired");
+    // The call was answered, then cut by the crash; its record says so and
+    // carries the repaired recording.
+    let call = h.calls(1).remove(0);
+    assert_eq!((call["outcome"].as_str(), call["hangup_by"].as_str(), call["reason"].as_str()), (Some("answered"), Some("system"), Some("interrupted")));
+    let bytes = std::fs::read(&wav).unwrap();
+    assert_eq!(call["recording"]["size_bytes"].as_u64(), Some(bytes.len() as u64), "{call}");
+    assert_eq!(call["recording"]["sha256"].as_str(), Some(sha256_hex(&bytes).as_str()));
+    assert!(call["recording_error"].as_str().unwrap().contains("stopped before the call ended"), "{call}");
+}

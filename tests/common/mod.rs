@@ -48,6 +48,19 @@ pub fn media_section() -> String {
     )
 }
 
+fn spawn_hotline(dir: &Path, config: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("hotline.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .env("HOTLINE_LOG", "hotline=debug,info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start hotline")
+}
+
 pub struct Hotline {
     child: Child,
     pub dir: tempfile::TempDir,
@@ -73,16 +86,7 @@ impl Hotline {
         let text = edit(text);
         let config_path = dir.path().join("hotline.toml");
         std::fs::write(&config_path, text).unwrap();
-        let log = std::fs::File::create(dir.path().join("hotline.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .env("HOTLINE_LOG", "hotline=debug,info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start hotline");
+        let child = spawn_hotline(dir.path(), &config_path);
         let h = Hotline {
             child,
             phones: format!("127.0.0.1:{pp}").parse().unwrap(),
@@ -93,6 +97,16 @@ impl Hotline {
         };
         h.wait_healthy();
         h
+    }
+
+    /// Kills hotline (SIGKILL, as a crash) and starts it again in the same
+    /// directory on the same config.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        let old = std::fs::read_to_string(self.dir.path().join("hotline.log")).unwrap_or_default();
+        std::fs::write(self.dir.path().join("hotline.before-crash.log"), old).unwrap();
+        self.child = spawn_hotline(self.dir.path(), &self.config_path);
+        self.wait_healthy();
     }
 
     fn wait_healthy(&self) {
@@ -110,14 +124,19 @@ impl Hotline {
 
     /// Waits for a file named `name` anywhere under the working directory.
     pub fn wait_file(&self, name: &str, timeout: Duration) -> PathBuf {
-        fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+        self.wait_file_where(timeout, |p| p.file_name().is_some_and(|n| n == name))
+    }
+
+    /// Waits for a file under the working directory for which `want` holds.
+    pub fn wait_file_where(&self, timeout: Duration, want: impl Fn(&Path) -> bool) -> PathBuf {
+        fn find(dir: &Path, want: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
             for entry in std::fs::read_dir(dir).ok()?.flatten() {
                 let p = entry.path();
                 if p.is_dir() {
-                    if let Some(f) = find(&p, name) {
+                    if let Some(f) = find(&p, want) {
                         return Some(f);
                     }
-                } else if p.file_name().is_some_and(|n| n == name) {
+                } else if want(&p) {
                     return Some(p);
                 }
             }
@@ -125,10 +144,10 @@ impl Hotline {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(p) = find(self.dir.path(), name) {
+            if let Some(p) = find(self.dir.path(), &want) {
                 return p;
             }
-            assert!(Instant::now() < deadline, "no file {name} appeared; log tail:\n{}", tail(&self.log(), 40));
+            assert!(Instant::now() < deadline, "no such file appeared; log tail:\n{}", tail(&self.log(), 40));
             std::thread::sleep(Duration::from_millis(50));
         }
     }
