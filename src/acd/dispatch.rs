@@ -9,7 +9,6 @@
 //! seat of that tier, or all of them for ring-all.
 
 use super::{Acd, Strategy};
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 impl Acd {
@@ -19,22 +18,21 @@ impl Acd {
         if self.available.is_empty() || self.waiting.is_empty() {
             return;
         }
-        let mut free: BTreeSet<String> = self.available.clone();
         let order: Vec<String> = self.waiting.values().cloned().collect();
         for call in order {
-            if free.is_empty() {
+            if self.available.is_empty() {
                 break;
             }
-            let chosen = self.choose(now, &call, &free);
-            for seat in chosen {
-                free.remove(&seat);
+            // Ringing a seat takes it out of `available`.
+            for seat in self.choose(now, &call) {
                 self.ring(now, &call, &seat);
             }
         }
     }
 
-    /// The seats to ring for `call` among the `free` ones.
-    fn choose(&mut self, now: Instant, call: &str, free: &BTreeSet<String>) -> Vec<String> {
+    /// The seats to ring for `call` among the available members of its
+    /// queue (only the queue's members are looked at, not every seat).
+    fn choose(&mut self, now: Instant, call: &str) -> Vec<String> {
         let Some(entry) = self.calls.get(call) else { return Vec::new() };
         let Some(queue) = self.queues.get_mut(&entry.queue) else { return Vec::new() };
         let skipped = |ext: &str| entry.skip.get(ext).is_some_and(|until| *until > now);
@@ -42,7 +40,7 @@ impl Acd {
             .members
             .iter()
             .enumerate()
-            .filter(|(_, (ext, _))| free.contains(ext) && !skipped(ext))
+            .filter(|(_, (ext, _))| self.available.contains(ext) && !skipped(ext))
             .map(|(i, (ext, p))| (i, ext, *p))
             .collect();
         let Some(best) = candidates.iter().map(|(_, _, p)| *p).min() else { return Vec::new() };
