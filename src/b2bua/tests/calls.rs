@@ -3,7 +3,7 @@
 
 use super::harness::{SipExt, UNIX_START_MS, secs, tag_of};
 use super::peers::{Peer, Trunk};
-use super::{Sim, registered, ringing_call};
+use super::{Sim, offered_call, registered, ringing_call};
 use crate::model::{EventKind, HangupBy, Outcome};
 
 #[test]
@@ -181,10 +181,7 @@ fn a_seat_answering_after_the_caller_left_is_acked_and_hung_up() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
+    let (call, ring) = offered_call(&mut sim, &trunk, &seat);
 
     call.cancel(&mut sim);
     call.expect_response(&mut sim, 200, "CANCEL");

@@ -45,12 +45,19 @@ fn registered(sim: &mut Sim, exts: &[&str]) -> Vec<Phone> {
 /// A call from `trunk` to 12345 ringing `seat` (the only ready seat),
 /// which has answered 180. Returns the trunk's call and the seat's ring.
 fn ringing_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring) {
+    let (call, ring) = offered_call(sim, trunk, seat);
+    seat.reply(sim, &ring, 180, "Ringing");
+    (call, ring)
+}
+
+/// A call from `trunk` to 12345 queued (100, 180 to the trunk) and offered
+/// to `seat` (the only ready seat), which has the INVITE and said nothing.
+fn offered_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring) {
     use peers::Peer;
     let call = trunk.call(sim, "12345", "13800138000");
     call.expect_response(sim, 100, "INVITE");
     call.expect_response(sim, 180, "INVITE");
     let ring = seat.expect_invite(sim);
-    seat.reply(sim, &ring, 180, "Ringing");
     (call, ring)
 }
 
@@ -59,10 +66,7 @@ fn ringing_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::Tr
 /// seat's ring and the agent's side of the seat dialog.
 fn answered_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring, peers::PeerDialog) {
     use peers::Peer;
-    let mut call = trunk.call(sim, "12345", "13800138000");
-    call.expect_response(sim, 100, "INVITE");
-    call.expect_response(sim, 180, "INVITE");
-    let ring = seat.expect_invite(sim);
+    let (mut call, ring) = offered_call(sim, trunk, seat);
     let agent = seat.answer(sim, &ring);
     seat.expect_request(sim, "ACK");
     let ok = call.expect_response(sim, 200, "INVITE");

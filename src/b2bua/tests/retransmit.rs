@@ -4,7 +4,7 @@
 
 use super::harness::{SipExt, ms, secs};
 use super::peers::{Peer, Trunk};
-use super::{Sim, registered};
+use super::{Sim, offered_call, registered};
 use crate::model::{HangupBy, Outcome};
 use std::time::Duration;
 
@@ -25,10 +25,7 @@ fn the_invite_to_a_silent_seat_is_retransmitted_on_timer_a() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
+    let (mut call, ring) = offered_call(&mut sim, &trunk, &seat);
 
     sim.advance(secs(8));
     assert_eq!(copies_of(&mut sim, &seat, &ring.invite), [ms(500), ms(1_500), ms(3_500), ms(7_500)]);
@@ -49,10 +46,7 @@ fn the_200_to_the_trunk_is_retransmitted_until_acked() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
+    let (mut call, ring) = offered_call(&mut sim, &trunk, &seat);
     seat.answer(&mut sim, &ring);
     seat.expect_request(&mut sim, "ACK");
     let ok = call.expect_response(&mut sim, 200, "INVITE");
@@ -73,10 +67,7 @@ fn a_200_never_acked_ends_the_call_after_64_t1() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
+    let (call, ring) = offered_call(&mut sim, &trunk, &seat);
     let agent = seat.answer(&mut sim, &ring);
     seat.expect_request(&mut sim, "ACK");
     let ok = call.expect_response(&mut sim, 200, "INVITE");
@@ -138,10 +129,7 @@ fn a_retransmitted_200_from_the_seat_is_acked_again_and_connects_once() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let mut call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let ring = seat.expect_invite(&mut sim);
+    let (mut call, ring) = offered_call(&mut sim, &trunk, &seat);
     seat.answer(&mut sim, &ring);
     let ack = seat.expect_request(&mut sim, "ACK");
     let ok = call.expect_response(&mut sim, 200, "INVITE");

@@ -4,7 +4,7 @@
 
 use super::harness::{SipExt, response, secs};
 use super::peers::{Peer, Trunk};
-use super::{Sim, registered, ringing_call};
+use super::{Sim, offered_call, registered, ringing_call};
 use crate::acd::StateRequest;
 use crate::b2bua::Command;
 use crate::model::{EventKind, HangupBy, Outcome};
@@ -196,10 +196,7 @@ fn a_phone_that_never_rings_is_paused_and_its_late_ring_cancelled() {
     let mut sim = Sim::demo();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let trunk = Trunk::new();
-    let call = trunk.call(&mut sim, "12345", "13800138000");
-    call.expect_response(&mut sim, 100, "INVITE");
-    call.expect_response(&mut sim, 180, "INVITE");
-    let first = seat.expect_invite(&mut sim);
+    let (call, first) = offered_call(&mut sim, &trunk, &seat);
     sim.advance(secs(17));
     let got: Vec<_> = sim.drain(seat.flow()).into_iter().map(|s| s.msg).collect();
     assert!(!got.is_empty() && got.iter().all(|m| m.text() == first.invite.text()), "only Timer A retransmissions");
