@@ -54,7 +54,8 @@ pub struct EngineConfig {
     pub reject_codes: HashMap<String, u16>,
     pub timers: TimerConfig,
     /// `None`: SDP passes end to end, hotline never touches audio.
-    pub media: Option<super::MediaSettings>,
+    /// Shared: each call takes a handle on it, not a copy of its prompts.
+    pub media: Option<std::sync::Arc<super::MediaSettings>>,
 }
 
 impl EngineConfig {

@@ -159,7 +159,7 @@ impl Engine {
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         self.media_cmd(
             id,
-            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings_root, class, call_id: id.into(), started }),
+            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings_root.clone(), class, call_id: id.into(), started }),
         );
     }
 

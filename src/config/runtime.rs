@@ -110,7 +110,7 @@ fn queue(q: &FileQueue) -> QueueConfig {
 
 /// The engine's media settings, with every prompt loaded; `None` without
 /// `[media]`.
-pub fn media_settings(c: &Config) -> Result<Option<crate::b2bua::MediaSettings>, String> {
+pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::MediaSettings>>, String> {
     use crate::media::player::load_clip;
     let Some(m) = &c.media else { return Ok(None) };
     let mut welcome = HashMap::new();
@@ -121,11 +121,11 @@ pub fn media_settings(c: &Config) -> Result<Option<crate::b2bua::MediaSettings>,
     for queue in &c.queues {
         music.insert(queue.name.clone(), load_clip(&c.music_prompt(queue)).map_err(|e| e.to_string())?);
     }
-    Ok(Some(crate::b2bua::MediaSettings {
+    Ok(Some(std::sync::Arc::new(crate::b2bua::MediaSettings {
         ports: (m.rtp_port_min, m.rtp_port_max),
         codecs: m.codecs.iter().filter_map(|n| crate::media::codec::Codec::from_name(n)).collect(),
         welcome,
         music,
         recordings_root: c.recordings.root.clone(),
-    }))
+    })))
 }
