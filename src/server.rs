@@ -163,9 +163,9 @@ impl MediaSide {
                 Some(ip) if ips.len() == 1 => *ip,
                 _ => std::net::IpAddr::from([0, 0, 0, 0]),
             };
-            let pool = crate::media::ports::PortPool::new(m.rtp_port_min, m.rtp_port_max);
-            let mut probe = pool.clone();
-            while let Some(port) = probe.allocate() {
+            // The same even ports the engine's pool hands out.
+            let mut ports = crate::media::ports::PortPool::new(m.rtp_port_min, m.rtp_port_max);
+            while let Some(port) = ports.allocate() {
                 let sock = tokio::net::UdpSocket::bind((ip, port)).await.with_context(|| {
                     format!("cannot bind RTP port {ip}:{port} of [media] rtp_port_min..rtp_port_max: another program holds it; choose a free range")
                 })?;
