@@ -117,8 +117,15 @@ pub struct CallRecord {
     pub reason: Option<String>,
     /// Time from offer to answer (or to the end, if never answered).
     pub wait_ms: i64,
-    /// Time from answer to end.
+    /// Time from answer to end of the conversation (the agent hanging up
+    /// ends it, even when the caller then stays for the survey).
     pub talk_ms: i64,
+    /// The satisfaction survey (lines with `survey = true`, when the
+    /// agent hung up first): the digit the caller pressed ("1" satisfied,
+    /// "2" fairly satisfied, "3" dissatisfied), "none" if they pressed
+    /// nothing in time, "hangup" if they hung up first. `None`: not asked.
+    #[serde(default)]
+    pub survey: Option<String>,
 }
 
 /// A call record as stored and served: what the engine wrote
@@ -300,6 +307,13 @@ pub enum EventKind {
     Complete,
     /// A seat changed agent state; `detail` holds `from->to[:reason]`.
     AgentState,
+    /// The caller answered the satisfaction survey; `detail` holds the
+    /// digit, "none" or "hangup" (as the call record's `survey`).
+    Survey,
+    /// The recording was paused (sensitive details); `detail` says who asked.
+    RecordingPaused,
+    /// The recording goes on after a pause.
+    RecordingResumed,
 }
 
 str_enum!(EventKind {
@@ -312,6 +326,9 @@ str_enum!(EventKind {
     Reject => "reject",
     Complete => "complete",
     AgentState => "agent_state",
+    Survey => "survey",
+    RecordingPaused => "recording_paused",
+    RecordingResumed => "recording_resumed",
 });
 
 #[cfg(test)]
@@ -352,6 +369,7 @@ mod tests {
             reason: None,
             wait_ms: 1_000,
             talk_ms: 7_000,
+            survey: None,
         }
     }
 

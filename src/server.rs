@@ -27,7 +27,7 @@ pub struct Snapshot {
 
 enum Request {
     Snapshot(oneshot::Sender<Snapshot>),
-    Command(Command, oneshot::Sender<Result<(), crate::acd::AcdError>>),
+    Command(Command, oneshot::Sender<Result<(), crate::b2bua::Refused>>),
 }
 
 /// The API's way into the engine task.
@@ -58,7 +58,7 @@ pub enum CommandError {
     Stopped,
     /// The engine refused it (no such seat, ...).
     #[error(transparent)]
-    Refused(crate::acd::AcdError),
+    Refused(crate::b2bua::Refused),
 }
 
 fn unix_ms_now() -> i64 {

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::time::Duration;
 
 /// Peak absolute sample of each channel, and the duration in seconds.
@@ -103,4 +104,70 @@ fn a_crash_mid_call_leaves_a_playable_recording_finished_at_the_next_start() {
     assert_eq!(call["recording"]["size_bytes"].as_u64(), Some(bytes.len() as u64), "{call}");
     assert_eq!(call["recording"]["sha256"].as_str(), Some(sha256_hex(&bytes).as_str()));
     assert!(call["recording_error"].as_str().unwrap().contains("stopped before the call ended"), "{call}");
+}
+
+#[test]
+fn after_the_agent_hangs_up_the_caller_rates_the_call_with_a_digit() {
+    let h = Hotline::start(|c| {
+        c.replace("tag = \"citizen-service\"\n", "tag = \"citizen-service\"\nsurvey = true\n") + &media_section()
+    });
+    // The agent hangs up after 1 s; the caller presses 1 two seconds into
+    // the survey prompt, hears the thank-you and hotline hangs up.
+    let seat = Seat::start(&h, "8004", "127.0.0.14", "seat_answer_hangup.xml", 1, "-d 1000");
+    trunk(&h, "trunk_call_survey.xml", "12345", 1, "-d 3000").run_ok();
+    seat.finish();
+    h.wait_for("the call record", Duration::from_secs(10), |h| h.calls(1).first().is_some_and(|c| !c["outcome"].is_null()));
+    let call = h.calls(1).remove(0);
+    assert_eq!(call["survey"], "1", "{call}");
+    assert_eq!((call["outcome"].as_str(), call["hangup_by"].as_str()), (Some("answered"), Some("agent")));
+    let talk = call["talk_ms"].as_i64().unwrap();
+    assert!((900..2000).contains(&talk), "the talk ends when the agent hangs up: {talk} ms");
+    let events = h.get(&format!("/api/events?call_id={}", call["id"].as_str().unwrap()));
+    let survey: Vec<&Value> = events["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "survey").collect();
+    assert_eq!(survey.len(), 1, "{events}");
+    assert_eq!(survey[0]["detail"], "1");
+}
+
+#[test]
+fn a_paused_recording_is_silent_for_the_pause_and_the_pause_is_logged() {
+    let h = Hotline::start(|c| c + &media_section());
+    let seat = Seat::start(&h, "8005", "127.0.0.15", "seat_answer_audio.xml", 1, "-d 100");
+    let mut caller = trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 6000").spawn();
+    h.wait_for("the call answered", Duration::from_secs(10), |h| {
+        h.get("/api/calls/live")["calls"].as_array().is_some_and(|c| c.first().is_some_and(|c| c["state"] == "connected"))
+    });
+    let id = h.get("/api/calls/live")["calls"][0]["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, body) = h.post(&format!("/api/calls/{id}/recording/pause"), serde_json::json!({ "by": "agent 8005" }));
+    assert_eq!(code, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(2000));
+    let (code, body) = h.post(&format!("/api/calls/{id}/recording/resume"), Value::Null);
+    assert_eq!(code, 200, "{body}");
+    assert!(caller.wait().unwrap().success());
+    seat.finish();
+    let (code, body) = h.post(&format!("/api/calls/{id}/recording/pause"), Value::Null);
+    assert_eq!(code, 404, "the call is over: {body}");
+
+    h.wait_for("the recording on the record", Duration::from_secs(10), |h| !h.calls(1)[0]["recording"].is_null());
+    let wav = h.dir.path().join("recordings").join(h.calls(1)[0]["recording"]["path"].as_str().unwrap());
+    // Both voices speak all through (G.711 A-law never decodes to 0); the
+    // pause is a run of exact zeros in both channels of about 2 s.
+    let mut r = hound::WavReader::open(&wav).unwrap();
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let (mut run, mut longest) = (0usize, 0usize);
+    for frame in samples.chunks(2) {
+        run = if frame.iter().all(|s| *s == 0) { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let paused_ms = longest / 8;
+    assert!((1700..2600).contains(&paused_ms), "silence of the pause: {paused_ms} ms");
+    let events = h.get(&format!("/api/events?call_id={id}"));
+    let kinds: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("recording")))
+        .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("recording_paused", "agent 8005"), ("recording_resumed", "api")]);
 }

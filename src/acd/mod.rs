@@ -486,6 +486,13 @@ impl Acd {
         Some(ahead + 1)
     }
 
+    /// How many member seats of `queue` are logged in and registered.
+    pub fn staffed_count(&self, queue: &str) -> usize {
+        self.queues
+            .get(queue)
+            .map_or(0, |q| q.members.iter().filter(|(ext, _)| self.seats.get(ext).is_some_and(Seat::staffed)).count())
+    }
+
     pub fn seat(&self, ext: &str) -> Option<&Seat> {
         self.seats.get(ext)
     }

@@ -6,7 +6,7 @@
 //! every endpoint.
 
 use crate::acd::{AcdError, StateRequest};
-use crate::b2bua::Command;
+use crate::b2bua::{Command, Refused};
 use crate::model::{EventKind, LineClass, Outcome};
 use crate::server::{CommandError, EngineHandle};
 use crate::store::{CallFilter, EventFilter, Store, WriterHandle};
@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/calls/live", get(live_calls))
         .route("/api/calls", get(list_calls))
         .route("/api/calls/{id}", get(get_call))
+        .route("/api/calls/{id}/recording/pause", axum::routing::post(pause_recording))
+        .route("/api/calls/{id}/recording/resume", axum::routing::post(resume_recording))
         .route("/api/events", get(list_events))
         .route("/api/queues", get(queues))
         .route("/api/seats", get(seats))
@@ -177,7 +179,7 @@ async fn set_state(
         .map_err(|e| {
             let code = match &e {
                 CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-                CommandError::Refused(AcdError::UnknownSeat(_)) => StatusCode::NOT_FOUND,
+                CommandError::Refused(Refused::Acd(AcdError::UnknownSeat(_))) => StatusCode::NOT_FOUND,
                 CommandError::Refused(_) => StatusCode::CONFLICT,
             };
             ApiError(code, e.to_string())
@@ -185,6 +187,49 @@ async fn set_state(
     let snap = snapshot(&s).await?;
     let seat = seat_views(snap, Some(&ext)).pop();
     Ok(Json(json!({ "seat": seat })))
+}
+
+/// Optional body of the recording pause/resume requests.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    /// Who asked (an agent, a supervisor): written to the event log.
+    by: Option<String>,
+}
+
+async fn pause_recording(s: State<AppState>, id: Path<String>, body: axum::body::Bytes) -> ApiResult<serde_json::Value> {
+    set_recording_paused(s, id, body, true).await
+}
+
+async fn resume_recording(s: State<AppState>, id: Path<String>, body: axum::body::Bytes) -> ApiResult<serde_json::Value> {
+    set_recording_paused(s, id, body, false).await
+}
+
+/// Pauses or resumes a live call's recording: the pause is silence in the
+/// WAV, and an event (`recording_paused` / `recording_resumed`) says who
+/// and when.
+async fn set_recording_paused(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+    pause: bool,
+) -> ApiResult<serde_json::Value> {
+    let body: PauseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PauseBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("body: {e}; send {{\"by\": \"who asked\"}} or nothing")))?
+    };
+    let by = body.by.unwrap_or_else(|| "api".into());
+    s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(|e| {
+        let code = match &e {
+            CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            CommandError::Refused(Refused::UnknownCall(_)) => StatusCode::NOT_FOUND,
+            CommandError::Refused(_) => StatusCode::CONFLICT,
+        };
+        ApiError(code, e.to_string())
+    })?;
+    Ok(Json(json!({ "call": id, "recording": if pause { "paused" } else { "recording" } })))
 }
 
 #[derive(Deserialize, Default)]

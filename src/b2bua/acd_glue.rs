@@ -289,7 +289,25 @@ impl Engine {
         if call.ended.is_some() {
             return;
         }
+        if by == HangupBy::Caller && self.in_survey(id, &LegRef::Inbound) {
+            self.finish_survey(now, id, "hangup", true);
+            return;
+        }
         let seat = call.seat.clone();
+        let (queue, talk) = (call.queue.clone(), call.answered.map(|a| now.saturating_duration_since(a)));
+        if let Some(talk) = talk {
+            self.learn_handle_time(&queue, talk);
+        }
+        if by == HangupBy::Agent && self.wants_survey(id) {
+            if let Some(seat) = &seat
+                && let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.remove(seat))
+            {
+                self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
+            }
+            self.acd.call_ended(now, id, by);
+            self.start_survey(now, id);
+            return;
+        }
         if by != HangupBy::Caller {
             self.bye_inbound(now, id);
         }
@@ -307,7 +325,7 @@ impl Engine {
         self.acd.call_ended(now, id, by);
     }
 
-    fn bye_inbound(&mut self, now: Instant, id: &str) {
+    pub(super) fn bye_inbound(&mut self, now: Instant, id: &str) {
         self.flush_deferred_ack(id, &LegRef::Inbound);
         let Some(call) = self.calls.get_mut(id) else { return };
         let dialog = &mut call.inbound.dialog;

@@ -169,6 +169,11 @@ pub struct Call {
     pub outcome: Option<Outcome>,
     pub hangup_by: Option<HangupBy>,
     pub reason: Option<String>,
+    /// When the conversation ended, if the call goes on without the agent
+    /// (the satisfaction survey).
+    pub talk_ended: Option<Instant>,
+    /// Where the satisfaction survey stands, once the agent hung up.
+    pub survey: Option<super::prompts::Survey>,
 }
 
 /// A live call as the API shows it.
@@ -190,7 +195,7 @@ pub struct LiveCall {
 
 impl Call {
     pub fn record(&self, tb: &Timebase) -> CallRecord {
-        let end = self.ended;
+        let end = self.talk_ended.or(self.ended);
         let wait_end = self.answered.or(end);
         CallRecord {
             id: self.id.clone(),
@@ -203,7 +208,7 @@ impl Call {
             seat: self.seat.clone(),
             offered_at_ms: tb.ms(self.offered),
             answered_at_ms: self.answered.map(|a| tb.ms(a)),
-            ended_at_ms: end.map(|e| tb.ms(e)),
+            ended_at_ms: self.ended.map(|e| tb.ms(e)),
             outcome: self.outcome,
             hangup_by: self.hangup_by,
             reason: self.reason.clone(),
@@ -212,11 +217,13 @@ impl Call {
                 (Some(a), Some(e)) => (e - a).as_millis() as i64,
                 _ => 0,
             },
+            survey: self.survey.as_ref().and_then(|s| s.answer.clone()),
         }
     }
 
     pub fn live(&self, now: Instant, tb: &Timebase) -> LiveCall {
         let state = match (self.seat.is_some(), self.legs.is_empty()) {
+            _ if self.survey.is_some() => "survey",
             (true, _) => "connected",
             (false, false) => "ringing",
             (false, true) => "waiting",
@@ -233,7 +240,7 @@ impl Call {
             ringing: self.legs.keys().filter(|s| Some(*s) != self.seat.as_ref()).cloned().collect(),
             offered_at_ms: tb.ms(self.offered),
             wait_ms: (self.answered.unwrap_or(now) - self.offered).as_millis() as i64,
-            talk_ms: self.answered.map(|a| (now - a).as_millis() as i64).unwrap_or(0),
+            talk_ms: self.answered.map(|a| (self.talk_ended.unwrap_or(now) - a).as_millis() as i64).unwrap_or(0),
         }
     }
 }

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The engine's media settings, from `[media]`.
 #[derive(Debug, Clone)]
@@ -31,11 +31,49 @@ pub struct MediaSettings {
     /// The RTP port range; the server binds every even port in it at start.
     pub ports: (u16, u16),
     pub codecs: Vec<Codec>,
-    /// Line number -> welcome prompt.
-    pub welcome: HashMap<String, Clip>,
-    /// Queue -> music while waiting.
-    pub music: HashMap<String, Clip>,
+    /// By line number.
+    pub lines: HashMap<String, LineMedia>,
+    /// By queue name.
+    pub queues: HashMap<String, QueueMedia>,
+    /// Loaded when some queue announces.
+    pub announcements: Option<Announcements>,
+    /// The survey prompt and the thank-you, loaded when some line surveys.
+    pub survey: Option<(Clip, Clip)>,
+    /// How long the survey waits for a digit once its prompt has played.
+    pub survey_timeout: Duration,
     pub recordings_root: PathBuf,
+}
+
+/// What a line's callers hear from hotline itself.
+#[derive(Debug, Clone)]
+pub struct LineMedia {
+    pub welcome: Clip,
+    /// Ask for a satisfaction rating when the agent hangs up first.
+    pub survey: bool,
+}
+
+/// A queue's media settings.
+#[derive(Debug, Clone)]
+pub struct QueueMedia {
+    /// Looped while waiting (and while an agent holds the call).
+    pub music: Clip,
+    /// Period of the place-in-line / estimated-wait announcements.
+    pub announce_every: Option<Duration>,
+    pub announce_position: bool,
+    pub announce_wait: bool,
+    /// Record from arrival, not from the answer.
+    pub record_wait: bool,
+    /// The queue's wrap-up, part of the handle time the wait is estimated from.
+    pub wrapup: Duration,
+}
+
+/// `position[n - 1]` says "you are n-th in line" for n = 1..=10, then
+/// `position[10]` "ten or more callers ahead"; `wait[m - 1]` says "about m
+/// minutes" for m = 1..=10, then `wait[10]` "more than ten minutes".
+#[derive(Debug, Clone)]
+pub struct Announcements {
+    pub position: Vec<Clip>,
+    pub wait: Vec<Clip>,
 }
 
 /// What the server's media side must do for a call.
@@ -57,6 +95,8 @@ pub struct CallMedia {
     /// SDP versions of hotline's side of each leg (caller, agent).
     pub versions: [u64; 2],
     pub caller_codec: Codec,
+    /// A recording was started.
+    pub recording: bool,
 }
 
 fn sdp_body(text: String) -> (String, Bytes) {
@@ -83,7 +123,7 @@ impl EngineConfig {
 impl Engine {
     /// Sets up a new trunk call's media; `Err` carries the status to refuse
     /// the call with (488: no usable offer, 503: no free port).
-    pub(super) fn open_media(&mut self, id: &str) -> Result<(), (u16, &'static str)> {
+    pub(super) fn open_media(&mut self, now: Instant, id: &str) -> Result<(), (u16, &'static str)> {
         let Some(settings) = self.config.media.clone() else { return Ok(()) };
         let Some(call) = self.calls.get(id) else { return Ok(()) };
         let body = &call.inbound.invite.body;
@@ -108,14 +148,57 @@ impl Engine {
             session_id,
             versions: [1, 1],
             caller_codec: neg.codec,
+            recording: false,
         };
         if let Some(c) = self.calls.get_mut(id) {
             c.media = Some(media);
         }
         self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
         self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&offer, neg.codec)));
-        let clips = settings.welcome.get(&line).cloned().into_iter().collect();
-        self.media_cmd(id, MediaCmd::Play { clips, then_loop: settings.music.get(&queue).cloned() });
+        let welcome = settings.lines.get(&line).map(|l| l.welcome.clone());
+        let queue_media = settings.queues.get(&queue);
+        let welcome_ends = now + Duration::from_millis(welcome.as_ref().map_or(0, Clip::duration_ms));
+        self.media_cmd(id, MediaCmd::Play { clips: welcome.into_iter().collect(), then_loop: queue_media.map(|q| q.music.clone()) });
+        if queue_media.is_some_and(|q| q.record_wait) {
+            self.start_recording(now, id);
+        }
+        self.schedule_announcement(id, welcome_ends);
+        Ok(())
+    }
+
+    /// Starts the call's recording (at arrival with `record_wait`, else
+    /// at the answer); a second start changes nothing.
+    fn start_recording(&mut self, now: Instant, id: &str) {
+        let Some(settings) = self.config.media.clone() else { return };
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(media) = call.media.as_mut().filter(|m| !m.recording) else { return };
+        media.recording = true;
+        let class = call.line.class.as_str().to_string();
+        let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        self.media_cmd(
+            id,
+            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings_root.clone(), class, call_id: id.into(), started }),
+        );
+    }
+
+    /// Pauses or resumes a live call's recording, and logs who did it.
+    pub(super) fn pause_recording(&mut self, now: Instant, id: &str, pause: bool, by: &str) -> Result<(), super::Refused> {
+        let call = self.calls.get(id).filter(|c| c.ended.is_none()).ok_or_else(|| super::Refused::UnknownCall(id.into()))?;
+        if !call.media.as_ref().is_some_and(|m| m.recording) {
+            return Err(super::Refused::NotRecorded(id.into()));
+        }
+        let (queue, seat) = (call.queue.clone(), call.seat.clone());
+        tracing::info!(call = %id, pause, by, "recording {}", if pause { "paused" } else { "resumed" });
+        self.media_cmd(id, MediaCmd::PauseRecording(pause));
+        self.record_event(crate::model::QueueEvent {
+            at_ms: self.timebase.ms(now),
+            call_id: Some(id.into()),
+            queue: Some(queue),
+            seat,
+            kind: if pause { crate::model::EventKind::RecordingPaused } else { crate::model::EventKind::RecordingResumed },
+            detail: Some(by.into()),
+        });
         Ok(())
     }
 
@@ -148,19 +231,14 @@ impl Engine {
         if call.media.is_none() {
             return;
         }
-        let class = call.line.class.as_str().to_string();
         let answer = std::str::from_utf8(&seat_answer.body).ok().and_then(|t| sdp::parse(t).ok());
         match answer.and_then(|a| a.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (a.clone(), c))) {
             Some((remote, codec)) => self.media_cmd(id, MediaCmd::SetLeg(Leg::Agent, leg_config(&remote, codec))),
             None => tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard"),
         }
         self.media_cmd(id, MediaCmd::Bridge);
-        let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        self.media_cmd(
-            id,
-            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings_root.clone(), class, call_id: id.into(), started }),
-        );
+        self.timers.cancel(&super::prompts::Timer::Announce(id.into()));
+        self.start_recording(now, id);
     }
 
     /// A re-INVITE on an anchored call is answered here; the other leg is
@@ -184,7 +262,8 @@ impl Engine {
         self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(&remote, neg.codec)));
         if leg == Leg::Agent {
             if remote.is_hold() || matches!(remote.direction, Direction::SendOnly | Direction::Inactive) {
-                self.media_cmd(id, MediaCmd::Play { clips: Vec::new(), then_loop: settings.music.get(&queue).cloned() });
+                let music = settings.queues.get(&queue).map(|q| q.music.clone());
+                self.media_cmd(id, MediaCmd::Play { clips: Vec::new(), then_loop: music });
             } else {
                 self.media_cmd(id, MediaCmd::Bridge);
             }
@@ -194,13 +273,14 @@ impl Engine {
 
     /// The call ended: its media task finishes the recording and reports.
     pub(super) fn close_media(&mut self, id: &str) {
+        self.cancel_prompt_timers(id);
         if self.calls.get(id).is_some_and(|c| c.media.is_some()) {
             self.media_cmd(id, MediaCmd::Close);
         }
     }
 
     /// Something a call's media task reported.
-    pub fn handle_media_event(&mut self, _now: Instant, ev: MediaEvent) {
+    pub fn handle_media_event(&mut self, now: Instant, ev: MediaEvent) {
         match ev {
             MediaEvent::Closed(closed) => {
                 for port in closed.ports {
@@ -226,7 +306,12 @@ impl Engine {
                 }
                 self.records.push_back(super::Record::Media { id: closed.call.to_string(), media });
             }
-            MediaEvent::Dtmf { call, digit, .. } => tracing::debug!(call = %call, %digit, "DTMF"),
+            MediaEvent::Dtmf { call, leg, digit } => {
+                tracing::debug!(call = %call, ?leg, %digit, "DTMF");
+                if leg == Leg::Caller {
+                    self.survey_digit(now, &call, digit);
+                }
+            }
             MediaEvent::Played { .. } => {}
         }
     }

@@ -19,7 +19,10 @@
 //! side), `phones.rs` (registrations, feature codes), `acd_glue.rs` (ACD
 //! outputs turned into SIP), `dialog.rs` (in-dialog requests both ways),
 //! `retired.rs` (seat legs replaced by a newer ring of the same seat),
-//! `late_offer.rs` (ACKs that wait for the other leg's SDP answer).
+//! `late_offer.rs` (ACKs that wait for the other leg's SDP answer),
+//! `media_glue.rs` (the call's RTP through hotline, with `[media]`) and
+//! `prompts.rs` (what hotline itself says to callers: place in line,
+//! estimated wait, the satisfaction survey).
 
 mod acd_glue;
 mod call;
@@ -28,6 +31,7 @@ mod dialog;
 mod late_offer;
 mod media_glue;
 mod phones;
+mod prompts;
 mod retired;
 mod trunk;
 
@@ -36,7 +40,7 @@ mod tests;
 
 pub use call::LiveCall;
 pub use config::{EngineConfig, FeatureCode, Line, SeatCredentials};
-pub use media_glue::{MediaOut, MediaSettings};
+pub use media_glue::{Announcements, LineMedia, MediaOut, MediaSettings, QueueMedia};
 
 use crate::acd::Acd;
 use crate::model::{CallRecord, QueueEvent};
@@ -62,6 +66,20 @@ pub enum Record {
 #[derive(Debug)]
 pub enum Command {
     SetAgentState { seat: String, request: crate::acd::StateRequest },
+    /// Pause (`pause: true`) or resume a live call's recording while the
+    /// caller gives sensitive details; `by` (who asked) goes to the log.
+    PauseRecording { call: String, pause: bool, by: String },
+}
+
+/// Why the engine refused a [`Command`].
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Acd(#[from] crate::acd::AcdError),
+    #[error("no live call {0}")]
+    UnknownCall(String),
+    #[error("call {0} is not being recorded (not answered yet, or no [media])")]
+    NotRecorded(String),
 }
 
 /// Maps the engine's `Instant`s to wall-clock Unix milliseconds.
@@ -114,6 +132,11 @@ pub struct Engine {
     /// Free RTP ports (with `[media]`).
     ports: crate::media::ports::PortPool,
     media_out: VecDeque<media_glue::MediaOut>,
+    /// The engine's own deadlines (announcements, the survey).
+    timers: crate::timers::Timers<prompts::Timer>,
+    /// Per queue: the moving average of handle time (talk + wrap-up) of
+    /// its answered calls, for the estimated wait.
+    handle_time: HashMap<String, std::time::Duration>,
 }
 
 impl Engine {
@@ -141,6 +164,8 @@ impl Engine {
             records: VecDeque::new(),
             ports,
             media_out: VecDeque::new(),
+            timers: Default::default(),
+            handle_time: HashMap::new(),
         }
     }
 
@@ -174,11 +199,14 @@ impl Engine {
         self.tx.handle_timeout(now);
         self.registrar.handle_timeout(now);
         self.acd.handle_timeout(now);
+        while let Some(timer) = self.timers.pop_due(now) {
+            self.handle_prompt_timer(now, timer);
+        }
         self.drain(now);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.tx.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout()]
+        [self.tx.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout(), self.timers.next()]
             .into_iter()
             .flatten()
             .min()
@@ -192,9 +220,10 @@ impl Engine {
         self.records.pop_front()
     }
 
-    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), crate::acd::AcdError> {
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), Refused> {
         let result = match cmd {
-            Command::SetAgentState { seat, request } => self.acd.set_agent_state(now, &seat, request),
+            Command::SetAgentState { seat, request } => self.acd.set_agent_state(now, &seat, request).map_err(Refused::from),
+            Command::PauseRecording { call, pause, by } => self.pause_recording(now, &call, pause, &by),
         };
         self.drain(now);
         result

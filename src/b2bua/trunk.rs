@@ -101,6 +101,8 @@ impl Engine {
             outcome: None,
             hangup_by: None,
             reason: None,
+            talk_ended: None,
+            survey: None,
         };
         tracing::info!(line = %call.line.number, caller = %call.caller, queue = %call.queue, "call offered");
         let sip_call_id = call.inbound.dialog.call_id.clone();
@@ -112,7 +114,7 @@ impl Engine {
             self.reject_call(now, &id, 404, "unknown number");
             return;
         }
-        if let Err((code, why)) = self.open_media(&id) {
+        if let Err((code, why)) = self.open_media(now, &id) {
             tracing::info!(code, why, "call refused: media");
             self.reject_call(now, &id, code, why);
             return;

@@ -178,6 +178,10 @@ pub struct MediaConfig {
     /// The prompt language folder: "zh" or "en".
     #[serde(default = "default_language")]
     pub language: String,
+    /// How long the satisfaction survey waits for a digit after its
+    /// prompt has played.
+    #[serde(default = "default_survey_timeout")]
+    pub survey_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +196,11 @@ pub struct LineConfig {
     /// With [media]: played first; default `<language>/welcome.wav`.
     #[serde(default)]
     pub welcome: Option<std::path::PathBuf>,
+    /// With [media]: when the agent hangs up first, the caller is asked to
+    /// rate the call (`<language>/survey.wav`, digits 1-3) before hotline
+    /// hangs up.
+    #[serde(default)]
+    pub survey: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -247,6 +256,22 @@ pub struct QueueConfig {
     /// With [media]: music while waiting; default `music/hold.wav`.
     #[serde(default)]
     pub music: Option<std::path::PathBuf>,
+    /// With [media]: seconds between announcements of a waiting caller's
+    /// place in line and estimated wait (the first comes this long after
+    /// the welcome prompt ends); 0 turns them off.
+    #[serde(default = "default_announce_every")]
+    pub announce_every_secs: u64,
+    /// Announcements say the caller's place in line.
+    #[serde(default = "yes")]
+    pub announce_position: bool,
+    /// Announcements say the estimated wait (once the queue has answered
+    /// a call to estimate from).
+    #[serde(default = "yes")]
+    pub announce_wait: bool,
+    /// With [media]: record from the moment the call arrives, the wait
+    /// included, not only from the answer.
+    #[serde(default)]
+    pub record_wait: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +328,15 @@ fn default_rtp_max() -> u16 {
 }
 fn default_codecs() -> Vec<String> {
     vec!["PCMA".into(), "PCMU".into()]
+}
+fn default_survey_timeout() -> u64 {
+    8
+}
+fn default_announce_every() -> u64 {
+    30
+}
+fn yes() -> bool {
+    true
 }
 fn default_prompts_dir() -> std::path::PathBuf {
     "config/prompts".into()

@@ -111,21 +111,49 @@ fn queue(q: &FileQueue) -> QueueConfig {
 /// The engine's media settings, with every prompt loaded; `None` without
 /// `[media]`.
 pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::MediaSettings>>, String> {
+    use crate::b2bua::{Announcements, LineMedia, MediaSettings, QueueMedia};
     use crate::media::player::load_clip;
     let Some(m) = &c.media else { return Ok(None) };
-    let mut welcome = HashMap::new();
+    let load = |path: &std::path::Path| load_clip(path).map_err(|e| e.to_string());
+    let mut lines = HashMap::new();
     for line in &c.lines {
-        welcome.insert(line.number.clone(), load_clip(&c.welcome_prompt(line)).map_err(|e| e.to_string())?);
+        lines.insert(line.number.clone(), LineMedia { welcome: load(&c.welcome_prompt(line))?, survey: line.survey });
     }
-    let mut music = HashMap::new();
-    for queue in &c.queues {
-        music.insert(queue.name.clone(), load_clip(&c.music_prompt(queue)).map_err(|e| e.to_string())?);
+    let mut queues = HashMap::new();
+    for q in &c.queues {
+        let announce = (q.announce_every_secs > 0 && (q.announce_position || q.announce_wait))
+            .then(|| Duration::from_secs(q.announce_every_secs));
+        let media = QueueMedia {
+            music: load(&c.music_prompt(q))?,
+            announce_every: announce,
+            announce_position: q.announce_position,
+            announce_wait: q.announce_wait,
+            record_wait: q.record_wait,
+            wrapup: Duration::from_secs(q.wrapup_secs),
+        };
+        queues.insert(q.name.clone(), media);
     }
-    Ok(Some(std::sync::Arc::new(crate::b2bua::MediaSettings {
+    let announcements = if queues.values().any(|q| q.announce_every.is_some()) {
+        let clips = c.announcement_prompts().iter().map(|p| load(p)).collect::<Result<Vec<_>, _>>()?;
+        let (position, wait) = clips.split_at(11);
+        Some(Announcements { position: position.to_vec(), wait: wait.to_vec() })
+    } else {
+        None
+    };
+    let survey = if c.lines.iter().any(|l| l.survey) {
+        let [survey, thanks] = c.survey_prompts();
+        Some((load(&survey)?, load(&thanks)?))
+    } else {
+        None
+    };
+    Ok(Some(std::sync::Arc::new(MediaSettings {
         ports: (m.rtp_port_min, m.rtp_port_max),
         codecs: m.codecs.iter().filter_map(|n| crate::media::codec::Codec::from_name(n)).collect(),
-        welcome,
-        music,
+        lines,
+        queues,
+        announcements,
+        survey,
+        survey_timeout: Duration::from_secs(m.survey_timeout_secs),
         recordings_root: c.recordings.root.clone(),
     })))
 }

@@ -132,7 +132,44 @@ impl Config {
             let path = self.music_prompt(queue);
             check_prompt(&path).map_err(|why| (format!("queues[{i}].music"), why))?;
         }
+        let announcing = self.queues.iter().position(|q| q.announce_every_secs > 0 && (q.announce_position || q.announce_wait));
+        if let Some(i) = announcing {
+            for path in self.announcement_prompts() {
+                check_prompt(&path).map_err(|why| {
+                    (format!("queues[{i}].announce_every_secs"), format!("announcements need {why} (set announce_every_secs = 0 to turn them off)"))
+                })?;
+            }
+        }
+        if let Some(i) = self.lines.iter().position(|l| l.survey) {
+            for path in self.survey_prompts() {
+                check_prompt(&path).map_err(|why| (format!("lines[{i}].survey"), format!("the survey needs {why}")))?;
+            }
+        }
         Ok(())
+    }
+
+    /// A prompt of the configured language: `<prompts_dir>/<language>/<name>.wav`.
+    fn language_prompt(&self, name: &str) -> std::path::PathBuf {
+        let m = self.media.as_ref();
+        let dir = m.map(|m| m.prompts_dir.clone()).unwrap_or_default();
+        let lang = m.map(|m| m.language.as_str()).unwrap_or("zh");
+        dir.join(lang).join(format!("{name}.wav"))
+    }
+
+    /// `position-1` .. `position-10`, `position-many`, then `wait-1` ..
+    /// `wait-10`, `wait-many` (see config/prompts/README.md).
+    pub fn announcement_prompts(&self) -> Vec<std::path::PathBuf> {
+        let mut names = Vec::new();
+        for kind in ["position", "wait"] {
+            names.extend((1..=10).map(|n| format!("{kind}-{n}")));
+            names.push(format!("{kind}-many"));
+        }
+        names.iter().map(|n| self.language_prompt(n)).collect()
+    }
+
+    /// `survey` then `thanks`.
+    pub fn survey_prompts(&self) -> [std::path::PathBuf; 2] {
+        [self.language_prompt("survey"), self.language_prompt("thanks")]
     }
 
     /// The welcome prompt of a line (with [media]).

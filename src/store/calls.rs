@@ -14,21 +14,21 @@ use crate::model::{CallMedia, CallRecord, MediaStats, Outcome, Recording, Stored
 /// The columns of `calls`, in [`CallRecord`] then [`CallMedia`] field order.
 pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, \
-     recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
+     survey, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
      media_stats";
 
 /// Insert, or replace every record column of the stored row, unless the
 /// stored row is final and the new one is not (see [`keeps_stored`]; same
 /// rule). The media columns are not the engine's: never touched here.
 const UPSERT_CALL: &str = "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, \
-     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, survey) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (id) DO UPDATE SET sip_call_id = excluded.sip_call_id, line = excluded.line, \
      tag = excluded.tag, class = excluded.class, caller = excluded.caller, queue = excluded.queue, \
      seat = excluded.seat, offered_at_ms = excluded.offered_at_ms, \
      answered_at_ms = excluded.answered_at_ms, ended_at_ms = excluded.ended_at_ms, \
      outcome = excluded.outcome, hangup_by = excluded.hangup_by, reason = excluded.reason, \
-     wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms \
+     wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms, survey = excluded.survey \
      WHERE calls.ended_at_ms IS NULL OR excluded.ended_at_ms IS NOT NULL \
      OR COALESCE(calls.outcome, '') = 'overflowed'";
 
@@ -73,6 +73,7 @@ pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result
         .bind(rec.reason.as_deref())
         .bind(rec.wait_ms)
         .bind(rec.talk_ms)
+        .bind(rec.survey.as_deref())
         .execute(conn)
         .await?;
     Ok(())
@@ -188,6 +189,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         reason: get_os("reason")?,
         wait_ms: get_i("wait_ms")?,
         talk_ms: get_i("talk_ms")?,
+        survey: get_os("survey")?,
         id,
     };
     Ok(StoredCall { record, media })

@@ -140,6 +140,7 @@ pub(super) fn offered(id: &str, offered: i64) -> CallRecord {
         reason: None,
         wait_ms: 0,
         talk_ms: 0,
+        survey: None,
     }
 }
 

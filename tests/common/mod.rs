@@ -170,6 +170,16 @@ impl Hotline {
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` as JSON (nothing for `Value::Null`).
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let mut req = reqwest::blocking::Client::new().post(format!("{}{path}", self.http));
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let r = req.send().expect("POST");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
     /// The last `n` call records, newest first.
     pub fn calls(&self, n: usize) -> Vec<Value> {
         self.get(&format!("/api/calls?limit={n}"))["calls"].as_array().cloned().unwrap_or_default()

@@ -50,6 +50,8 @@ pub struct Sim {
     pub now: Instant,
     mailboxes: HashMap<(Side, SocketAddr), VecDeque<Sent>>,
     records: Vec<Record>,
+    /// What the engine asked of the media tasks, with the time it asked.
+    media: Vec<(Duration, crate::b2bua::MediaOut)>,
     tokens: u64,
     /// Run after every datagram, timeout and command the engine handles.
     pub check: Option<Check>,
@@ -58,6 +60,15 @@ pub struct Sim {
 impl Sim {
     pub fn demo() -> Sim {
         Sim::new(demo_config())
+    }
+
+    /// The demo with `[media]` (shipped prompts) and `extra` TOML edits
+    /// applied to its text by `edit`: hotline anchors the calls' RTP.
+    pub fn demo_with_media(edit: impl FnOnce(String) -> String) -> Sim {
+        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).to_string();
+        let text = edit(text)
+            + &format!("\n[media]\nrtp_port_min = 40000\nrtp_port_max = 40099\nprompts_dir = \"{}/config/prompts\"\n", env!("CARGO_MANIFEST_DIR"));
+        Sim::new(Config::from_str_at(&text, Path::new("config/demo.toml")).expect("the demo config with [media] loads"))
     }
 
     pub fn new(config: Config) -> Sim {
@@ -73,6 +84,7 @@ impl Sim {
             now: start,
             mailboxes: HashMap::new(),
             records: Vec::new(),
+            media: Vec::new(),
             tokens: 0,
             check: None,
         }
@@ -96,7 +108,7 @@ impl Sim {
     }
 
     /// A command from the API or CLI.
-    pub fn command(&mut self, cmd: Command) -> Result<(), crate::acd::AcdError> {
+    pub fn command(&mut self, cmd: Command) -> Result<(), crate::b2bua::Refused> {
         let result = self.engine.handle_command(self.now, cmd);
         self.pump();
         result
@@ -138,9 +150,32 @@ impl Sim {
         while let Some(r) = self.engine.poll_record() {
             self.records.push(r);
         }
+        while let Some(m) = self.engine.poll_media() {
+            self.media.push((at, m));
+        }
         if let Some(check) = &self.check {
             check(self);
         }
+    }
+
+    /// The media commands for `call` (hotline's call id) so far, emptied.
+    pub fn take_media(&mut self, call: &str) -> Vec<(Duration, crate::media::driver::MediaCmd)> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.media).into_iter().partition(|(_, m)| match m {
+            crate::b2bua::MediaOut::Open { call: c, .. } | crate::b2bua::MediaOut::Cmd { call: c, .. } => c == call,
+        });
+        self.media = rest;
+        mine.into_iter()
+            .filter_map(|(at, m)| match m {
+                crate::b2bua::MediaOut::Cmd { cmd, .. } => Some((at, cmd)),
+                crate::b2bua::MediaOut::Open { .. } => None,
+            })
+            .collect()
+    }
+
+    /// A media task reports to the engine now.
+    pub fn media_event(&mut self, ev: crate::media::driver::MediaEvent) {
+        self.engine.handle_media_event(self.now, ev);
+        self.pump();
     }
 
     /// Every record the engine wrote, in order.

@@ -1,5 +1,5 @@
 //! Tests of recordings and media statistics on call records, on both
-//! backends: migration 0002 over a database 0001 made, attaching media to
+//! backends: migrations over a database 0001 made, the survey answer, attaching media to
 //! an ended call without changing it, later upserts keeping it, the writer
 //! merging it in a batch, and reading it back through get and list.
 
@@ -57,9 +57,54 @@ fn answered_call(id: &str, at: i64) -> [CallRecord; 3] {
     [offer, answer, end]
 }
 
+/// Inserts `rec` with the columns of migration 0001 only.
+async fn insert_v1(store: &Store, rec: &CallRecord) {
+    sqlx::query(
+        "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, offered_at_ms, \
+         answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(rec.id.as_str())
+    .bind(rec.sip_call_id.as_str())
+    .bind(rec.line.as_str())
+    .bind(rec.tag.as_deref())
+    .bind(rec.class.as_str())
+    .bind(rec.caller.as_str())
+    .bind(rec.queue.as_deref())
+    .bind(rec.seat.as_deref())
+    .bind(rec.offered_at_ms)
+    .bind(rec.answered_at_ms)
+    .bind(rec.ended_at_ms)
+    .bind(rec.outcome.map(|o| o.as_str()))
+    .bind(rec.hangup_by.map(|h| h.as_str()))
+    .bind(rec.reason.as_deref())
+    .bind(rec.wait_ms)
+    .bind(rec.talk_ms)
+    .execute(store.pool())
+    .await
+    .expect("insert under 0001");
+}
+
 #[tokio::test]
-async fn migration_0002_keeps_rows_written_under_0001() {
-    on_each_backend("migrate_0002", |db| async move {
+async fn the_survey_answer_is_stored_with_the_record_and_old_rows_have_none() {
+    on_each_backend("survey", |db| async move {
+        let s = &db.store;
+        let [offer, answer, end] = answered_call("c1", 1_000);
+        let end = CallRecord { survey: Some("3".into()), ..end };
+        for rec in [&offer, &answer, &end] {
+            s.upsert_call(rec).await.expect("upsert");
+        }
+        assert_eq!(get(s, "c1").await.survey.as_deref(), Some("3"));
+        let [_, _, plain] = answered_call("c2", 2_000);
+        s.upsert_call(&plain).await.expect("upsert");
+        assert_eq!(get(s, "c2").await.survey, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_keep_rows_written_under_0001() {
+    on_each_backend("migrate_from_0001", |db| async move {
         // A database of its own, next to the test's, migrated by 0001 only.
         let (url, schema) = match &db.schema {
             Some(s) => (db.url.clone(), Some(format!("{s}_v1"))),
@@ -68,12 +113,12 @@ async fn migration_0002_keeps_rows_written_under_0001() {
         let old = Store::connect_at_version(&url, schema.as_deref(), 1)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let [_, answer, end] = answered_call("old-ended", 1_000);
-        old.write_batch(&[end.clone(), answer.clone()], &[], &[])
-            .await
-            .expect("write under 0001");
+        // Written as the code of the 0001 days did: its columns only.
+        let [_, _, end] = answered_call("old-ended", 1_000);
         let open = offered("old-open", 2_000);
-        old.upsert_call(&open).await.expect("upsert under 0001");
+        for rec in [&end, &open] {
+            insert_v1(&old, rec).await;
+        }
         old.close().await;
 
         let new = Store::connect_with_schema(&url, schema.as_deref())
@@ -84,7 +129,7 @@ async fn migration_0002_keeps_rows_written_under_0001() {
                 .fetch_all(new.pool())
                 .await
                 .expect("read migrations");
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         // The rows survived, and have no media.
         assert_eq!(
             get_stored(&new, "old-ended").await,

@@ -97,6 +97,7 @@ mod tests {
             reason: None,
             wait_ms: 0,
             talk_ms: 0,
+            survey: None,
         }
     }
 
