@@ -21,7 +21,7 @@ fn channel_peaks(path: &std::path::Path) -> (u16, u16, f64) {
 
 #[test]
 fn an_answered_call_is_anchored_through_hotline_and_recorded_in_stereo() {
-    let h = Hotline::start(|c| c + &media_section());
+    let h = Hotline::start(|c| c);
     let seat = Seat::start(&h, "8001", "127.0.0.11", "seat_answer_audio.xml", 1, "-d 100");
     // The trunk fails unless the 200 carries hotline's SDP (o=hotline).
     trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 4000").run_ok();
@@ -65,7 +65,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_callers_hold_is_answered_by_hotline_and_the_seat_is_not_disturbed() {
-    let h = Hotline::start(|c| c + &media_section());
+    let h = Hotline::start(|c| c);
     // The seat answers once and expects no re-INVITE: hotline answers the
     // caller's hold and resume itself (recvonly, then sendrecv).
     let seat = Seat::start(&h, "8002", "127.0.0.12", "seat_answer.xml", 1, "-d 100");
@@ -76,7 +76,7 @@ fn a_callers_hold_is_answered_by_hotline_and_the_seat_is_not_disturbed() {
 
 #[test]
 fn a_crash_mid_call_leaves_a_playable_recording_finished_at_the_next_start() {
-    let mut h = Hotline::start(|c| c + &media_section());
+    let mut h = Hotline::start(|c| c);
     let seat = Seat::start(&h, "8003", "127.0.0.13", "seat_answer_audio.xml", 1, "-d 100");
     let mut caller = trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 20000").spawn();
     // Wait until more than two seconds of stereo audio are on disk.
@@ -108,9 +108,8 @@ fn a_crash_mid_call_leaves_a_playable_recording_finished_at_the_next_start() {
 
 #[test]
 fn after_the_agent_hangs_up_the_caller_rates_the_call_with_a_digit() {
-    let h = Hotline::start(|c| {
-        c.replace("tag = \"citizen-service\"\n", "tag = \"citizen-service\"\nsurvey = true\n") + &media_section()
-    });
+    // The demo's line 12345 surveys.
+    let h = Hotline::start(|c| c);
     // The agent hangs up after 1 s; the caller presses 1 two seconds into
     // the survey prompt, hears the thank-you and hotline hangs up.
     let seat = Seat::start(&h, "8004", "127.0.0.14", "seat_answer_hangup.xml", 1, "-d 1000");
@@ -130,7 +129,7 @@ fn after_the_agent_hangs_up_the_caller_rates_the_call_with_a_digit() {
 
 #[test]
 fn a_paused_recording_is_silent_for_the_pause_and_the_pause_is_logged() {
-    let h = Hotline::start(|c| c + &media_section());
+    let h = Hotline::start(|c| c);
     let seat = Seat::start(&h, "8005", "127.0.0.15", "seat_answer_audio.xml", 1, "-d 100");
     let mut caller = trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 6000").spawn();
     h.wait_for("the call answered", Duration::from_secs(10), |h| {

@@ -257,8 +257,8 @@ pub struct QueueConfig {
     #[serde(default)]
     pub music: Option<std::path::PathBuf>,
     /// With [media]: seconds between announcements of a waiting caller's
-    /// place in line and estimated wait (the first comes this long after
-    /// the welcome prompt ends); 0 turns them off.
+    /// place in line and estimated wait (the first comes right after the
+    /// welcome prompt); 0 turns them off.
     #[serde(default = "default_announce_every")]
     pub announce_every_secs: u64,
     /// Announcements say the caller's place in line.

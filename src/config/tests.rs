@@ -128,14 +128,35 @@ fn a_store_buffer_too_small_to_ride_out_an_outage_is_refused() {
 
 #[test]
 fn media_settings_are_checked_down_to_the_prompt_files() {
-    let ok = demo_text() + "\n[media]\nrtp_port_min = 40000\nrtp_port_max = 40099\n";
-    let c = Config::from_str_at(&ok, Path::new("m.toml")).unwrap();
+    let demo = demo_text();
+    let c = Config::from_str_at(&demo, Path::new("m.toml")).unwrap();
     assert_eq!(c.welcome_prompt(&c.lines[0]), Path::new("config/prompts/zh/welcome.wav"));
-    let e = refuse(&(demo_text() + "\n[media]\ncodecs = [\"G729\"]\n"));
+    let e = refuse(&demo.replace("codecs = [\"PCMA\", \"PCMU\"]", "codecs = [\"G729\"]"));
     assert_eq!(e.key, "media.codecs[0]");
-    let e = refuse(&(demo_text() + "\n[media]\nprompts_dir = \"/nonexistent\"\n"));
+    let e = refuse(&demo.replace("prompts_dir = \"config/prompts\"", "prompts_dir = \"/nonexistent\""));
     assert_eq!(e.key, "lines[0].welcome");
     assert!(e.reason.contains("/nonexistent/zh/welcome.wav"), "{e}");
-    let e = refuse(&(demo_text() + "\n[media]\nrtp_port_min = 80\n"));
+    let e = refuse(&demo.replace("rtp_port_min = 20000", "rtp_port_min = 80"));
     assert_eq!(e.key, "media.rtp_port_max");
+}
+
+#[test]
+fn announcements_and_the_survey_need_their_prompts_and_say_how_to_do_without() {
+    // A prompt folder with only the welcome and the music.
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts");
+    for f in ["zh/welcome.wav", "music/hold.wav"] {
+        std::fs::create_dir_all(dir.path().join(f).parent().unwrap()).unwrap();
+        std::fs::copy(shipped.join(f), dir.path().join(f)).unwrap();
+    }
+    let text = demo_text().replace("prompts_dir = \"config/prompts\"", &format!("prompts_dir = {:?}", dir.path()));
+    let e = refuse(&text);
+    assert_eq!(e.key, "queues[0].announce_every_secs");
+    assert!(e.reason.contains("zh/position-1.wav") && e.reason.contains("announce_every_secs = 0"), "{e}");
+    let text = text.replace("announce_every_secs = 30", "announce_every_secs = 0");
+    let e = refuse(&text);
+    assert_eq!(e.key, "lines[0].survey");
+    assert!(e.reason.contains("zh/survey.wav"), "{e}");
+    let text = text.replace("survey = true\n", "");
+    Config::from_str_at(&text, Path::new("m.toml")).expect("welcome and music are enough without them");
 }

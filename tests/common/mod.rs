@@ -38,14 +38,12 @@ pub fn free_udp_range(n: u16) -> (u16, u16) {
     }
 }
 
-/// A `[media]` section for the demo config: hotline anchors RTP on a range
-/// of its own (so that parallel tests do not collide).
-pub fn media_section() -> String {
-    let (min, max) = free_udp_range(24);
-    format!(
-        "\n[media]\nrtp_port_min = {min}\nrtp_port_max = {max}\nprompts_dir = \"{}/config/prompts\"\n",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// The demo config with its `[media]` section removed: SDP passes end to
+/// end and hotline never touches audio.
+pub fn without_media(config: String) -> String {
+    let start = config.find("\n[media]\n").expect("the demo has [media]");
+    let end = config[start + 1..].find("\n[").map_or(config.len(), |i| start + 1 + i);
+    format!("{}{}", &config[..start], &config[end..])
 }
 
 fn spawn_hotline(dir: &Path, config: &Path) -> Child {
@@ -72,22 +70,40 @@ pub struct Hotline {
 
 impl Hotline {
     /// Starts hotline on the demo config with fresh ports and database;
-    /// `edit` may change the config text first.
-    pub fn start(edit: impl FnOnce(String) -> String) -> Hotline {
+    /// `edit` may change the config text first. A port another test took
+    /// between choosing and binding it means a new try with new ports.
+    pub fn start(edit: impl Fn(String) -> String) -> Hotline {
+        for _ in 0..3 {
+            match Hotline::try_start(&edit) {
+                Ok(h) => return h,
+                Err(log) if log.contains("in use") => eprintln!("a port was taken meanwhile; trying new ones:\n{}", tail(&log, 5)),
+                Err(log) => panic!("hotline did not become healthy; log:\n{log}"),
+            }
+        }
+        panic!("hotline could not bind its ports in three tries");
+    }
+
+    fn try_start(edit: &impl Fn(String) -> String) -> Result<Hotline, String> {
         let dir = tempfile::tempdir().unwrap();
         let (pp, tp, hp) = (free_port(), free_port(), free_port());
+        let (rtp_min, rtp_max) = free_udp_range(24);
         let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
         let text = demo
             // Quoted, so that a new port (say 50805) is never matched again.
             .replace("\"127.0.0.1:5060\"", &format!("\"127.0.0.1:{pp}\""))
             .replace("\"127.0.0.1:5080\"", &format!("\"127.0.0.1:{tp}\""))
             .replace("\"127.0.0.1:8080\"", &format!("\"127.0.0.1:{hp}\""))
-            .replace("\"sqlite://hotline.db\"", &format!("\"sqlite://{}/hotline.db\"", dir.path().display()));
+            .replace("\"sqlite://hotline.db\"", &format!("\"sqlite://{}/hotline.db\"", dir.path().display()))
+            // An RTP range of its own (tests run in parallel), and the
+            // shipped prompts (hotline runs in a temporary directory).
+            .replace("rtp_port_min = 20000", &format!("rtp_port_min = {rtp_min}"))
+            .replace("rtp_port_max = 20999", &format!("rtp_port_max = {rtp_max}"))
+            .replace("prompts_dir = \"config/prompts\"", &format!("prompts_dir = \"{}/config/prompts\"", env!("CARGO_MANIFEST_DIR")));
         let text = edit(text);
         let config_path = dir.path().join("hotline.toml");
         std::fs::write(&config_path, text).unwrap();
         let child = spawn_hotline(dir.path(), &config_path);
-        let h = Hotline {
+        let mut h = Hotline {
             child,
             phones: format!("127.0.0.1:{pp}").parse().unwrap(),
             trunk: format!("127.0.0.1:{tp}").parse().unwrap(),
@@ -95,8 +111,8 @@ impl Hotline {
             config_path,
             dir,
         };
-        h.wait_healthy();
-        h
+        h.wait_healthy()?;
+        Ok(h)
     }
 
     /// Kills hotline (SIGKILL, as a crash) and starts it again in the same
@@ -106,20 +122,27 @@ impl Hotline {
         let old = std::fs::read_to_string(self.dir.path().join("hotline.log")).unwrap_or_default();
         std::fs::write(self.dir.path().join("hotline.before-crash.log"), old).unwrap();
         self.child = spawn_hotline(self.dir.path(), &self.config_path);
-        self.wait_healthy();
+        if let Err(log) = self.wait_healthy() {
+            panic!("hotline did not come back after the crash; log:\n{log}");
+        }
     }
 
-    fn wait_healthy(&self) {
+    /// Waits for /api/health; `Err` with the log if hotline exits first
+    /// or takes more than 20 s.
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(r) = reqwest::blocking::get(format!("{}/api/health", self.http))
                 && r.status().is_success()
             {
-                return;
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("(exited: {status})\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("hotline did not become healthy; log:\n{}", self.log());
+        Err(format!("(not healthy after 20 s)\n{}", self.log()))
     }
 
     /// Waits for a file named `name` anywhere under the working directory.

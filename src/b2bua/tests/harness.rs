@@ -28,11 +28,16 @@ pub const UNIX_START_MS: i64 = 1_700_000_000_000;
 
 /// The shipped demo config: lines 12345 (queue `citizen`, seats 8001-8020,
 /// longest idle, ring 15 s, retry 2 s, wrap-up 5 s) and 110 (queue
-/// `emergency`, seats 8021-8030, ring-all), auto-ready, MD5 challenge first.
+/// `emergency`, seats 8021-8030, ring-all), auto-ready, MD5 challenge first;
+/// without its `[media]`, so that SDP passes end to end (the tests of
+/// anchored media take [`Sim::demo_with_media`]).
 pub fn demo_config() -> Config {
-    let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
-    Config::from_str_at(text, Path::new("config/demo.toml")).expect("the demo config loads")
+    let mut config = Config::from_str_at(DEMO, Path::new("config/demo.toml")).expect("the demo config loads");
+    config.media = None;
+    config
 }
+
+const DEMO: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
 
 /// A message the engine sent, with the simulated time it left at.
 #[derive(Debug, Clone)]
@@ -62,13 +67,11 @@ impl Sim {
         Sim::new(demo_config())
     }
 
-    /// The demo with `[media]` (shipped prompts) and `extra` TOML edits
-    /// applied to its text by `edit`: hotline anchors the calls' RTP.
+    /// The demo as shipped, `[media]` included, its text changed by
+    /// `edit` first: hotline anchors the calls' RTP.
     pub fn demo_with_media(edit: impl FnOnce(String) -> String) -> Sim {
-        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).to_string();
-        let text = edit(text)
-            + &format!("\n[media]\nrtp_port_min = 40000\nrtp_port_max = 40099\nprompts_dir = \"{}/config/prompts\"\n", env!("CARGO_MANIFEST_DIR"));
-        Sim::new(Config::from_str_at(&text, Path::new("config/demo.toml")).expect("the demo config with [media] loads"))
+        let text = edit(DEMO.to_string());
+        Sim::new(Config::from_str_at(&text, Path::new("config/demo.toml")).expect("the edited demo config loads"))
     }
 
     pub fn new(config: Config) -> Sim {

@@ -75,7 +75,7 @@ fn welcome_ms() -> u64 {
 
 #[test]
 fn a_waiting_caller_hears_the_welcome_then_music_with_place_in_line_announced_periodically() {
-    let mut sim = Sim::demo_with_media(|t| t.replace("priority = 0\n", "priority = 0\nannounce_every_secs = 20\n"));
+    let mut sim = Sim::demo_with_media(|t| t.replace("announce_every_secs = 30", "announce_every_secs = 20"));
     let trunk = Trunk::new();
     let (_first, first) = queued(&mut sim, &trunk, "13800000001");
     let (_second, second) = queued(&mut sim, &trunk, "13800000002");
@@ -121,7 +121,7 @@ fn a_waiting_caller_hears_the_welcome_then_music_with_place_in_line_announced_pe
 
 #[test]
 fn a_call_ringing_a_seat_is_not_interrupted_by_announcements_and_queues_may_turn_them_off() {
-    let mut sim = Sim::demo_with_media(|t| t.replace("priority = 0\n", "priority = 0\nannounce_every_secs = 0\n"));
+    let mut sim = Sim::demo_with_media(|t| t.replace("announce_every_secs = 30", "announce_every_secs = 0"));
     let trunk = Trunk::new();
     let (_call, id) = queued(&mut sim, &trunk, "13800000001");
     sim.advance(secs(120));
@@ -136,7 +136,7 @@ fn a_call_ringing_a_seat_is_not_interrupted_by_announcements_and_queues_may_turn
     assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/welcome.wav + loop music/hold.wav"], "the seat is ringing");
 }
 
-/// The demo's line 12345 with the survey on; a call answered by 8001 and
+/// A call to the demo's line 12345 (which surveys) answered by 8001 and
 /// talked for 30 s; the agent hangs up.
 fn surveyed_call(sim: &mut Sim) -> (TrunkCall, String, PeerDialog) {
     let trunk = Trunk::new();
@@ -150,8 +150,11 @@ fn surveyed_call(sim: &mut Sim) -> (TrunkCall, String, PeerDialog) {
     (call, id, agent)
 }
 
-fn with_survey(text: String) -> String {
-    text.replace("tag = \"citizen-service\"\n", "tag = \"citizen-service\"\nsurvey = true\n")
+/// The demo's line 12345 surveys; this turns it off.
+fn without_survey(text: String) -> String {
+    let off = text.replace("survey = true\n", "");
+    assert_ne!(off, text, "the demo's line 12345 has survey = true");
+    off
 }
 
 fn digit(sim: &mut Sim, id: &str, leg: Leg, digit: char) {
@@ -160,7 +163,7 @@ fn digit(sim: &mut Sim, id: &str, leg: Leg, digit: char) {
 
 #[test]
 fn when_the_agent_hangs_up_first_the_caller_rates_the_call_and_the_digit_is_kept() {
-    let mut sim = Sim::demo_with_media(with_survey);
+    let mut sim = Sim::demo_with_media(|t| t);
     let (call, id, _agent) = surveyed_call(&mut sim);
     // The caller stays: no BYE yet; they hear the survey; the seat is free.
     call.assert_silent(&mut sim);
@@ -192,7 +195,7 @@ fn when_the_agent_hangs_up_first_the_caller_rates_the_call_and_the_digit_is_kept
 
 #[test]
 fn a_survey_without_a_digit_ends_after_the_timeout_and_a_caller_hanging_up_ends_it_at_once() {
-    let mut sim = Sim::demo_with_media(with_survey);
+    let mut sim = Sim::demo_with_media(|t| t);
     let (call, id, _agent) = surveyed_call(&mut sim);
     let prompt = cmds(&mut sim, &id);
     assert_eq!(prompt, ["remove Agent", "play zh/survey.wav"]);
@@ -200,7 +203,7 @@ fn a_survey_without_a_digit_ends_after_the_timeout_and_a_caller_hanging_up_ends_
     call.expect_request(&mut sim, "BYE");
     assert_eq!(sim.final_record(&call.call_id).survey.as_deref(), Some("none"));
 
-    let mut sim = Sim::demo_with_media(with_survey);
+    let mut sim = Sim::demo_with_media(|t| t);
     let (mut call, _id, _agent) = surveyed_call(&mut sim);
     sim.advance(secs(2));
     call.bye(&mut sim);
@@ -214,7 +217,7 @@ fn a_survey_without_a_digit_ends_after_the_timeout_and_a_caller_hanging_up_ends_
 
 #[test]
 fn no_survey_when_the_caller_hangs_up_first_or_the_line_does_not_ask() {
-    let mut sim = Sim::demo_with_media(with_survey);
+    let mut sim = Sim::demo_with_media(|t| t);
     let trunk = Trunk::new();
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let (mut call, id) = queued(&mut sim, &trunk, "13800000001");
@@ -224,7 +227,7 @@ fn no_survey_when_the_caller_hangs_up_first_or_the_line_does_not_ask() {
     assert!(!cmds(&mut sim, &id).iter().any(|c| c.contains("survey")));
     assert_eq!(sim.final_record(&call.call_id).survey, None);
 
-    let mut sim = Sim::demo_with_media(|t| t);
+    let mut sim = Sim::demo_with_media(without_survey);
     let (call, _id, _agent) = surveyed_call(&mut sim);
     call.expect_request(&mut sim, "BYE");
     assert_eq!(sim.final_record(&call.call_id).survey, None);
