@@ -37,7 +37,16 @@ fn talk_ms(call: &Value) -> i64 {
 fn assert_length_is_talk_time(call: &Value, samples: usize) {
     let wav_ms = (samples * 1000 / RATE) as i64;
     let talk = talk_ms(call);
+    eprintln!("recording {wav_ms} ms, talk time {talk} ms");
     assert!((wav_ms - talk).abs() <= 60, "recording {wav_ms} ms, talk time {talk} ms (answered -> ended): {call}");
+}
+
+/// A signal is in a recorded channel: at least 90% of its 100 ms pieces
+/// with sound correlate above 0.9 there, within 40 ms of one another.
+fn assert_in_place(f: &Fit, what: &str) {
+    assert!(f.pieces >= 10, "{what}: too little sound to judge: {f:?}");
+    assert!(f.share() >= 0.9, "{what}: only {} of {} pieces found: {f:?}", f.matched, f.pieces);
+    assert!(f.slip.1 - f.slip.0 <= 2 * FRAME as i64, "{what}: pieces slipped apart: {f:?}");
 }
 
 /// Registers seat `ext` from a SIPp on `ip` and starts it answering with
@@ -106,6 +115,7 @@ impl Baresip {
         let rtp = free_udp_range(8);
         let config = format!(
             "sip_listen\t\t{ip}:{port}\n\
+             net_interface\t\t{ip}\n\
              sip_trans_def\t\tudp\n\
              audio_player\t\taubridge,nil\n\
              audio_alert\t\taubridge,nil\n\
@@ -151,7 +161,9 @@ impl Baresip {
 impl Drop for Baresip {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- baresip log ---\n{}", tail(&self.log(), 60));
+            let config = std::fs::read_to_string(self.dir.path().join("config")).unwrap_or_default();
+            let accounts = std::fs::read_to_string(self.dir.path().join("accounts")).unwrap_or_default();
+            eprintln!("--- baresip config ---\n{config}{accounts}--- baresip log ---\n{}", tail(&self.log(), 60));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -165,7 +177,14 @@ fn the_recording_holds_the_callers_speech_left_and_the_seats_right_for_the_talk_
     assert!(caller_says.len() > ms(7000), "g711a.pcap is about 7 s of speech");
     // The agent's voice: two English prompts back to back, longer than the call.
     let seat_says: Vec<i16> = [prompt("en/welcome"), prompt("en/survey")].concat();
-    let h = Hotline::start(|c| c + &media_section());
+    // baresip 1.0 (libre) gives up on a 401 with a challenge in an
+    // algorithm it does not know (ENOSYS) instead of answering the MD5 one
+    // beside it: challenge in MD5 only, as for such desk phones.
+    let h = Hotline::start(|c| {
+        let only_md5 = c.replace(r#"auth_algorithms = ["MD5", "SHA-256"]"#, r#"auth_algorithms = ["MD5"]"#);
+        assert_ne!(only_md5, c, "the demo config's auth_algorithms line changed");
+        only_md5 + &media_section()
+    });
     let mic = h.dir.path().join("agent-mic.wav");
     write_mono_wav(&mic, &seat_says);
     let seat = Baresip::start(&h, "8004", "127.0.0.14", &mic);
@@ -177,17 +196,19 @@ fn the_recording_holds_the_callers_speech_left_and_the_seats_right_for_the_talk_
     assert_eq!(call["seat"], "8004", "{call}");
     let (left, right) = read_stereo_wav(&wav.unwrap());
 
-    let caller_left = find(&left, &caller_says, span(-1000, 3000));
-    let seat_right = find(&right, &seat_says[..ms(6000)], span(-1000, 3000));
-    eprintln!("caller in the left channel: {caller_left:?}; agent in the right: {seat_right:?}");
-    assert!(caller_left.ncc > 0.95, "the caller's speech is the left channel: {caller_left:?}");
-    assert!(seat_right.ncc > 0.9, "the agent's speech is the right channel: {seat_right:?}");
+    let six_s = &seat_says[..ms(6000)];
+    let caller_left = fit(&left, &caller_says, span(-1000, 3000));
+    let seat_right = fit(&right, six_s, span(-1000, 3000));
+    eprintln!("caller in the left channel: {caller_left:?}\nagent in the right: {seat_right:?}");
+    assert_in_place(&caller_left, "the caller's speech (g711a.pcap) is the left channel");
+    assert_in_place(&seat_right, "the agent's speech (baresip's microphone) is the right channel");
     // The other way round, the voices do not match: the channels are not
     // swapped or mixed.
-    let caller_right = find(&right, &caller_says, span(-1000, 3000));
-    let seat_left = find(&left, &seat_says[..ms(6000)], span(-1000, 3000));
-    assert!(caller_right.ncc < 0.3, "the caller is not in the right channel: {caller_right:?}");
-    assert!(seat_left.ncc < 0.3, "the agent is not in the left channel: {seat_left:?}");
+    let caller_right = fit(&right, &caller_says, span(-1000, 3000));
+    let seat_left = fit(&left, six_s, span(-1000, 3000));
+    eprintln!("caller in the right channel: {caller_right:?}\nagent in the left: {seat_left:?}");
+    assert!(caller_right.share() < 0.2 && caller_right.whole.ncc < 0.3, "the caller is not in the right channel: {caller_right:?}");
+    assert!(seat_left.share() < 0.2 && seat_left.whole.ncc < 0.3, "the agent is not in the left channel: {seat_left:?}");
     assert_length_is_talk_time(&call, left.len());
 }
 
@@ -224,13 +245,14 @@ fn a_pcmu_caller_and_a_pcma_seat_hear_each_other_transcoded() {
     let (call, wav) = finished_call(&h, true);
     assert_eq!((call["media_stats"]["caller"]["codec"].as_str(), call["media_stats"]["agent"]["codec"].as_str()), (Some("PCMU"), Some("PCMA")), "{call}");
     let (left, right) = read_stereo_wav(&wav.unwrap());
-    let l = find(&left, &caller_says, 0..left.len() as i64);
-    let r = find(&right, &seat_says, 0..right.len() as i64);
-    eprintln!("recording: caller {l:?}, agent {r:?}");
-    assert!(l.ncc > 0.99 && snr_db(&left, &caller_says, l.offset) > 25.0, "the caller's voice on the left: {l:?}");
-    assert!(r.ncc > 0.99 && snr_db(&right, &seat_says, r.offset) > 25.0, "the agent's voice on the right: {r:?}");
+    let l = fit(&left, &caller_says, 0..left.len() as i64);
+    let r = fit(&right, &seat_says, 0..right.len() as i64);
+    eprintln!("recording: caller {l:?}\nagent {r:?}");
+    assert_in_place(&l, "the caller's voice is the left channel");
+    assert_in_place(&r, "the agent's voice is the right channel");
     // Both were sent from the same clock: they line up in the recording.
-    assert!((l.offset - r.offset).abs() <= 2 * FRAME as i64, "caller at {} ms, agent at {} ms", l.ms(), r.ms());
+    let (lo, ro) = (l.whole.offset, r.whole.offset);
+    assert!((lo - ro).abs() <= 2 * FRAME as i64, "caller at {} ms, agent at {} ms", l.whole.ms(), r.whole.ms());
     assert_length_is_talk_time(&call, left.len());
 }
 

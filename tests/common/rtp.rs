@@ -476,3 +476,55 @@ pub fn frame_of(signal: &[i16], frame: usize) -> [i16; FRAME] {
     out[..to - from].copy_from_slice(&signal[from..to]);
     out
 }
+
+/// How well a signal fits in a recorded channel, 100 ms piece by piece:
+/// the recorder places audio by arrival time, so a stream whose first
+/// packets came late slips by a few samples when a faster packet re-anchors
+/// it, which a single correlation over seconds of speech punishes (one
+/// millisecond decorrelates speech) though every piece is there.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    /// The best single offset for the whole signal, and its correlation.
+    pub whole: Match,
+    /// Pieces with sound in them, and how many of those correlate above
+    /// 0.9 within 20 ms of `whole`.
+    pub pieces: usize,
+    pub matched: usize,
+    /// The extreme offsets of the matched pieces, relative to `whole`.
+    pub slip: (i64, i64),
+}
+
+impl Fit {
+    /// Share of the signal's pieces found in place.
+    pub fn share(&self) -> f64 {
+        self.matched as f64 / self.pieces.max(1) as f64
+    }
+}
+
+/// Finds `needle` in `hay` within `range` (see [`find`]), then each of its
+/// 100 ms pieces near there.
+pub fn fit(hay: &[i16], needle: &[i16], range: std::ops::Range<i64>) -> Fit {
+    let whole = find(hay, needle, range);
+    let pieces = piecewise(hay, needle, whole.offset, ms(100), FRAME as i64);
+    let matched: Vec<i64> = pieces.iter().filter(|p| p.2 > 0.9).map(|p| p.1 - whole.offset).collect();
+    let slip = (matched.iter().copied().min().unwrap_or(0), matched.iter().copied().max().unwrap_or(0));
+    Fit { whole, pieces: pieces.len(), matched: matched.len(), slip }
+}
+
+/// Where each `window`-sample piece of `needle` lies in `hay`, searched
+/// within `slack` samples of `around`: (piece start in the needle, offset,
+/// ncc), for pieces with sound in them.
+pub fn piecewise(hay: &[i16], needle: &[i16], around: i64, window: usize, slack: i64) -> Vec<(usize, i64, f64)> {
+    let hay = to_f64(hay);
+    let mut out = Vec::new();
+    for start in (0..needle.len()).step_by(window) {
+        let piece = &needle[start..(start + window).min(needle.len())];
+        if rms(piece) < 300.0 {
+            continue;
+        }
+        let c = around + start as i64;
+        let m = best(&hay, &to_f64(piece), c - slack..c + slack + 1);
+        out.push((start, m.offset - start as i64, m.ncc));
+    }
+    out
+}
