@@ -33,12 +33,14 @@ fn talk_ms(call: &Value) -> i64 {
     call["ended_at_ms"].as_i64().unwrap() - call["answered_at_ms"].as_i64().unwrap()
 }
 
-/// The recording's length must be the talk time, within 60 ms.
+/// The recording's length (`samples` per channel) must be the talk time,
+/// within 60 ms, and the record must say how long it is.
 fn assert_length_is_talk_time(call: &Value, samples: usize) {
     let wav_ms = (samples * 1000 / RATE) as i64;
     let talk = talk_ms(call);
     eprintln!("recording {wav_ms} ms, talk time {talk} ms");
     assert!((wav_ms - talk).abs() <= 60, "recording {wav_ms} ms, talk time {talk} ms (answered -> ended): {call}");
+    assert_eq!(call["recording"]["duration_ms"].as_i64(), Some(wav_ms), "the record's duration is the file's: {call}");
 }
 
 /// A signal is in a recorded channel: at least 90% of its 100 ms pieces
@@ -49,15 +51,17 @@ fn assert_in_place(f: &Fit, what: &str) {
     assert!(f.slip.1 - f.slip.0 <= 2 * FRAME as i64, "{what}: pieces slipped apart: {f:?}");
 }
 
-/// Registers seat `ext` from a SIPp on `ip` and starts it answering with
-/// `scenario` (test-owned RTP on `rtp_port`, law `codec`) after `ring_ms`.
+/// Registers seat `ext` from a SIPp on `ip` and starts it answering one
+/// call after `ring_ms` with law `codec` only, its RTP being the test's
+/// socket `ip:rtp_port` (seat_answer_rtp.xml).
 fn sipp_seat(h: &Hotline, ext: &str, ip: &str, codec: Codec, rtp_port: u16, ring_ms: u32) -> Seat {
     let keys = format!("-key rtp_port {rtp_port} -key pt {} -key codec {}", codec.payload_type(), codec.name());
     Seat::start(h, ext, ip, "seat_answer_rtp.xml", 1, &format!("-d {ring_ms} {keys}"))
 }
 
-/// A trunk call to 12345 whose RTP is the test's, on 127.0.0.2 (where
-/// the harness's trunk SIPp runs), hanging up `talk_ms` after the answer.
+/// A trunk call to 12345 offering law `codec` only, its RTP being the
+/// test's socket on 127.0.0.2 (where the harness's trunk SIPp runs) port
+/// `rtp_port`; `talk_ms` is the scenario's pause (-d).
 fn rtp_trunk(h: &Hotline, scenario: &str, codec: Codec, rtp_port: u16, talk_ms: u32) -> Sipp {
     let keys = format!("-key rtp_port {rtp_port} -key pt {} -key codec {}", codec.payload_type(), codec.name());
     trunk(h, scenario, "12345", 1, &format!("-d {talk_ms} {keys}"))
