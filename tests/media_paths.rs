@@ -1,9 +1,17 @@
 //! Media paths through hotline against real peers, checked by what the
-//! audio is, not only that there is some: SIPp playing sip-tester's PCMA
-//! speech against a baresip seat, test-owned RTP on both legs for
-//! transcoding and for loss and reordering, and the prompts a waiting
-//! caller hears. Signals are compared by normalised cross-correlation
-//! (and SNR where the path should be exact up to G.711 quantisation).
+//! audio is, not only that there is some:
+//!
+//! 1. SIPp plays sip-tester's g711a.pcap as the caller, a baresip seat
+//!    plays its own speech: the recording has each voice in its channel,
+//!    and lasts the talk time (answered -> ended) within 60 ms.
+//! 2. A μ-law caller and an A-law seat (test-owned RTP on both legs, SIPp
+//!    for the signalling): each hears the other's speech, transcoded.
+//! 3. 5% loss and reordering on the caller's leg: noise bursts sent on both
+//!    legs at the same instants stay lined up in the recording.
+//! 4. A caller waiting for an agent hears the line's welcome prompt.
+//!
+//! Signals are compared by normalised cross-correlation, and by SNR where
+//! the path is exact up to G.711 quantisation (tests/common/rtp.rs).
 
 mod common;
 
@@ -262,6 +270,20 @@ fn a_pcmu_caller_and_a_pcma_seat_hear_each_other_transcoded() {
 
 // ---- 3. loss and reordering --------------------------------------------------
 
+/// The two occurrences of `burst` in `signal`, at least a second apart,
+/// in order; both must correlate above 0.8 (a lost packet in a burst
+/// leaves about 0.89).
+fn two_bursts(signal: &[i16], burst: &[i16]) -> (Match, Match) {
+    let a = find(signal, burst, 0..signal.len() as i64);
+    let away = ms(1000) as i64;
+    let before = (a.offset > away).then(|| find(signal, burst, 0..a.offset - away));
+    let after = (a.offset + away < signal.len() as i64).then(|| find(signal, burst, a.offset + away..signal.len() as i64));
+    let b = [before, after].into_iter().flatten().max_by(|x, y| x.ncc.total_cmp(&y.ncc)).expect("room for a second burst");
+    let (m1, m2) = if a.offset < b.offset { (a, b) } else { (b, a) };
+    assert!(m1.ncc > 0.8 && m2.ncc > 0.8, "both bursts found: {m1:?} {m2:?}");
+    (m1, m2)
+}
+
 #[test]
 fn loss_and_reordering_on_the_callers_leg_do_not_move_the_recording_out_of_sync() {
     let h = Hotline::start(|c| c + &media_section());
@@ -283,33 +305,27 @@ fn loss_and_reordering_on_the_callers_leg_do_not_move_the_recording_out_of_sync(
     };
     let (caller_says, caller_burst) = programme(1);
     let (seat_says, seat_burst) = programme(2);
-    converse(&mut caller, &mut seat_rtp, &caller_says, &seat_says, 200);
+    let started = converse(&mut caller, &mut seat_rtp, &caller_says, &seat_says, 200);
     let out = trunk.wait_with_output().unwrap();
     assert!(out.status.success(), "trunk SIPp failed: {}", String::from_utf8_lossy(&out.stderr));
     seat.finish();
     let imp = caller.impairer.as_ref().unwrap();
     eprintln!("caller leg: {} sent, {} dropped, {} reordered", caller.sent, imp.dropped.len(), imp.swapped.len());
     assert!(imp.dropped.len() >= 5 && imp.swapped.len() >= 10, "the impairer did its job");
+    let gap = (second - first) as i64;
+    // The relay keeps the caller's timing: played by its timestamps, what
+    // the seat got has the bursts exactly as far apart as sent.
+    let heard = place_by_timestamp(&received_since(&seat_rtp, started, 8), Codec::Pcma);
+    let (h1, h2) = two_bursts(&heard, &caller_burst);
+    assert_eq!(h2.offset - h1.offset, gap, "the seat hears the caller's bursts 5 s apart: {h1:?} {h2:?}");
 
     let (call, wav) = finished_call(&h, true);
     assert!(call["media_stats"]["caller"]["lost"].as_u64().unwrap() > 0, "hotline saw the loss: {call}");
     let (left, right) = read_stereo_wav(&wav.unwrap());
-    let bursts = |channel: &[i16], burst: &[i16]| {
-        let a = find(channel, burst, 0..channel.len() as i64);
-        // The other burst: the best match at least a second away.
-        let away = ms(1000) as i64;
-        let before = (a.offset > away).then(|| find(channel, burst, 0..a.offset - away));
-        let after = (a.offset + away < channel.len() as i64).then(|| find(channel, burst, a.offset + away..channel.len() as i64));
-        let b = [before, after].into_iter().flatten().max_by(|x, y| x.ncc.total_cmp(&y.ncc)).unwrap();
-        let (m1, m2) = if a.offset < b.offset { (a, b) } else { (b, a) };
-        assert!(m1.ncc > 0.8 && m2.ncc > 0.8, "both bursts found: {m1:?} {m2:?}");
-        (m1, m2)
-    };
-    let (l1, l2) = bursts(&left, &caller_burst);
-    let (r1, r2) = bursts(&right, &seat_burst);
+    let (l1, l2) = two_bursts(&left, &caller_burst);
+    let (r1, r2) = two_bursts(&right, &seat_burst);
     eprintln!("caller bursts at {:.1} and {:.1} ms, agent bursts at {:.1} and {:.1} ms", l1.ms(), l2.ms(), r1.ms(), r2.ms());
     let two_frames = 2 * FRAME as i64;
-    let gap = (second - first) as i64;
     assert!(((l2.offset - l1.offset) - gap).abs() <= two_frames, "the caller's bursts 5 s apart: {l1:?} {l2:?}");
     assert!(((r2.offset - r1.offset) - gap).abs() <= two_frames, "the agent's bursts 5 s apart: {r1:?} {r2:?}");
     let (skew_start, skew_end) = (r1.offset - l1.offset, r2.offset - l2.offset);

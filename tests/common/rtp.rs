@@ -287,10 +287,11 @@ pub struct Captured {
     pub rtp: Rtp,
 }
 
-/// Drops and reorders an endpoint's outgoing packets, deterministically
-/// (a seeded generator): each packet is dropped with `drop_pct` percent
-/// chance, or held back and sent after the next one (the pair swapped)
-/// with `swap_pct`.
+/// A UDP impairer on an endpoint's way out: drops and reorders its
+/// datagrams as a bad network would, deterministically (a seeded
+/// generator): each packet is dropped with `drop_pct` percent chance, or
+/// held back and sent after the next one (the pair swapped, the first
+/// 20 ms late) with `swap_pct`. The packets themselves are untouched.
 #[derive(Debug)]
 pub struct Impairer {
     state: u64,
