@@ -3,6 +3,8 @@
 //! it with SIPp as trunk and as seat phones.
 #![allow(dead_code)]
 
+pub mod rtp;
+
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
