@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it.
-#   - installs what the tests talk to (SIPp) when it is missing and we can;
+#   - installs what the tests talk to (SIPp, baresip) when missing and we can;
 #   - points the store tests at PostgreSQL (HOTLINE_TEST_PG_URL; default
 #     the local server at 127.0.0.1:5432, database `test`);
 #   - runs clippy with warnings as errors, then every test.
@@ -9,13 +9,18 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v sipp >/dev/null 2>&1; then
+# The real peers the tests talk to: SIPp (trunk and seat phones) and
+# baresip (a desk phone that registers, answers and plays a WAV).
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing SIPp (apt-get install sip-tester)"
+    step "installing ${missing[*]} (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "error: sipp is not installed; run: sudo apt-get install -y sip-tester" >&2
+    echo "error: missing test peers; run: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
 fi

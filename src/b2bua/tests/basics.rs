@@ -9,7 +9,7 @@ use crate::model::Outcome;
 
 #[test]
 fn a_seat_registers_through_a_digest_challenge() {
-    let mut sim = Sim::demo();
+    let mut sim = Sim::demo_with_media(|t| t.replace(r#"auth_algorithms = ["MD5"]"#, r#"auth_algorithms = ["MD5", "SHA-256"]"#));
     let mut phone = Phone::new("8001");
 
     phone.send_register(&mut sim, None, 600);
