@@ -314,6 +314,9 @@ pub enum EventKind {
     RecordingPaused,
     /// The recording goes on after a pause.
     RecordingResumed,
+    /// The agent transferred the call (blind); `detail` is `seat N` or
+    /// `queue Q`. A `complete` (detail `transfer`) follows for the seat.
+    Transfer,
 }
 
 str_enum!(EventKind {
@@ -329,6 +332,7 @@ str_enum!(EventKind {
     Survey => "survey",
     RecordingPaused => "recording_paused",
     RecordingResumed => "recording_resumed",
+    Transfer => "transfer",
 });
 
 #[cfg(test)]

@@ -170,3 +170,54 @@ fn a_paused_recording_is_silent_for_the_pause_and_the_pause_is_logged() {
         .collect();
     assert_eq!(kinds, [("recording_paused", "agent 8005"), ("recording_resumed", "api")]);
 }
+
+#[test]
+fn a_call_transferred_to_another_seat_stays_one_call_with_one_whole_recording() {
+    let h = Hotline::start(|c| c);
+    // 8006 talks for 7 s, transfers to 8007 at 8 s; 8007 talks until the
+    // caller hangs up at 16 s.
+    // 8006 registers first: idle longest, it gets the call.
+    let first = Seat::start(&h, "8006", "127.0.0.16", "seat_answer_transfer.xml", 1, "-d 8000 -key target 8007");
+    let second = Seat::start(&h, "8007", "127.0.0.17", "seat_answer_audio.xml", 1, "-d 100");
+    trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 16000").run_ok();
+    first.finish();
+    second.finish();
+    h.wait_for("the recording on the record", Duration::from_secs(10), |h| {
+        h.calls(1).first().is_some_and(|c| !c["recording"].is_null())
+    });
+    let call = h.calls(2);
+    assert_eq!(call.len(), 1, "one call record: {call:?}");
+    let call = &call[0];
+    assert_eq!((call["outcome"].as_str(), call["seat"].as_str()), (Some("answered"), Some("8007")), "{call}");
+    let id = call["id"].as_str().unwrap();
+    let wavs: Vec<_> = walk(&h.dir.path().join("recordings")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "wav")).collect();
+    assert_eq!(wavs.len(), 1, "one recording for the call: {wavs:?}");
+    assert!(wavs[0].ends_with(format!("{id}.wav")));
+    // The agent's channel has the first seat's voice before the transfer
+    // and the second's after it; the file covers the whole talk time.
+    let mut r = hound::WavReader::open(&wavs[0]).unwrap();
+    let right: Vec<i16> = r.samples::<i16>().map(Result::unwrap).skip(1).step_by(2).collect();
+    let secs = right.len() as f64 / 8000.0;
+    let talk = call["talk_ms"].as_f64().unwrap() / 1000.0;
+    assert!((secs - talk).abs() < 0.1, "the recording ({secs} s) covers the talk ({talk} s)");
+    let peak = |from: f64, to: f64| right[(from * 8000.0) as usize..(to * 8000.0) as usize].iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(peak(1.0, 6.0) > 1000, "the first agent speaks before the transfer");
+    assert!(peak(10.0, 15.0) > 1000, "the second agent speaks after it");
+    let events = h.get(&format!("/api/events?call_id={id}"));
+    let transfer: Vec<&Value> = events["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "transfer").collect();
+    assert_eq!(transfer.len(), 1, "{events}");
+    assert_eq!((transfer[0]["seat"].as_str(), transfer[0]["detail"].as_str()), (Some("8006"), Some("seat 8007")));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -34,8 +34,12 @@ impl Acd {
     /// queue (only the queue's members are looked at, not every seat).
     fn choose(&mut self, now: Instant, call: &str) -> Vec<String> {
         let Some(entry) = self.calls.get(call) else { return Vec::new() };
-        let Some(queue) = self.queues.get_mut(&entry.queue) else { return Vec::new() };
         let skipped = |ext: &str| entry.skip.get(ext).is_some_and(|until| *until > now);
+        if let Some(seat) = &entry.only_seat {
+            // Transferred to this seat, member of the queue or not.
+            return if self.available.contains(seat) && !skipped(seat) { vec![seat.clone()] } else { Vec::new() };
+        }
+        let Some(queue) = self.queues.get_mut(&entry.queue) else { return Vec::new() };
         let candidates: Vec<(usize, &String, u32)> = queue
             .members
             .iter()

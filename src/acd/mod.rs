@@ -112,6 +112,19 @@ pub enum AcdError {
     /// A call id was offered twice.
     #[error("call {0} is already queued")]
     DuplicateCall(String),
+    /// No such call, or not connected to a seat (for a transfer).
+    #[error("no connected call {0}")]
+    UnknownCall(String),
+    /// A transfer's seat is not ready for a call now.
+    #[error("seat {0} is not ready for a call")]
+    SeatUnavailable(String),
+}
+
+/// Where a transferred call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transfer {
+    Seat(String),
+    Queue(String),
 }
 
 /// Timers, one per key: the ACD's ring-no-answer, max-wait, retry and
@@ -162,6 +175,9 @@ struct CallEntry {
     /// Max wait passed while a seat was ringing: apply it when the ring ends.
     timed_out: bool,
     overflows: u32,
+    /// A call transferred to one seat rings only that seat; if it does not
+    /// answer, the call goes back to its queue.
+    only_seat: Option<String>,
 }
 
 pub struct Acd {
@@ -228,9 +244,67 @@ impl Acd {
             skip: HashMap::new(),
             timed_out: false,
             overflows: 0,
+            only_seat: None,
         };
         self.calls.insert(call.into(), entry);
         self.enter_queue(now, call);
+        self.dispatch(now);
+        Ok(())
+    }
+
+    /// The agent of a connected call transfers it (blind transfer): the
+    /// seat is done with it (`complete`, detail `transfer`, then wrap-up)
+    /// and the call waits again, for one seat or in a queue. A transfer to
+    /// a seat rings only that seat, which must be ready now; if it does not
+    /// answer, the call goes to the queue it came from, keeping its place.
+    /// A transfer to a queue enters it as a new arrival (`enqueue`, detail
+    /// `transfer`), its rules applying.
+    pub fn transfer(&mut self, now: Instant, call: &str, to: Transfer) -> Result<(), AcdError> {
+        let Some(entry) = self.calls.get(call) else { return Err(AcdError::UnknownCall(call.into())) };
+        let Some(from_seat) = entry.seat.clone() else { return Err(AcdError::UnknownCall(call.into())) };
+        let (old_queue, old_key) = (entry.queue.clone(), entry.key);
+        match &to {
+            Transfer::Seat(seat) if !self.seats.contains_key(seat) => return Err(AcdError::UnknownSeat(seat.clone())),
+            Transfer::Seat(seat) if !self.available.contains(seat) => return Err(AcdError::SeatUnavailable(seat.clone())),
+            Transfer::Queue(queue) if !self.queues.contains_key(queue) => return Err(AcdError::UnknownQueue(queue.clone())),
+            _ => {}
+        }
+        self.forget_call(call);
+        let detail = match &to {
+            Transfer::Seat(seat) => format!("seat {seat}"),
+            Transfer::Queue(queue) => format!("queue {queue}"),
+        };
+        self.event(now, Some(call), Some(&old_queue), Some(&from_seat), EventKind::Transfer, Some(detail));
+        self.event(now, Some(call), Some(&old_queue), Some(&from_seat), EventKind::Complete, Some("transfer".into()));
+        self.seat_done(now, &from_seat, &old_queue, call);
+        let (queue, key, only_seat) = match to {
+            Transfer::Seat(seat) => (old_queue, old_key, Some(seat)),
+            Transfer::Queue(queue) => {
+                self.seq += 1;
+                let priority = Reverse(self.queues[&queue].config.priority);
+                (queue, WaitKey { priority, arrived: old_key.arrived, seq: self.seq }, None)
+            }
+        };
+        let direct = only_seat.is_some();
+        let entry = CallEntry {
+            queue: queue.clone(),
+            queued_at: now,
+            key,
+            ringing: BTreeSet::new(),
+            confirmed: BTreeSet::new(),
+            seat: None,
+            skip: HashMap::new(),
+            timed_out: false,
+            overflows: 0,
+            only_seat,
+        };
+        self.calls.insert(call.into(), entry);
+        if direct {
+            self.make_waiting(call);
+        } else {
+            self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, Some("transfer".into()));
+            self.after_enqueue(now, call);
+        }
         self.dispatch(now);
         Ok(())
     }
@@ -325,19 +399,25 @@ impl Acd {
         let queue = entry.queue.clone();
         self.forget_call(call);
         self.event(now, Some(call), Some(&queue), Some(&seat), EventKind::Complete, Some(by.as_str().into()));
-        let wrapup = self.queues.get(&queue).map(|q| q.config.wrapup).unwrap_or_default();
-        if let Some(s) = self.seats.get_mut(&seat) {
+        self.seat_done(now, &seat, &queue, call);
+        self.dispatch(now);
+    }
+
+    /// A seat's part in `call` (of `queue`) is over: wrap-up, or its
+    /// after-call state at once.
+    fn seat_done(&mut self, now: Instant, seat: &str, queue: &str, call: &str) {
+        let wrapup = self.queues.get(queue).map(|q| q.config.wrapup).unwrap_or_default();
+        if let Some(s) = self.seats.get_mut(seat) {
             s.idle_since = Some(now);
         }
-        if self.seat_state(&seat) == Some(&AgentState::OnCall { call: call.into() }) {
+        if self.seat_state(seat) == Some(&AgentState::OnCall { call: call.into() }) {
             if wrapup.is_zero() {
-                self.after_work(now, &seat);
+                self.after_work(now, seat);
             } else {
-                self.set_state(now, &seat, AgentState::WrapUp, Some(call));
-                self.timers.set(Timer::WrapUp(seat.clone()), now + wrapup);
+                self.set_state(now, seat, AgentState::WrapUp, Some(call));
+                self.timers.set(Timer::WrapUp(seat.to_string()), now + wrapup);
             }
         }
-        self.dispatch(now);
     }
 
     /// A seat's registration appeared or went away.
@@ -504,9 +584,17 @@ impl Acd {
     fn enter_queue(&mut self, now: Instant, call: &str) {
         let Some(entry) = self.calls.get(call) else { return };
         let queue = entry.queue.clone();
+        self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, None);
+        self.after_enqueue(now, call);
+    }
+
+    /// What entering a queue sets off: the max-wait timer, and
+    /// `when_no_agents` if nobody staffs it.
+    fn after_enqueue(&mut self, now: Instant, call: &str) {
+        let Some(entry) = self.calls.get(call) else { return };
+        let queue = entry.queue.clone();
         let Some(q) = self.queues.get(&queue) else { return };
         let (max_wait, when_no_agents) = (q.config.max_wait, q.config.when_no_agents.clone());
-        self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, None);
         match max_wait {
             Some(d) => self.timers.set(Timer::MaxWait(call.into()), now + d),
             None => self.timers.cancel(&Timer::MaxWait(call.into())),
@@ -594,6 +682,14 @@ impl Acd {
                 _ => AgentState::Ready,
             };
             self.free_seat(now, seat, next, Some(call));
+        }
+        if let Some(entry) = self.calls.get_mut(call)
+            && entry.only_seat.take().is_some()
+        {
+            // The transfer's seat did not take it: back to the queue.
+            self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, Some("transfer failed".into()));
+            self.after_enqueue(now, call);
+            return;
         }
         if !still_ringing {
             if timed_out {

@@ -191,9 +191,19 @@ impl Engine {
             (ctype, a.body.clone())
         });
         call.seat = Some(seat.to_string());
+        let seat_answer = leg.answer.clone();
+        if call.inbound.answered {
+            // A transferred call: the caller's leg is up, its media goes on;
+            // the new seat joins it.
+            tracing::info!(call = %id, seat, "connected after transfer");
+            if let Some(answer) = &seat_answer {
+                self.media_connected(now, id, answer);
+            }
+            self.record_call(id);
+            return;
+        }
         call.answered = Some(now);
         call.inbound.answered = true;
-        let seat_answer = leg.answer.clone();
         tracing::info!(call = %id, seat, "connected");
         let body = match self.caller_sdp(id) {
             Some(anchored) => {

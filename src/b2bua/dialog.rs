@@ -1,6 +1,7 @@
 //! Requests inside established dialogs, both directions: BYE ends both
-//! legs; re-INVITE (hold/resume), UPDATE and INFO are relayed to the
-//! other leg and its answer relayed back; ACKs and client-transaction
+//! legs; a seat's REFER transfers the call (`transfer.rs`); re-INVITE
+//! (hold/resume), UPDATE and INFO are relayed to the other leg and its
+//! answer relayed back; ACKs and client-transaction
 //! responses are routed to the leg they belong to.
 
 use super::call::LegRef;
@@ -53,6 +54,14 @@ impl Engine {
             return;
         }
         let _ = flow;
+        if method == Method::REFER
+            && let LegRef::Seat(seat) = &leg
+            && self.calls.get(&id).is_some_and(|c| c.seat.as_ref() == Some(seat) && c.ended.is_none())
+        {
+            let seat = seat.clone();
+            self.handle_refer(now, key, msg, &id, &seat);
+            return;
+        }
         self.relay(now, key, msg, &id, leg);
     }
 

@@ -22,7 +22,8 @@
 //! `late_offer.rs` (ACKs that wait for the other leg's SDP answer),
 //! `media_glue.rs` (the call's RTP through hotline, with `[media]`) and
 //! `prompts.rs` (what hotline itself says to callers: place in line,
-//! estimated wait, the satisfaction survey).
+//! estimated wait, the satisfaction survey) and `transfer.rs` (blind
+//! transfer by REFER from the seat phone).
 
 mod acd_glue;
 mod call;
@@ -33,6 +34,7 @@ mod media_glue;
 mod phones;
 mod prompts;
 mod retired;
+mod transfer;
 mod trunk;
 
 #[cfg(test)]

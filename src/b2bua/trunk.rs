@@ -154,6 +154,14 @@ impl Engine {
 
     /// Refuses a call that has not been answered and closes its record.
     pub(super) fn reject_call(&mut self, now: Instant, id: &str, code: u16, reason: &str) {
+        if self.calls.get(id).is_some_and(|c| c.inbound.answered) {
+            // A transferred call the target queue refused: the caller was
+            // answered before, so hotline hangs up.
+            tracing::info!(call = %id, reason, "transferred call refused by its new queue");
+            self.bye_inbound(now, id);
+            self.end_call(now, id, Outcome::Answered, Some(HangupBy::System), Some(format!("transfer refused: {reason}")));
+            return;
+        }
         self.answer_inbound(now, id, code, Some(reason), None);
         self.end_call(now, id, Outcome::Rejected, None, Some(reason.to_string()));
     }
@@ -168,6 +176,12 @@ impl Engine {
     /// early dialog): 487 to the INVITE, the call is abandoned.
     pub(super) fn abandon(&mut self, now: Instant, id: &str) {
         if self.calls.get(id).is_none_or(|c| c.ended.is_some() || c.seat.is_some()) {
+            return;
+        }
+        if self.calls.get(id).is_some_and(|c| c.inbound.answered) {
+            tracing::info!(call = %id, "caller left during a transfer");
+            self.end_call(now, id, Outcome::Answered, Some(HangupBy::Caller), Some("hung up during transfer".into()));
+            self.acd.call_abandoned(now, id);
             return;
         }
         tracing::info!(call = %id, "caller left while waiting");

@@ -20,7 +20,9 @@
 //! Symmetric RTP: each leg sends to the SDP address until a packet
 //! arrives, then to where packets come from (phones behind NAT). A leg
 //! latches to the first source and moves only after that source has been
-//! silent for [`RELATCH_AFTER`], so a stray sender cannot steal the call.
+//! silent for [`RELATCH_AFTER`], so a stray sender cannot steal the call;
+//! packets from the SDP address itself always take the leg (after a
+//! transfer, the new phone's stream wins over the old phone's last ones).
 
 use super::codec::Codec;
 use super::player::{Clip, Player};
@@ -247,9 +249,12 @@ impl Session {
         let Some(rx) = rtp::parse(data) else { return };
         let since = now.saturating_duration_since(self.start);
         let Some(state) = self.legs[leg.index()].as_mut() else { return };
-        // Latch: the first source, or a new one once the old went silent.
+        // Latch: the address the SDP names at once (a phone that just took
+        // the leg over beats the trailing packets of the one it replaced),
+        // else the first source, or a new one once the old went silent.
         match state.latched {
             Some(src) if src == from => {}
+            _ if from == state.config.remote => state.latched = Some(from),
             Some(_) if state.last_rx.is_some_and(|t| now.saturating_duration_since(t) < RELATCH_AFTER) => return,
             _ => state.latched = Some(from),
         }

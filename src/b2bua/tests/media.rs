@@ -271,3 +271,118 @@ fn recording_starts_at_the_answer_or_with_record_wait_at_arrival_and_can_be_paus
     answer(&mut sim, &mut call, &seat);
     assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge"], "one recording, from arrival");
 }
+
+/// Seat `from` sends REFER to `target` in its dialog with the caller's call.
+fn refer(sim: &mut Sim, agent: &mut PeerDialog, target: &str) -> crate::sip::Message {
+    let refer_to = format!("<sip:{target}@127.0.0.1:5060>");
+    agent.send_request_with(sim, "REFER", &[("Refer-To", &refer_to)], "");
+    agent.recv(sim)
+}
+
+#[test]
+fn a_blind_transfer_to_another_seat_keeps_the_call_its_record_and_its_recording() {
+    let mut sim = Sim::demo_with_media(without_survey);
+    let trunk = Trunk::new();
+    let seats = registered(&mut sim, &["8001", "8002"]);
+    let (mut call, id) = queued(&mut sim, &trunk, "13800000001");
+    let (_ring, mut agent) = answer(&mut sim, &mut call, &seats[0]);
+    sim.advance(secs(20));
+    cmds(&mut sim, &id);
+
+    let accepted = refer(&mut sim, &mut agent, "8002");
+    assert_eq!(accepted.code(), Some(202), "{}", accepted.text());
+    let notify = agent.expect_request(&mut sim, "NOTIFY");
+    assert_eq!(notify.hdr("Event").as_deref(), Some("refer"));
+    assert!(notify.hdr("Subscription-State").is_some_and(|s| s.starts_with("terminated")));
+    assert_eq!(notify.body_text(), "SIP/2.0 200 OK\r\n");
+    agent.ok(&mut sim, &notify, "");
+    let bye = agent.expect_request(&mut sim, "BYE");
+    agent.ok(&mut sim, &bye, "");
+    assert_eq!(sim.seat_state("8001"), "wrap_up");
+    assert_eq!(cmds(&mut sim, &id), ["remove Agent", "play + loop music/hold.wav"], "the caller hears music meanwhile");
+    call.assert_silent(&mut sim);
+
+    // 8002 rings with hotline's offer; its answer joins the same media.
+    let (_ring2, mut agent2) = {
+        let ring = seats[1].expect_invite(&mut sim);
+        assert!(ring.invite.body_text().contains("o=hotline"));
+        assert_eq!(ring.call, id, "the same call");
+        let agent = seats[1].answer(&mut sim, &ring);
+        seats[1].expect_request(&mut sim, "ACK");
+        (ring, agent)
+    };
+    call.assert_silent(&mut sim);
+    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge"], "one recording, not a second one");
+    assert_eq!(sim.seat_state("8002"), "on_call");
+
+    sim.advance(secs(30));
+    agent2.send_request(&mut sim, "BYE", "");
+    agent2.expect_response(&mut sim, 200, "BYE");
+    call.expect_request(&mut sim, "BYE");
+    let record = sim.final_record(&call.call_id);
+    assert_eq!((record.outcome, record.seat.as_deref()), (Some(Outcome::Answered), Some("8002")));
+    assert_eq!(record.talk_ms, 50_000, "talk from the first answer to the end");
+    let kinds: Vec<(EventKind, Option<String>)> = sim
+        .events()
+        .into_iter()
+        .filter(|e| e.call_id.as_deref() == Some(id.as_str()) && e.kind != EventKind::AgentState)
+        .map(|e| (e.kind, e.detail))
+        .collect();
+    let seat_events: Vec<EventKind> = kinds.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        seat_events,
+        [
+            EventKind::Enqueue,
+            EventKind::Ring,
+            EventKind::Connect,
+            EventKind::Transfer,
+            EventKind::Complete,
+            EventKind::Ring,
+            EventKind::Connect,
+            EventKind::Complete
+        ]
+    );
+    assert_eq!(kinds[3].1.as_deref(), Some("seat 8002"));
+    assert_eq!(kinds[4].1.as_deref(), Some("transfer"));
+}
+
+#[test]
+fn a_transfer_to_a_line_queues_the_call_and_a_seat_that_does_not_answer_sends_it_back() {
+    let mut sim = Sim::demo_with_media(without_survey);
+    let trunk = Trunk::new();
+    let seats = registered(&mut sim, &["8001", "8002"]);
+    let (mut call, id) = queued(&mut sim, &trunk, "13800000001");
+    let (_ring, mut agent) = answer(&mut sim, &mut call, &seats[0]);
+
+    // To a seat that is not ready: refused, the call stays.
+    let not_ready = crate::acd::StateRequest::NotReady("break".into());
+    sim.command(Command::SetAgentState { seat: "8002".into(), request: not_ready }).unwrap();
+    assert_eq!(refer(&mut sim, &mut agent, "8002").code(), Some(480));
+    assert_eq!(refer(&mut sim, &mut agent, "9999").code(), Some(404));
+    assert_eq!(sim.seat_state("8001"), "on_call");
+    sim.command(Command::SetAgentState { seat: "8002".into(), request: crate::acd::StateRequest::Ready }).unwrap();
+
+    // To 8002, which rings out (15 s): the call goes back to queue citizen,
+    // where 8001 (wrap-up over) takes it again.
+    assert_eq!(refer(&mut sim, &mut agent, "8002").code(), Some(202));
+    let notify = agent.expect_request(&mut sim, "NOTIFY");
+    agent.ok(&mut sim, &notify, "");
+    let bye = agent.expect_request(&mut sim, "BYE");
+    agent.ok(&mut sim, &bye, "");
+    let ring = seats[1].expect_invite(&mut sim);
+    seats[1].reply(&mut sim, &ring, 180, "Ringing");
+    sim.advance(secs(15));
+    seats[1].expect_cancel(&mut sim, &ring);
+    let back = seats[0].expect_invite(&mut sim);
+    assert_eq!(back.call, id);
+    let mut agent = seats[0].answer(&mut sim, &back);
+    seats[0].expect_request(&mut sim, "ACK");
+
+    // To line 12329: queue citizen again, as a transfer.
+    assert_eq!(refer(&mut sim, &mut agent, "12329").code(), Some(202));
+    let enqueued: Vec<Option<String>> =
+        sim.events().into_iter().filter(|e| e.kind == EventKind::Enqueue).map(|e| e.detail).collect();
+    assert_eq!(enqueued, [None, Some("transfer failed".into()), Some("transfer".into())]);
+    call.assert_silent(&mut sim);
+    assert_eq!(sim.engine.live_calls(sim.now)[0].state, "ringing", "8002 rings for it");
+}

@@ -92,14 +92,20 @@ impl Peer for PeerDialog {
 impl PeerDialog {
     /// Sends the next request of the dialog; returns its CSeq number.
     pub fn send_request(&mut self, sim: &mut Sim, method: &str, body: &str) -> u32 {
+        self.send_request_with(sim, method, &[], body)
+    }
+
+    /// The next request of the dialog with `extra` headers.
+    pub fn send_request_with(&mut self, sim: &mut Sim, method: &str, extra: &[(&str, &str)], body: &str) -> u32 {
         self.cseq += 1;
         let branch = sim.token("z9hG4bK-");
         let cseq = format!("{} {method}", self.cseq);
         let mut headers = vec![("From", self.local.as_str()), ("To", self.remote.as_str()), ("Call-ID", &self.call_id)];
         headers.push(("CSeq", &cseq));
-        if method == "INVITE" {
+        if method == "INVITE" || method == "REFER" {
             headers.push(("Contact", &self.contact));
         }
+        headers.extend_from_slice(extra);
         let text = request(method, &self.target, self.flow.remote, &branch, &headers, body);
         sim.deliver(self.flow, &text);
         self.cseq

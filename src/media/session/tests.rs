@@ -109,6 +109,24 @@ fn the_caller_leg_latches_to_where_audio_comes_from_and_resists_strays() {
 }
 
 #[test]
+fn the_sdp_address_takes_the_leg_from_a_source_still_sending() {
+    let t0 = Instant::now();
+    let mut s = Session::new(t0);
+    s.set_leg(Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
+    s.play(t0, vec![], Some(Clip::new("music", vec![1; 160])));
+    // The phone a transfer replaced still sends; the new phone's SDP names
+    // 10.0.0.1:4000 and its first packet takes the leg at once.
+    let mut old = Peer::new(1, Codec::Pcmu);
+    s.handle_packet(t0, Leg::Caller, addr("192.0.2.9:7078"), &old.audio(t0, 5));
+    let mut new = Peer::new(2, Codec::Pcmu);
+    s.handle_packet(t0 + 5 * MS, Leg::Caller, addr("10.0.0.1:4000"), &new.audio(t0, 5));
+    s.handle_packet(t0 + 8 * MS, Leg::Caller, addr("192.0.2.9:7078"), &old.audio(t0, 5));
+    let outs = run_until(&mut s, t0 + 30 * MS);
+    let to: Vec<SocketAddr> = sent(&outs, Leg::Caller).iter().map(|(a, _, _)| *a).collect();
+    assert!(!to.is_empty() && to.iter().all(|a| *a == addr("10.0.0.1:4000")), "{to:?}");
+}
+
+#[test]
 fn bridged_audio_flows_both_ways_and_is_transcoded_between_laws() {
     let t0 = Instant::now();
     let mut s = Session::new(t0);
