@@ -386,3 +386,15 @@ fn a_transfer_to_a_line_queues_the_call_and_a_seat_that_does_not_answer_sends_it
     call.assert_silent(&mut sim);
     assert_eq!(sim.engine.live_calls(sim.now)[0].state, "ringing", "8002 rings for it");
 }
+
+#[test]
+fn an_emergency_caller_hears_the_emergency_prompt_and_the_wait_is_recorded() {
+    let mut sim = Sim::demo_with_media(|t| t);
+    let call = Trunk::new().call(&mut sim, "110", "13800000110");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 183, "INVITE");
+    let id = sim.engine.live_calls(sim.now)[0].id.clone();
+    assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/emergency.wav + loop music/hold.wav", "record"]);
+    sim.advance(secs(120));
+    assert!(sim.take_media(&id).is_empty(), "no place-in-line announcements on emergency lines");
+}
