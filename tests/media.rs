@@ -221,3 +221,20 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_caller_whose_rtp_stops_is_hung_up_after_the_rtp_timeout() {
+    let h = Hotline::start(|c| c.replace("rtp_timeout_secs = 60", "rtp_timeout_secs = 3"));
+    let seat = Seat::start(&h, "8008", "127.0.0.18", "seat_answer.xml", 1, "");
+    // The caller sends a second of RTP (a DTMF pcap) after 500 ms, then
+    // nothing: the trunk lost the call without a BYE. hotline sends the BYE.
+    trunk(&h, "trunk_call_survey.xml", "12345", 1, "-d 500").run_ok();
+    seat.finish();
+    h.wait_for("the call record", Duration::from_secs(10), |h| h.calls(1).first().is_some_and(|c| !c["outcome"].is_null()));
+    let call = h.calls(1).remove(0);
+    assert_eq!((call["outcome"].as_str(), call["hangup_by"].as_str()), (Some("answered"), Some("system")), "{call}");
+    assert_eq!(call["reason"], "no RTP from the caller for 3 s");
+    let talk = call["talk_ms"].as_i64().unwrap();
+    assert!((3_500..6_000).contains(&talk), "hung up about 3 s after the last packet: {talk} ms");
+    assert_eq!(call["survey"], Value::Null, "no survey for a caller who is gone");
+}

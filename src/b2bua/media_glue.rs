@@ -41,6 +41,8 @@ pub struct MediaSettings {
     pub survey: Option<(Clip, Clip)>,
     /// How long the survey waits for a digit once its prompt has played.
     pub survey_timeout: Duration,
+    /// An answered caller silent this long is taken for gone.
+    pub rtp_timeout: Option<Duration>,
     pub recordings_root: PathBuf,
 }
 
@@ -239,6 +241,9 @@ impl Engine {
         self.media_cmd(id, MediaCmd::Bridge);
         self.timers.cancel(&super::prompts::Timer::Announce(id.into()));
         self.start_recording(now, id);
+        if let Some(after) = settings.rtp_timeout {
+            self.media_cmd(id, MediaCmd::WatchSilence(Some(after)));
+        }
     }
 
     /// A re-INVITE on an anchored call is answered here; the other leg is
@@ -260,6 +265,11 @@ impl Engine {
         let local = SocketAddr::new(self.config.media_ip(side), port);
         let answer = sdp::build_answer(local, &neg, sdp::answer_direction(remote.direction), session_id, version);
         self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(&remote, neg.codec)));
+        if leg == Leg::Caller && settings.rtp_timeout.is_some() {
+            // A caller holding with `inactive` or `recvonly` sends nothing.
+            let sends = matches!(remote.direction, Direction::SendRecv | Direction::SendOnly);
+            self.media_cmd(id, MediaCmd::WatchSilence(settings.rtp_timeout.filter(|_| sends)));
+        }
         if leg == Leg::Agent {
             if remote.is_hold() || matches!(remote.direction, Direction::SendOnly | Direction::Inactive) {
                 let music = settings.queues.get(&queue).map(|q| q.music.clone());
@@ -313,7 +323,28 @@ impl Engine {
                 }
             }
             MediaEvent::Played { .. } => {}
+            MediaEvent::Silent { call, .. } => self.caller_silent(now, &call),
         }
+    }
+
+    /// The answered caller's RTP stopped for `rtp_timeout`: the trunk lost
+    /// the call without a BYE. hotline hangs up both sides.
+    fn caller_silent(&mut self, now: Instant, id: &str) {
+        let Some(call) = self.calls.get(id).filter(|c| c.ended.is_none() && c.inbound.answered) else { return };
+        let secs = self.config.media.as_ref().and_then(|m| m.rtp_timeout).map_or(0, |d| d.as_secs());
+        let reason = format!("no RTP from the caller for {secs} s");
+        tracing::warn!(call = %id, reason, "hanging up a silent call");
+        if self.in_survey(id, &LegRef::Inbound) {
+            self.finish_survey(now, id, "hangup", false);
+            return;
+        }
+        let seat = call.seat.clone();
+        self.bye_inbound(now, id);
+        if let Some(seat) = &seat {
+            self.hang_up_leg(now, id, seat);
+        }
+        self.end_call(now, id, crate::model::Outcome::Answered, Some(crate::model::HangupBy::System), Some(reason));
+        self.acd.call_ended(now, id, crate::model::HangupBy::System);
     }
 
     pub fn poll_media(&mut self) -> Option<MediaOut> {

@@ -182,6 +182,10 @@ pub struct MediaConfig {
     /// prompt has played.
     #[serde(default = "default_survey_timeout")]
     pub survey_timeout_secs: u64,
+    /// An answered call whose caller sent RTP and then stopped for this
+    /// long is hung up (the trunk lost the call without a BYE); 0: never.
+    #[serde(default = "default_rtp_timeout")]
+    pub rtp_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,6 +335,9 @@ fn default_codecs() -> Vec<String> {
 }
 fn default_survey_timeout() -> u64 {
     8
+}
+fn default_rtp_timeout() -> u64 {
+    60
 }
 fn default_announce_every() -> u64 {
     30

@@ -33,6 +33,8 @@ pub enum MediaCmd {
     StartRecording(RecordingTarget),
     /// `true` pauses, `false` resumes.
     PauseRecording(bool),
+    /// Report the caller's RTP stopping for this long; `None`: don't.
+    WatchSilence(Option<std::time::Duration>),
     /// Ends the media: the recording is finished and `Closed` reported.
     Close,
 }
@@ -51,6 +53,8 @@ pub struct RecordingTarget {
 pub enum MediaEvent {
     Dtmf { call: Arc<str>, leg: Leg, digit: char },
     Played { call: Arc<str>, clip: Arc<str> },
+    /// The caller's RTP stopped for the watched time.
+    Silent { call: Arc<str>, leg: Leg },
     /// The media ended; its sockets are closed and its ports free again.
     Closed(Box<MediaClosed>),
 }
@@ -136,6 +140,7 @@ async fn run(
                         }
                     }
                     Some(MediaCmd::PauseRecording(pause)) => { session.pause_recording(now, pause); }
+                    Some(MediaCmd::WatchSilence(after)) => session.watch_silence(after),
                     Some(MediaCmd::Close) | None => {
                         session.stop_recording(now);
                         closing = true;
@@ -160,6 +165,9 @@ async fn run(
                 }
                 Output::Played(clip) => {
                     let _ = events.send(MediaEvent::Played { call: call.clone(), clip });
+                }
+                Output::Silent(leg) => {
+                    let _ = events.send(MediaEvent::Silent { call: call.clone(), leg });
                 }
             }
         }

@@ -91,6 +91,9 @@ pub enum Output {
     Played(Arc<str>),
     /// 20 ms of the recording.
     Frame(Box<StereoFrame>),
+    /// The caller's RTP stopped for the watched time (see
+    /// [`Session::watch_silence`]): the caller is most likely gone.
+    Silent(Leg),
 }
 
 /// Per-leg media statistics for the call record.
@@ -128,6 +131,9 @@ pub struct Session {
     pcm: Vec<i16>,
     payload: Vec<u8>,
     finished: Vec<Arc<str>>,
+    /// Report the caller's RTP stopping for this long (once per stop).
+    silence: Option<Duration>,
+    silence_reported: bool,
 }
 
 impl Session {
@@ -145,7 +151,23 @@ impl Session {
             pcm: Vec::with_capacity(FRAME * 2),
             payload: Vec::with_capacity(FRAME * 2),
             finished: Vec::new(),
+            silence: None,
+            silence_reported: false,
         }
+    }
+
+    /// Watches the caller's leg: once it has sent RTP, a gap of `after`
+    /// is reported as [`Output::Silent`]; `None` stops watching (the
+    /// caller holds the call and sends nothing).
+    pub fn watch_silence(&mut self, after: Option<Duration>) {
+        self.silence = after;
+        self.silence_reported = false;
+    }
+
+    /// When the caller's silence would be reported.
+    fn silence_deadline(&self) -> Option<Instant> {
+        let after = self.silence.filter(|_| !self.silence_reported)?;
+        Some(self.legs[Leg::Caller.index()].as_ref()?.last_rx? + after)
     }
 
     /// Sets up or updates a leg (after an answer or a re-INVITE). `ssrc`
@@ -259,6 +281,9 @@ impl Session {
             _ => state.latched = Some(from),
         }
         state.last_rx = Some(now);
+        if leg == Leg::Caller {
+            self.silence_reported = false;
+        }
         let payload = &data[rx.payload_at..rx.payload_at + rx.payload_len];
         if rx.pt == state.config.pt {
             state.rx.packet(since, &rx, 8000);
@@ -291,6 +316,10 @@ impl Session {
             self.play_frame(at);
             self.next_tick = if self.player.active() && !self.bridged { Some(at + TICK) } else { None };
         }
+        if self.silence_deadline().is_some_and(|at| at <= now) {
+            self.silence_reported = true;
+            self.outputs.push_back(Output::Silent(Leg::Caller));
+        }
         self.drain_recorder(now);
     }
 
@@ -300,7 +329,7 @@ impl Session {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rec = self.recorder.as_ref().and_then(Aligner::poll_timeout);
-        [self.next_tick, rec].into_iter().flatten().min()
+        [self.next_tick, rec, self.silence_deadline()].into_iter().flatten().min()
     }
 
     fn arm_tick(&mut self, now: Instant) {

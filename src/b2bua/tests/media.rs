@@ -34,6 +34,8 @@ fn shown(cmd: &MediaCmd) -> String {
         MediaCmd::Bridge => "bridge".into(),
         MediaCmd::StartRecording(_) => "record".into(),
         MediaCmd::PauseRecording(p) => format!("pause {p}"),
+        MediaCmd::WatchSilence(Some(d)) => format!("watch {}s", d.as_secs()),
+        MediaCmd::WatchSilence(None) => "watch off".into(),
         MediaCmd::Close => "close".into(),
     }
 }
@@ -102,7 +104,7 @@ fn a_waiting_caller_hears_the_welcome_then_music_with_place_in_line_announced_pe
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let mut first_call = _first;
     let (_ring, mut agent) = answer(&mut sim, &mut first_call, &seat);
-    assert_eq!(cmds(&mut sim, &first), ["set Agent", "bridge", "record"]);
+    assert_eq!(cmds(&mut sim, &first), ["set Agent", "bridge", "record", "watch 60s"]);
     // 4 minutes of talk, and the agent hangs up and takes a break: the
     // queue now knows its handle time (240 s + 5 s wrap-up).
     sim.advance(secs(240));
@@ -244,7 +246,7 @@ fn recording_starts_at_the_answer_or_with_record_wait_at_arrival_and_can_be_paus
     assert!(matches!(sim.command(missing), Err(Refused::UnknownCall(_))));
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let (_ring, _agent) = answer(&mut sim, &mut call, &seat);
-    assert!(cmds(&mut sim, &id).ends_with(&["set Agent".to_string(), "bridge".into(), "record".into()]));
+    assert!(cmds(&mut sim, &id).ends_with(&["set Agent".to_string(), "bridge".into(), "record".into(), "watch 60s".into()]));
     sim.command(pause(true)).unwrap();
     sim.advance(secs(5));
     sim.command(pause(false)).unwrap();
@@ -269,7 +271,7 @@ fn recording_starts_at_the_answer_or_with_record_wait_at_arrival_and_can_be_paus
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let mut call = _call;
     answer(&mut sim, &mut call, &seat);
-    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge"], "one recording, from arrival");
+    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge", "watch 60s"], "one recording, from arrival");
 }
 
 /// Seat `from` sends REFER to `target` in its dialog with the caller's call.
@@ -312,7 +314,7 @@ fn a_blind_transfer_to_another_seat_keeps_the_call_its_record_and_its_recording(
         (ring, agent)
     };
     call.assert_silent(&mut sim);
-    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge"], "one recording, not a second one");
+    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge", "watch 60s"], "one recording, not a second one");
     assert_eq!(sim.seat_state("8002"), "on_call");
 
     sim.advance(secs(30));
@@ -397,4 +399,30 @@ fn an_emergency_caller_hears_the_emergency_prompt_and_the_wait_is_recorded() {
     assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/emergency.wav + loop music/hold.wav", "record"]);
     sim.advance(secs(120));
     assert!(sim.take_media(&id).is_empty(), "no place-in-line announcements on emergency lines");
+}
+
+#[test]
+fn an_answered_call_whose_caller_falls_silent_is_hung_up_on_both_sides() {
+    let mut sim = Sim::demo_with_media(without_survey);
+    let trunk = Trunk::new();
+    let seat = registered(&mut sim, &["8001"]).remove(0);
+    let (mut call, id) = queued(&mut sim, &trunk, "13800000001");
+    let (_ring, agent) = answer(&mut sim, &mut call, &seat);
+    assert!(cmds(&mut sim, &id).contains(&"watch 60s".to_string()));
+    // A caller holding with `inactive` sends nothing: not watched.
+    let hold = super::harness::sdp("192.0.2.1", 20_000, "inactive");
+    let cseq = call.dialog().send_request(&mut sim, "INVITE", &hold);
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 200, "INVITE");
+    call.dialog().ack(&mut sim, cseq);
+    assert!(cmds(&mut sim, &id).contains(&"watch off".to_string()));
+
+    sim.advance(secs(61));
+    sim.media_event(MediaEvent::Silent { call: id.as_str().into(), leg: Leg::Caller });
+    call.expect_request(&mut sim, "BYE");
+    agent.expect_request(&mut sim, "BYE");
+    let record = sim.final_record(&call.call_id);
+    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Answered), Some(HangupBy::System)));
+    assert_eq!(record.reason.as_deref(), Some("no RTP from the caller for 60 s"));
+    assert_eq!(sim.seat_state("8001"), "wrap_up");
 }

@@ -248,3 +248,25 @@ fn the_recording_has_the_caller_left_and_what_the_caller_heard_right() {
     let talking = &frames[80];
     assert!(talking.caller().all(|v| near(v, 1000)) && talking.agent().all(|v| near(v, -1000)), "the agent on the right");
 }
+
+#[test]
+fn a_caller_whose_rtp_stops_is_reported_once_until_it_comes_back() {
+    let t0 = Instant::now();
+    let mut s = Session::new(t0);
+    s.set_leg(Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
+    s.watch_silence(Some(Duration::from_secs(30)));
+    assert_eq!(s.poll_timeout(), None, "nothing to watch before the first packet");
+    let mut caller = Peer::new(1, Codec::Pcmu);
+    s.handle_packet(t0, Leg::Caller, addr("10.0.0.1:4000"), &caller.audio(t0, 5));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    s.handle_timeout(t0 + Duration::from_secs(29));
+    assert!(!outputs(&mut s).contains(&Output::Silent(Leg::Caller)));
+    s.handle_timeout(t0 + Duration::from_secs(30));
+    assert!(outputs(&mut s).contains(&Output::Silent(Leg::Caller)));
+    s.handle_timeout(t0 + Duration::from_secs(90));
+    assert!(!outputs(&mut s).contains(&Output::Silent(Leg::Caller)), "reported once");
+    let back = t0 + Duration::from_secs(100);
+    s.handle_packet(back, Leg::Caller, addr("10.0.0.1:4000"), &caller.audio(back, 5));
+    s.watch_silence(None);
+    assert_eq!(s.poll_timeout(), None, "not watched while the caller holds");
+}
