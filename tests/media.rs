@@ -238,3 +238,21 @@ fn a_caller_whose_rtp_stops_is_hung_up_after_the_rtp_timeout() {
     assert!((3_500..6_000).contains(&talk), "hung up about 3 s after the last packet: {talk} ms");
     assert_eq!(call["survey"], Value::Null, "no survey for a caller who is gone");
 }
+
+#[test]
+fn a_late_offer_call_is_anchored_and_recorded_too() {
+    let h = Hotline::start(|c| c);
+    let seat = Seat::start(&h, "8009", "127.0.0.19", "seat_answer_audio.xml", 1, "-d 100");
+    // The trunk fails unless hotline's 200 offers its own SDP.
+    trunk(&h, "trunk_call_late_offer_audio.xml", "12345", 1, "-d 4000").run_ok();
+    seat.finish();
+    h.wait_for("the recording on the record", Duration::from_secs(10), |h| {
+        h.calls(1).first().is_some_and(|c| !c["recording"].is_null())
+    });
+    let call = h.calls(1).remove(0);
+    let wav = h.dir.path().join("recordings").join(call["recording"]["path"].as_str().unwrap());
+    let (left, right, secs) = channel_peaks(&wav);
+    assert!(secs > 3.0, "about the 4 s of talk: {secs} s");
+    assert!(left > 1000 && right > 1000, "both voices ({left}, {right})");
+    assert_eq!(call["media_stats"]["caller"]["codec"], "PCMA", "{call}");
+}

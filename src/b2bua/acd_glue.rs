@@ -118,7 +118,7 @@ impl Engine {
         if let Some(c) = self.calls.get_mut(id) {
             c.inbound.ringing_sent = true;
         }
-        match self.caller_sdp(id) {
+        match self.caller_sdp(id).filter(|_| !self.awaits_late_answer(id)) {
             Some(body) => self.answer_inbound(now, id, 183, None, Some(body)),
             None => self.answer_inbound(now, id, 180, None, None),
         }

@@ -128,6 +128,9 @@ impl Engine {
         // An ACK of our 2xx on a call leg: the transaction layer stopped the
         // retransmissions; it may bring the answer the other leg awaits.
         if let Some((id, leg)) = self.find_dialog(&msg) {
+            if leg == LegRef::Inbound {
+                self.media_late_answer(&id, &msg);
+            }
             self.release_deferred_ack(&id, &leg, &msg);
         }
     }

@@ -8,8 +8,10 @@
 //! seat holding the caller gives the caller music. The engine only
 //! decides; [`MediaOut`]s tell the server's media tasks what to do.
 //!
-//! An INVITE without SDP (late offer) is passed through end to end as
-//! before, without hotline's media.
+//! An INVITE without SDP (late offer, RFC 3261 §13.2.1) is anchored too,
+//! without early media (the caller gets 180: an offer in a provisional
+//! response would need 100rel): hotline offers its own SDP in the 200 and
+//! the caller's ACK brings the answer.
 
 use super::call::LegRef;
 use super::{Engine, EngineConfig};
@@ -99,6 +101,9 @@ pub struct CallMedia {
     pub caller_codec: Codec,
     /// A recording was started.
     pub recording: bool,
+    /// The trunk's INVITE had no SDP: hotline offers in its 200 and the
+    /// caller's leg is known from the ACK.
+    pub late_offer: bool,
 }
 
 fn sdp_body(text: String) -> (String, Bytes) {
@@ -130,7 +135,7 @@ impl Engine {
         let Some(call) = self.calls.get(id) else { return Ok(()) };
         let body = &call.inbound.invite.body;
         if body.is_empty() {
-            return Ok(()); // late offer: passed through end to end
+            return self.open_late_offer_media(id);
         }
         let offer = std::str::from_utf8(body).ok().and_then(|t| sdp::parse(t).ok()).ok_or((488, "no usable SDP offer"))?;
         let neg = sdp::negotiate(&offer, &settings.codecs).map_err(|_| (488, "no common codec"))?;
@@ -151,6 +156,7 @@ impl Engine {
             versions: [1, 1],
             caller_codec: neg.codec,
             recording: false,
+            late_offer: false,
         };
         if let Some(c) = self.calls.get_mut(id) {
             c.media = Some(media);
@@ -166,6 +172,60 @@ impl Engine {
         }
         self.schedule_announcement(id, welcome_ends);
         Ok(())
+    }
+
+    /// A trunk INVITE without SDP: ports now, hotline's offer in the 200,
+    /// the caller's answer in the ACK ([`Engine::media_late_answer`]).
+    /// Nothing to play before the answer: the caller has no SDP of ours.
+    fn open_late_offer_media(&mut self, id: &str) -> Result<(), (u16, &'static str)> {
+        let Some(settings) = self.config.media.clone() else { return Ok(()) };
+        let caller_port = self.ports.allocate().ok_or((503, "no free media port"))?;
+        let Some(agent_port) = self.ports.allocate() else {
+            self.ports.release(caller_port);
+            return Err((503, "no free media port"));
+        };
+        let session_id: u64 = rand::random::<u32>().into();
+        let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
+        let offer = sdp::build_offer(local, &settings.codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, session_id, 1);
+        let media = CallMedia {
+            caller_port,
+            agent_port,
+            answer: Bytes::from(offer),
+            session_id,
+            versions: [1, 1],
+            caller_codec: settings.codecs[0],
+            recording: false,
+            late_offer: true,
+        };
+        if let Some(c) = self.calls.get_mut(id) {
+            c.media = Some(media);
+        }
+        self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
+        Ok(())
+    }
+
+    /// The caller's ACK of a late-offer call: its SDP answers hotline's
+    /// offer and sets up the caller's leg.
+    pub(super) fn media_late_answer(&mut self, id: &str, ack: &Message) {
+        let Some(settings) = self.config.media.clone() else { return };
+        let Some(m) = self.calls.get_mut(id).and_then(|c| c.media.as_mut()).filter(|m| m.late_offer) else { return };
+        m.late_offer = false;
+        let answer = std::str::from_utf8(&ack.body).ok().and_then(|t| sdp::parse(t).ok());
+        match answer.and_then(|a| a.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (a.clone(), c))) {
+            Some((remote, codec)) => {
+                if let Some(m) = self.calls.get_mut(id).and_then(|c| c.media.as_mut()) {
+                    m.caller_codec = codec;
+                }
+                self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&remote, codec)));
+            }
+            None => tracing::warn!(call = %id, "the caller's ACK has no usable SDP answer: the caller will not be heard"),
+        }
+    }
+
+    /// Whether the call waits for the caller's SDP in the ACK (no early
+    /// media: 180, not 183).
+    pub(super) fn awaits_late_answer(&self, id: &str) -> bool {
+        self.calls.get(id).and_then(|c| c.media.as_ref()).is_some_and(|m| m.late_offer)
     }
 
     /// Starts the call's recording (at arrival with `record_wait`, else

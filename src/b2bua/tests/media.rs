@@ -426,3 +426,36 @@ fn an_answered_call_whose_caller_falls_silent_is_hung_up_on_both_sides() {
     assert_eq!(record.reason.as_deref(), Some("no RTP from the caller for 60 s"));
     assert_eq!(sim.seat_state("8001"), "wrap_up");
 }
+
+#[test]
+fn a_late_offer_call_is_anchored_with_hotlines_offer_in_the_200_and_the_answer_in_the_ack() {
+    let mut sim = Sim::demo_with_media(without_survey);
+    let seat = registered(&mut sim, &["8001"]).remove(0);
+    let mut call = Trunk::new().call_without_offer(&mut sim, "12345", "13800000001");
+    call.expect_response(&mut sim, 100, "INVITE");
+    let ringing = call.expect_response(&mut sim, 180, "INVITE");
+    assert!(ringing.body_text().is_empty(), "no early media without the caller's SDP");
+    let id = sim.engine.live_calls(sim.now)[0].id.clone();
+    assert!(sim.take_media(&id).is_empty(), "nothing to play before the answer");
+
+    let ring = seat.expect_invite(&mut sim);
+    assert!(ring.invite.body_text().contains("o=hotline"), "the seat is offered hotline's media");
+    let _agent = seat.answer(&mut sim, &ring);
+    seat.expect_request(&mut sim, "ACK"); // the seat's 200 answered our offer: ACKed at once
+    let ok = call.expect_response(&mut sim, 200, "INVITE");
+    let offer = ok.body_text();
+    assert!(offer.contains("o=hotline") && offer.contains("RTP/AVP 8 0 101"), "hotline offers in the 200:\n{offer}");
+    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge", "record", "watch 60s"]);
+
+    // The caller answers PCMU only in its ACK: its leg is set from it.
+    let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 24000 RTP/AVP 0\r\na=sendrecv\r\n";
+    call.confirm_with_answer(&mut sim, &ok, answer);
+    let set: Vec<_> = sim.take_media(&id).into_iter().map(|(_, c)| c).collect();
+    match set.as_slice() {
+        [MediaCmd::SetLeg(Leg::Caller, leg)] => {
+            assert_eq!(leg.codec, crate::media::codec::Codec::Pcmu);
+            assert_eq!(leg.remote, "127.0.0.2:24000".parse().unwrap());
+        }
+        other => panic!("expected the caller's leg from the ACK, got {other:?}"),
+    }
+}
