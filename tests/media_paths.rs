@@ -25,6 +25,13 @@ use std::time::{Duration, Instant};
 
 const G711A_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 
+/// These tests send and judge audio in real time: run one at a time, so
+/// that on a small machine they do not starve each other's 20 ms clocks.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static REALTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    REALTIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The last call's record once it is closed and its recording (if any)
 /// is on it; the recording file's path.
 fn finished_call(h: &Hotline, want_recording: bool) -> (Value, Option<PathBuf>) {
@@ -184,6 +191,7 @@ impl Drop for Baresip {
 
 #[test]
 fn the_recording_holds_the_callers_speech_left_and_the_seats_right_for_the_talk_time() {
+    let _serial = one_at_a_time();
     // The caller's voice: what SIPp plays, decoded from the pcap itself.
     let caller_says = place_by_timestamp(read_pcap_rtp(Path::new(G711A_PCAP)).iter().map(|(_, p)| p), Codec::Pcma);
     assert!(caller_says.len() > ms(7000), "g711a.pcap is about 7 s of speech");
@@ -227,6 +235,7 @@ fn the_recording_holds_the_callers_speech_left_and_the_seats_right_for_the_talk_
 
 #[test]
 fn a_pcmu_caller_and_a_pcma_seat_hear_each_other_transcoded() {
+    let _serial = one_at_a_time();
     let h = Hotline::start(|c| c);
     let mut caller = Endpoint::bind(TRUNK_IP, Codec::Pcmu, 0x1111_0001);
     let mut seat_rtp = Endpoint::bind("127.0.0.15", Codec::Pcma, 0x2222_0002);
@@ -285,6 +294,7 @@ fn two_bursts(signal: &[i16], burst: &[i16]) -> (Match, Match) {
 
 #[test]
 fn loss_and_reordering_on_the_callers_leg_do_not_move_the_recording_out_of_sync() {
+    let _serial = one_at_a_time();
     let h = Hotline::start(|c| c);
     let mut caller = Endpoint::bind(TRUNK_IP, Codec::Pcma, 0x3333_0003);
     // 5% of the caller's packets lost, 10% sent after the next one.
@@ -342,6 +352,7 @@ fn loss_and_reordering_on_the_callers_leg_do_not_move_the_recording_out_of_sync(
 
 #[test]
 fn a_waiting_caller_hears_the_lines_welcome_prompt() {
+    let _serial = one_at_a_time();
     // No seat is registered: the citizen queue waits, hotline plays.
     let h = Hotline::start(|c| c);
     let caller = Endpoint::bind(TRUNK_IP, Codec::Pcma, 0x5555_0005);

@@ -24,7 +24,9 @@ impl Engine {
             }
             Output::Reject { call, reason } => {
                 let code = self.calls.get(call.as_str()).and_then(|c| self.config.reject_codes.get(&c.queue).copied());
-                self.reject_call(now, &call, code.unwrap_or(486), &reason);
+                if !self.reject_after_prompt(now, &call, code.unwrap_or(486), &reason) {
+                    self.reject_call(now, &call, code.unwrap_or(486), &reason);
+                }
             }
             Output::Event(ev) => self.acd_event(ev),
         }

@@ -174,6 +174,9 @@ pub struct Call {
     pub talk_ended: Option<Instant>,
     /// Where the satisfaction survey stands, once the agent hung up.
     pub survey: Option<super::prompts::Survey>,
+    /// The queue refused the call: status and reason, sent once the
+    /// caller has heard the refusal prompt.
+    pub rejecting: Option<(u16, String)>,
 }
 
 /// A live call as the API shows it.

@@ -61,6 +61,8 @@ pub struct LineMedia {
 pub struct QueueMedia {
     /// Looped while waiting (and while an agent holds the call).
     pub music: Clip,
+    /// Played before the queue refuses a call (if it ever does).
+    pub reject_prompt: Option<Clip>,
     /// Period of the place-in-line / estimated-wait announcements.
     pub announce_every: Option<Duration>,
     pub announce_position: bool,

@@ -39,6 +39,8 @@ pub enum Timer {
     SurveyTimeout(String),
     /// The thank-you has played: hang up.
     SurveyDone(String),
+    /// The refusal prompt has played: send the final response.
+    Reject(String),
 }
 
 /// A call's survey, from the agent's hang-up on.
@@ -48,7 +50,8 @@ pub struct Survey {
     pub answer: Option<String>,
 }
 
-/// Pause between the end of the thank-you and hotline's BYE.
+/// Pause between the end of the thank-you (or the busy prompt) and
+/// hotline's BYE (or final response).
 const AFTER_THANKS: Duration = Duration::from_millis(300);
 
 impl Engine {
@@ -62,7 +65,7 @@ impl Engine {
     }
 
     pub(super) fn cancel_prompt_timers(&mut self, id: &str) {
-        for t in [Timer::Announce(id.into()), Timer::SurveyTimeout(id.into()), Timer::SurveyDone(id.into())] {
+        for t in [Timer::Announce(id.into()), Timer::SurveyTimeout(id.into()), Timer::SurveyDone(id.into()), Timer::Reject(id.into())] {
             self.timers.cancel(&t);
         }
     }
@@ -75,7 +78,40 @@ impl Engine {
                 self.finish_survey(now, &id, "none", false);
             }
             Timer::SurveyDone(id) => self.finish_survey(now, &id, "", false),
+            Timer::Reject(id) => {
+                if let Some((code, reason)) = self.calls.get(&id).filter(|c| c.ended.is_none()).and_then(|c| c.rejecting.clone()) {
+                    self.reject_call(now, &id, code, &reason);
+                }
+            }
         }
+    }
+
+    /// The queue refuses an anchored call: the caller first hears the
+    /// queue's refusal prompt ("all lines are busy, please call again
+    /// later") in early media, then gets the final response. `false` when
+    /// there is no prompt to play (no media, late offer, no prompt): refuse
+    /// at once.
+    pub(super) fn reject_after_prompt(&mut self, now: Instant, id: &str, code: u16, reason: &str) -> bool {
+        let Some(settings) = self.config.media.clone() else { return false };
+        let Some(call) = self.calls.get(id).filter(|c| c.ended.is_none() && !c.inbound.answered && c.media.is_some()) else {
+            return false;
+        };
+        let Some(prompt) = settings.queues.get(&call.queue).and_then(|q| q.reject_prompt.clone()) else { return false };
+        if self.awaits_late_answer(id) {
+            return false;
+        }
+        let ringing_sent = call.inbound.ringing_sent;
+        if let Some(c) = self.calls.get_mut(id) {
+            c.rejecting = Some((code, reason.to_string()));
+        }
+        if !ringing_sent {
+            self.send_progress(now, id);
+        }
+        self.timers.cancel(&Timer::Announce(id.into()));
+        tracing::info!(call = %id, code, reason, "refusing after the busy prompt");
+        self.media_cmd(id, MediaCmd::Play { clips: vec![prompt.clone()], then_loop: None });
+        self.timers.set(Timer::Reject(id.into()), now + Duration::from_millis(prompt.duration_ms()) + AFTER_THANKS);
+        true
     }
 
     /// Announces the call's place in line and estimated wait, and arms

@@ -103,6 +103,7 @@ impl Engine {
             reason: None,
             talk_ended: None,
             survey: None,
+            rejecting: None,
         };
         tracing::info!(line = %call.line.number, caller = %call.caller, queue = %call.queue, "call offered");
         let sip_call_id = call.inbound.dialog.call_id.clone();
@@ -186,6 +187,11 @@ impl Engine {
         }
         tracing::info!(call = %id, "caller left while waiting");
         self.answer_inbound(now, id, 487, None, None);
+        if let Some((_, reason)) = self.calls.get(id).and_then(|c| c.rejecting.clone()) {
+            // Refused already, hearing why: the refusal stands.
+            self.end_call(now, id, Outcome::Rejected, Some(HangupBy::Caller), Some(reason));
+            return;
+        }
         self.end_call(now, id, Outcome::Abandoned, Some(HangupBy::Caller), None);
         self.acd.call_abandoned(now, id);
     }

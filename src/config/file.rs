@@ -276,6 +276,11 @@ pub struct QueueConfig {
     /// included, not only from the answer.
     #[serde(default)]
     pub record_wait: bool,
+    /// With [media]: what a caller hears before the queue refuses the call
+    /// (`when_no_agents`/`when_timeout` = "reject"); default
+    /// `<language>/busy.wav`.
+    #[serde(default)]
+    pub reject_prompt: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -125,6 +125,7 @@ pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::
             .then(|| Duration::from_secs(q.announce_every_secs));
         let media = QueueMedia {
             music: load(&c.music_prompt(q))?,
+            reject_prompt: c.reject_prompt(q).map(|p| load(&p)).transpose()?,
             announce_every: announce,
             announce_position: q.announce_position,
             announce_wait: q.announce_wait,

@@ -142,10 +142,10 @@ fn media_settings_are_checked_down_to_the_prompt_files() {
 
 #[test]
 fn announcements_and_the_survey_need_their_prompts_and_say_how_to_do_without() {
-    // A prompt folder with only the welcomes and the music.
+    // A prompt folder with only the welcomes, the busy prompt and the music.
     let dir = tempfile::tempdir().unwrap();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts");
-    for f in ["zh/welcome.wav", "zh/emergency.wav", "music/hold.wav"] {
+    for f in ["zh/welcome.wav", "zh/emergency.wav", "zh/busy.wav", "music/hold.wav"] {
         std::fs::create_dir_all(dir.path().join(f).parent().unwrap()).unwrap();
         std::fs::copy(shipped.join(f), dir.path().join(f)).unwrap();
     }

@@ -131,6 +131,9 @@ impl Config {
         for (i, queue) in self.queues.iter().enumerate() {
             let path = self.music_prompt(queue);
             check_prompt(&path).map_err(|why| (format!("queues[{i}].music"), why))?;
+            if let Some(path) = self.reject_prompt(queue) {
+                check_prompt(&path).map_err(|why| (format!("queues[{i}].reject_prompt"), why))?;
+            }
         }
         let announcing = self.queues.iter().position(|q| q.announce_every_secs > 0 && (q.announce_position || q.announce_wait));
         if let Some(i) = announcing {
@@ -178,6 +181,16 @@ impl Config {
         let dir = m.map(|m| m.prompts_dir.clone()).unwrap_or_default();
         let lang = m.map(|m| m.language.as_str()).unwrap_or("zh");
         dir.join(line.welcome.clone().unwrap_or_else(|| format!("{lang}/welcome.wav").into()))
+    }
+
+    /// What a caller hears before the queue refuses the call: `None` when
+    /// the queue never refuses.
+    pub fn reject_prompt(&self, queue: &QueueConfig) -> Option<std::path::PathBuf> {
+        let rejects = queue.when_no_agents == FallbackName::Reject || queue.when_timeout == FallbackName::Reject;
+        rejects.then(|| match &queue.reject_prompt {
+            Some(p) => self.media.as_ref().map(|m| m.prompts_dir.clone()).unwrap_or_default().join(p),
+            None => self.language_prompt("busy"),
+        })
     }
 
     /// The music of a queue (with [media]).

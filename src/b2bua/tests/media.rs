@@ -459,3 +459,32 @@ fn a_late_offer_call_is_anchored_with_hotlines_offer_in_the_200_and_the_answer_i
         other => panic!("expected the caller's leg from the ACK, got {other:?}"),
     }
 }
+
+#[test]
+fn a_refused_caller_hears_the_busy_prompt_before_the_final_response() {
+    let no_agents = |t: String| t.replacen("when_no_agents = \"wait\"", "when_no_agents = \"reject\"", 1);
+    let mut sim = Sim::demo_with_media(no_agents);
+    let call = Trunk::new().call(&mut sim, "12345", "13800000001");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 183, "INVITE");
+    let id = sim.engine.live_calls(sim.now)[0].id.clone();
+    let heard = cmds(&mut sim, &id);
+    assert_eq!(heard.last().map(String::as_str), Some("play zh/busy.wav"), "{heard:?}");
+    sim.advance(secs(1));
+    call.assert_silent(&mut sim);
+    sim.advance(secs(10));
+    let refused = call.expect_response(&mut sim, 486, "INVITE");
+    call.ack_failure(&mut sim, &refused);
+    let record = sim.final_record(&call.call_id);
+    assert_eq!(record.outcome, Some(Outcome::Rejected));
+
+    // Hanging up while hearing it: still a refusal.
+    let mut sim = Sim::demo_with_media(no_agents);
+    let call = Trunk::new().call(&mut sim, "12345", "13800000002");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 183, "INVITE");
+    sim.advance(secs(1));
+    call.cancel(&mut sim);
+    let record = sim.final_record(&call.call_id);
+    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Rejected), Some(HangupBy::Caller)));
+}
