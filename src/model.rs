@@ -126,6 +126,10 @@ pub struct CallRecord {
     /// nothing in time, "hangup" if they hung up first. `None`: not asked.
     #[serde(default)]
     pub survey: Option<String>,
+    /// hotline carries the call's audio (`[media]`): its recording and
+    /// media statistics are attached after the end.
+    #[serde(default)]
+    pub anchored: bool,
 }
 
 /// A call record as stored and served: what the engine wrote
@@ -142,6 +146,10 @@ pub struct StoredCall {
     pub record: CallRecord,
     #[serde(flatten)]
     pub media: CallMedia,
+    /// The ticket (工单) the call belongs to, once the ticket system named
+    /// it (its answer to `call.ended`, or `PUT /api/calls/{id}/ticket`).
+    #[serde(default)]
+    pub ticket_id: Option<String>,
 }
 
 impl std::ops::Deref for StoredCall {
@@ -157,6 +165,7 @@ impl From<CallRecord> for StoredCall {
         StoredCall {
             record,
             media: CallMedia::default(),
+            ticket_id: None,
         }
     }
 }
@@ -374,6 +383,7 @@ mod tests {
             wait_ms: 1_000,
             talk_ms: 7_000,
             survey: None,
+            anchored: true,
         }
     }
 
@@ -407,6 +417,7 @@ mod tests {
                     agent: None,
                 }),
             },
+            ticket_id: Some("GD-2026-000123".into()),
         };
         let v = serde_json::to_value(&full).unwrap();
         assert_eq!(v["recording"]["path"], "2026/11/24/c1.wav");

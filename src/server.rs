@@ -101,6 +101,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Err(e) => tracing::error!(root = %config.recordings.root.display(), error = %e, "cannot scan the recordings root for unfinished files"),
         }
     }
+    match store.add_missing_call_ended().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(events = n, "call.ended events added for calls whose media an earlier stop cut short"),
+        Err(e) => tracing::error!(error = %e, "cannot add the call.ended events an earlier stop left out"),
+    }
     let writer = crate::store::Writer::spawn(store.clone(), config.store.buffer);
     let shutdown = CancellationToken::new();
     let mut listeners = Listeners::default();

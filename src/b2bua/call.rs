@@ -221,6 +221,7 @@ impl Call {
                 _ => 0,
             },
             survey: self.survey.as_ref().and_then(|s| s.answer.clone()),
+            anchored: self.media.is_some(),
         }
     }
 

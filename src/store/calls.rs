@@ -14,21 +14,21 @@ use crate::model::{CallMedia, CallRecord, MediaStats, Outcome, Recording, Stored
 /// The columns of `calls`, in [`CallRecord`] then [`CallMedia`] field order.
 pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, \
-     survey, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
-     media_stats";
+     survey, anchored, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
+     media_stats, ticket_id";
 
 /// Insert, or replace every record column of the stored row, unless the
 /// stored row is final and the new one is not (see [`keeps_stored`]; same
 /// rule). The media columns are not the engine's: never touched here.
 const UPSERT_CALL: &str = "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, \
-     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, survey) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, survey, anchored) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
      ON CONFLICT (id) DO UPDATE SET sip_call_id = excluded.sip_call_id, line = excluded.line, \
      tag = excluded.tag, class = excluded.class, caller = excluded.caller, queue = excluded.queue, \
      seat = excluded.seat, offered_at_ms = excluded.offered_at_ms, \
      answered_at_ms = excluded.answered_at_ms, ended_at_ms = excluded.ended_at_ms, \
      outcome = excluded.outcome, hangup_by = excluded.hangup_by, reason = excluded.reason, \
-     wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms, survey = excluded.survey \
+     wait_ms = excluded.wait_ms, talk_ms = excluded.talk_ms, survey = excluded.survey, anchored = excluded.anchored \
      WHERE calls.ended_at_ms IS NULL OR excluded.ended_at_ms IS NOT NULL \
      OR COALESCE(calls.outcome, '') = 'overflowed'";
 
@@ -74,6 +74,7 @@ pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result
         .bind(rec.wait_ms)
         .bind(rec.talk_ms)
         .bind(rec.survey.as_deref())
+        .bind(i32::from(rec.anchored))
         .execute(conn)
         .await?;
     Ok(())
@@ -190,9 +191,11 @@ pub(super) fn from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         wait_ms: get_i("wait_ms")?,
         talk_ms: get_i("talk_ms")?,
         survey: get_os("survey")?,
+        anchored: get_i("anchored")? != 0,
         id,
     };
-    Ok(StoredCall { record, media })
+    let ticket_id = get_os("ticket_id")?;
+    Ok(StoredCall { record, media, ticket_id })
 }
 
 /// The recording columns of a row: all NULL, or all set.

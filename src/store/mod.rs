@@ -14,6 +14,10 @@
 //! recording and RTP statistics, set without touching the record). Reads
 //! return both as a [`StoredCall`].
 //!
+//! The same transactions add the ticket system's events to the outbox
+//! (`outbox.rs`): `call.answered` with the answered record, `call.ended`
+//! once the record is final and its media attached.
+//!
 //! One code path serves both backends: queries go through sqlx's `Any`
 //! driver with `$n` placeholders and SQL that SQLite and PostgreSQL both
 //! accept. Each backend has its own migrations (`migrations/sqlite/`,
@@ -24,6 +28,7 @@ mod connect;
 mod error;
 mod events;
 mod filter;
+pub mod outbox;
 mod recovery;
 mod writer;
 
@@ -40,7 +45,7 @@ pub use filter::{
 };
 pub use writer::{StoreCmd, Writer, WriterConfig, WriterHandle, WriterStatus};
 
-use crate::model::{CallMedia, CallRecord, QueueEvent, StoredCall};
+use crate::model::{CallMedia, CallRecord, Outcome, QueueEvent, StoredCall};
 
 /// A handle on the call store: a connection pool. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -101,10 +106,7 @@ impl Store {
     /// replaced by the overflow queue's record. Media attached with
     /// [`Store::attach_call_media`] is kept as it is.
     pub async fn upsert_call(&self, rec: &CallRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        calls::upsert(&mut conn, rec)
-            .await
-            .map_err(StoreError::query("upsert call"))
+        self.write_batch(std::slice::from_ref(rec), &[], &[]).await
     }
 
     /// Attaches `media` (recording, recording error, RTP statistics) to the
@@ -113,10 +115,24 @@ impl Store {
     /// Returns whether there is a record with that id (if not, nothing is
     /// stored).
     pub async fn attach_call_media(&self, id: &str, media: &CallMedia) -> Result<bool, StoreError> {
+        let q = StoreError::query;
         let mut conn = self.conn().await?;
-        calls::attach_media(&mut conn, id, media)
+        let mut tx = conn.begin().await.map_err(q("begin"))?;
+        let found = calls::attach_media(&mut tx, id, media).await.map_err(q("attach call media"))?;
+        if found {
+            outbox::ended_if_complete(&mut tx, id).await.map_err(q("add call.ended"))?;
+        }
+        tx.commit().await.map_err(q("commit"))?;
+        Ok(found)
+    }
+
+    /// At start, after [`Store::close_interrupted`] and the repair of
+    /// unfinished recordings: `call.ended` for every anchored call whose
+    /// media will never come. Returns how many events were added.
+    pub async fn add_missing_call_ended(&self) -> Result<u64, StoreError> {
+        outbox::ended_for_all_final(&mut *self.conn().await?)
             .await
-            .map_err(StoreError::query("attach call media"))
+            .map_err(StoreError::query("add missing call.ended"))
     }
 
     /// Appends `evs` in one transaction.
@@ -147,6 +163,17 @@ impl Store {
             calls::upsert(&mut tx, rec)
                 .await
                 .map_err(q("upsert call"))?;
+            // The ticket system's events, in the same transaction.
+            if let Some(at) = rec.answered_at_ms {
+                outbox::add(&mut tx, &rec.id, outbox::EventKind::CallAnswered, at)
+                    .await
+                    .map_err(q("add call.answered"))?;
+            }
+            if let Some(at) = rec.ended_at_ms.filter(|_| !rec.anchored && rec.outcome != Some(Outcome::Overflowed)) {
+                outbox::add(&mut tx, &rec.id, outbox::EventKind::CallEnded, at)
+                    .await
+                    .map_err(q("add call.ended"))?;
+            }
         }
         for (id, m) in media {
             let found = calls::attach_media(&mut tx, id, m)
@@ -154,7 +181,11 @@ impl Store {
                 .map_err(q("attach call media"))?;
             if !found {
                 tracing::warn!(call_id = %id, "no call record to attach the recording and media statistics to; skipped");
+                continue;
             }
+            outbox::ended_if_complete(&mut tx, id)
+                .await
+                .map_err(q("add call.ended"))?;
         }
         for ev in events {
             events::insert(&mut tx, ev)
@@ -187,6 +218,13 @@ impl Store {
     /// closed. Call at start, before the writer task runs.
     pub async fn close_interrupted(&self, now_ms: i64, reason: &str) -> Result<u64, StoreError> {
         recovery::close_interrupted(&mut *self.conn().await?, now_ms, reason).await
+    }
+
+    /// Ticket-system events in `state` (all if `None`), oldest first.
+    pub async fn list_outbox(&self, state: Option<&str>, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
+        outbox::list(&mut *self.conn().await?, state, limit)
+            .await
+            .map_err(StoreError::query("list outbox"))
     }
 
     /// Closes the pool, waiting for connections in use to be returned.

@@ -9,6 +9,7 @@
 mod calls;
 mod events;
 mod media;
+mod outbox;
 mod writer;
 
 use std::future::Future;
@@ -141,6 +142,7 @@ pub(super) fn offered(id: &str, offered: i64) -> CallRecord {
         wait_ms: 0,
         talk_ms: 0,
         survey: None,
+        anchored: false,
     }
 }
 

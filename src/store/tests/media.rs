@@ -129,7 +129,7 @@ async fn migrations_keep_rows_written_under_0001() {
                 .fetch_all(new.pool())
                 .await
                 .expect("read migrations");
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         // The rows survived, and have no media.
         assert_eq!(
             get_stored(&new, "old-ended").await,
@@ -208,7 +208,8 @@ async fn media_attaches_to_an_ended_call_without_changing_or_reopening_it() {
             get_stored(s, "c1").await,
             StoredCall {
                 record: end.clone(),
-                media: want.clone()
+                media: want.clone(),
+                ticket_id: None,
             }
         );
         let corrected = CallRecord {
@@ -222,7 +223,8 @@ async fn media_attaches_to_an_ended_call_without_changing_or_reopening_it() {
             get_stored(s, "c1").await,
             StoredCall {
                 record: corrected,
-                media: want.clone()
+                media: want.clone(),
+                ticket_id: None,
             }
         );
 
@@ -244,7 +246,8 @@ async fn media_attaches_to_an_ended_call_without_changing_or_reopening_it() {
             get_stored(s, "c2").await,
             StoredCall {
                 record: next,
-                media: only_stats.clone()
+                media: only_stats.clone(),
+                ticket_id: None,
             }
         );
         assert_eq!(
@@ -329,7 +332,8 @@ async fn writer_attaches_media_sent_after_the_end_in_the_same_batch() {
             get_stored(&db.store, "c1").await,
             StoredCall {
                 record: end.clone(),
-                media: want.clone()
+                media: want.clone(),
+                ticket_id: None,
             }
         );
         assert_eq!(get_stored(&db.store, "c2").await.media, full_media("c2"));
@@ -386,7 +390,8 @@ async fn media_round_trips_through_list_and_get_and_serialises_for_the_api() {
             list[2],
             StoredCall {
                 record: with.clone(),
-                media: full_media("with")
+                media: full_media("with"),
+                ticket_id: None,
             }
         );
         assert_eq!(list[1], StoredCall::from(without));

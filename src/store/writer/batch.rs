@@ -98,6 +98,7 @@ mod tests {
             wait_ms: 0,
             talk_ms: 0,
             survey: None,
+            anchored: false,
         }
     }
 
