@@ -20,6 +20,10 @@ pub struct Config {
     /// end to end and hotline never touches audio.
     #[serde(default)]
     pub media: Option<MediaConfig>,
+    /// The ticket system (工单) hotline pushes call events to. Absent:
+    /// events wait in the outbox (visible through the API) until it is set.
+    #[serde(default)]
+    pub tickets: Option<TicketsConfig>,
     #[serde(default)]
     pub feature_codes: FeatureCodes,
     /// Not-ready reason digit -> reason name.
@@ -158,6 +162,31 @@ impl Default for FeatureCodes {
             not_ready: fc_not_ready(),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsConfig {
+    /// Where call events are POSTed (http:// or https://).
+    pub url: String,
+    /// Shared secret of the HMAC-SHA256 signature on every delivery.
+    pub secret: String,
+    /// One delivery attempt's time limit.
+    #[serde(default = "default_ticket_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts before an event is dead-lettered.
+    #[serde(default = "default_ticket_attempts")]
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubles each failure, with jitter...
+    #[serde(default = "default_ticket_retry_min")]
+    pub retry_min_secs: u64,
+    /// ...up to this.
+    #[serde(default = "default_ticket_retry_max")]
+    pub retry_max_secs: u64,
+    /// hotline's HTTP address as the ticket system reaches it, for the
+    /// links in events; default `http://<[http] listen>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -340,6 +369,18 @@ fn default_codecs() -> Vec<String> {
 }
 fn default_survey_timeout() -> u64 {
     8
+}
+fn default_ticket_timeout() -> u64 {
+    5
+}
+fn default_ticket_attempts() -> u32 {
+    12
+}
+fn default_ticket_retry_min() -> u64 {
+    1
+}
+fn default_ticket_retry_max() -> u64 {
+    600
 }
 fn default_rtp_timeout() -> u64 {
     60

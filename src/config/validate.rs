@@ -102,10 +102,37 @@ impl Config {
             );
         }
         self.validate_media()?;
+        self.validate_tickets()?;
         self.validate_feature_codes()?;
         self.validate_queues()?;
         self.validate_lines()?;
         self.validate_seats()
+    }
+
+    fn validate_tickets(&self) -> Result<(), Refusal> {
+        let Some(t) = &self.tickets else { return Ok(()) };
+        let http = |u: &str| (u.starts_with("http://") || u.starts_with("https://")) && u.len() > "https://".len();
+        if !http(&t.url) {
+            return Err(("tickets.url".into(), format!("{:?} is not an http:// or https:// URL", t.url)));
+        }
+        if t.secret.len() < 16 {
+            return Err(("tickets.secret".into(), "must be at least 16 characters (the receiver checks the signature with it)".into()));
+        }
+        if t.max_attempts == 0 {
+            return Err(("tickets.max_attempts".into(), "must be at least 1".into()));
+        }
+        if t.timeout_secs == 0 {
+            return Err(("tickets.timeout_secs".into(), "must be at least 1".into()));
+        }
+        if t.retry_min_secs == 0 || t.retry_min_secs > t.retry_max_secs {
+            return Err(("tickets.retry_min_secs".into(), "must be at least 1 and at most retry_max_secs".into()));
+        }
+        if let Some(u) = &t.public_url
+            && !http(u)
+        {
+            return Err(("tickets.public_url".into(), format!("{u:?} is not an http:// or https:// URL")));
+        }
+        Ok(())
     }
 
     fn validate_media(&self) -> Result<(), Refusal> {

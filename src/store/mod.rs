@@ -227,6 +227,37 @@ impl Store {
             .map_err(StoreError::query("list outbox"))
     }
 
+    /// Takes up to `limit` due events for `owner` (see [`outbox::claim`]).
+    pub async fn claim_outbox(&self, owner: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
+        outbox::claim(&mut *self.conn().await?, owner, now_ms, now_ms + lease_ms, limit)
+            .await
+            .map_err(StoreError::query("claim outbox events"))
+    }
+
+    /// Event `id` was delivered (and the ticket system named `ticket_id`).
+    pub async fn outbox_delivered(&self, id: &str, owner: &str, now_ms: i64, ticket_id: Option<&str>) -> Result<bool, StoreError> {
+        let q = StoreError::query;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(q("begin"))?;
+        let held = outbox::delivered(&mut tx, id, owner, now_ms, ticket_id).await.map_err(q("mark delivered"))?;
+        tx.commit().await.map_err(q("commit"))?;
+        Ok(held)
+    }
+
+    /// An attempt at event `id` failed: retry at `next_at_ms`, or dead.
+    pub async fn outbox_failed(&self, id: &str, owner: &str, error: &str, next_at_ms: i64, dead: bool) -> Result<bool, StoreError> {
+        outbox::failed(&mut *self.conn().await?, id, owner, error, next_at_ms, dead)
+            .await
+            .map_err(StoreError::query("mark failed"))
+    }
+
+    /// Puts dead event `id` back in line; false if there is no such dead event.
+    pub async fn outbox_replay(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        outbox::replay(&mut *self.conn().await?, id, now_ms)
+            .await
+            .map_err(StoreError::query("replay event"))
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -150,19 +150,145 @@ pub(super) async fn list(conn: &mut AnyConnection, state: Option<&str>, limit: i
         query = query.bind(state);
     }
     let rows = query.fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OutboxEvent {
-                id: r.try_get("id")?,
-                call_id: r.try_get("call_id")?,
-                kind: r.try_get("kind")?,
-                created_at_ms: r.try_get("created_at_ms")?,
-                state: r.try_get("state")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
-                last_error: r.try_get("last_error")?,
-                delivered_at_ms: r.try_get("delivered_at_ms")?,
-            })
-        })
-        .collect()
+    rows.iter().map(from_row).collect()
+}
+
+/// Takes up to `limit` events due at `now_ms` for `owner` until
+/// `lease_until_ms`: pending, due, not leased by another worker (or its
+/// lease ran out), and no earlier event of the same call still pending (a
+/// call's events go out in order). Each is taken by a conditional update,
+/// so two workers (or two nodes on one database) never hold the same
+/// event.
+pub(super) async fn claim(
+    conn: &mut AnyConnection,
+    owner: &str,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: i64,
+) -> Result<Vec<OutboxEvent>, sqlx::Error> {
+    let due: Vec<String> = sqlx::query_scalar(
+        "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at_ms <= $1 \
+         AND (o.lease_until_ms IS NULL OR o.lease_until_ms < $1) \
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.call_id = o.call_id AND p.ordinal < o.ordinal AND p.state = 'pending') \
+         ORDER BY o.next_attempt_at_ms, o.created_at_ms LIMIT $2",
+    )
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut taken = Vec::new();
+    for id in due {
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id = $3 AND state = 'pending' \
+             AND (lease_until_ms IS NULL OR lease_until_ms < $4)",
+        )
+        .bind(owner)
+        .bind(lease_until_ms)
+        .bind(&id)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            taken.push(id);
+        }
+    }
+    let mut events = Vec::new();
+    for id in taken {
+        if let Some(ev) = get(conn, &id).await? {
+            events.push(ev);
+        }
+    }
+    Ok(events)
+}
+
+/// One event by id.
+pub(super) async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxEvent>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms \
+         FROM outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| from_row(&r)).transpose()
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<OutboxEvent, sqlx::Error> {
+    Ok(OutboxEvent {
+        id: r.try_get("id")?,
+        call_id: r.try_get("call_id")?,
+        kind: r.try_get("kind")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
+        last_error: r.try_get("last_error")?,
+        delivered_at_ms: r.try_get("delivered_at_ms")?,
+    })
+}
+
+/// `owner` delivered event `id`: done for good; a ticket id the answer
+/// named goes on the call. False if `owner` no longer held it.
+pub(super) async fn delivered(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    now_ms: i64,
+    ticket_id: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = 'delivered', delivered_at_ms = $1, attempts = attempts + 1, \
+         lease_owner = NULL, lease_until_ms = NULL, last_error = NULL WHERE id = $2 AND lease_owner = $3",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(ticket) = ticket_id {
+        sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = (SELECT call_id FROM outbox WHERE id = $2)")
+            .bind(ticket)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+/// `owner`'s attempt at event `id` failed with `error`: tried again at
+/// `next_attempt_at_ms`, or dead-lettered when `dead`.
+pub(super) async fn failed(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    error: &str,
+    next_attempt_at_ms: i64,
+    dead: bool,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = $1, attempts = attempts + 1, next_attempt_at_ms = $2, last_error = $3, \
+         lease_owner = NULL, lease_until_ms = NULL WHERE id = $4 AND lease_owner = $5",
+    )
+    .bind(if dead { "dead" } else { "pending" })
+    .bind(next_attempt_at_ms)
+    .bind(error)
+    .bind(id)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Puts dead event `id` back in line, due at `now_ms`, its attempts
+/// counted afresh. False if there is no such dead event.
+pub(super) async fn replay(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $1, lease_owner = NULL, \
+         lease_until_ms = NULL WHERE id = $2 AND state = 'dead'",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
