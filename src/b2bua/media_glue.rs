@@ -110,6 +110,7 @@ fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
         pt,
         telephone_event: remote.telephone_event,
         remote: remote.addr,
+        rtcp: remote.rtcp,
         send: matches!(remote.direction, Direction::SendRecv | Direction::RecvOnly) && !remote.is_hold(),
     }
 }

@@ -42,6 +42,20 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// hotline's own SRs remembered to match a peer's LSR against.
 const SR_MEMORY: usize = 4;
+/// The reason in hotline's BYE.
+///
+/// Its length and the CNAME's are chosen so that the SDES chunk and the
+/// BYE fill whole 32-bit words: rtc-rtcp 0.21 pads them with a count in
+/// the last octet where RFC 3550 §6.5 wants null octets, and sets the
+/// padding bit on a BYE without a reason.
+const BYE_REASON: &[u8; 11] = b"end of call";
+
+/// hotline's CNAME on a leg (RFC 7022 style: per stream, nothing about
+/// the host): 21 octets, which with the chunk's SSRC, item header and
+/// terminating null make 28, a whole number of words.
+pub fn cname(ssrc: u32) -> String {
+    format!("hotline-{ssrc:08x}@rtcp")
+}
 
 /// Maps the monotonic clock onto wall-clock time: fixed when the call
 /// starts, so the NTP timestamps of its reports never read the clock.
@@ -129,10 +143,10 @@ impl Rtcp {
     /// RTCP for hotline's stream `ssrc` (`clock_rate` Hz) on a leg set up
     /// at `now`; `seed` randomises the intervals (RFC 3550 §6.3.5), the
     /// first one half as long (§6.2).
-    pub fn new(now: Instant, ssrc: u32, cname: &str, clock_rate: u32, wall: WallClock, seed: u64) -> Rtcp {
+    pub fn new(now: Instant, ssrc: u32, clock_rate: u32, wall: WallClock, seed: u64) -> Rtcp {
         let mut r = Rtcp {
             ssrc,
-            cname: Bytes::copy_from_slice(&cname.as_bytes()[..cname.len().min(255)]),
+            cname: Bytes::from(cname(ssrc)),
             clock_rate,
             wall,
             rng: seed,
@@ -164,6 +178,14 @@ impl Rtcp {
         }
         self.next = now + self.interval();
         self.compound(now, sent, source, false)
+    }
+
+    /// Lets a due report pass unsent (the peer gave no address to send
+    /// it to); the next one is scheduled.
+    pub fn skip(&mut self, now: Instant) {
+        if now >= self.next {
+            self.next = now + self.interval();
+        }
     }
 
     /// The last compound packet: a report, SDES and BYE (RFC 3550 §6.6).
@@ -262,7 +284,7 @@ impl Rtcp {
         };
         let mut packets: Vec<Box<dyn Packet>> = vec![first, Box::new(sdes)];
         if bye {
-            packets.push(Box::new(Goodbye { sources: vec![self.ssrc], reason: Bytes::new() }));
+            packets.push(Box::new(Goodbye { sources: vec![self.ssrc], reason: Bytes::from_static(BYE_REASON) }));
         }
         let data = CompoundPacket(packets).marshal().ok()?;
         self.stats.sent += 1;

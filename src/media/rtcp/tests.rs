@@ -20,7 +20,7 @@ fn first<T: 'static + Clone>(packets: &[Box<dyn Packet>]) -> Option<T> {
     packets.iter().find_map(|p| p.as_any().downcast_ref::<T>().cloned())
 }
 
-fn cname(packets: &[Box<dyn Packet>]) -> Option<String> {
+fn cname_of(packets: &[Box<dyn Packet>]) -> Option<String> {
     let sdes: SourceDescription = first(packets)?;
     let item = sdes.chunks.first()?.items.iter().find(|i| i.sdes_type == SdesType::SdesCname)?;
     Some(String::from_utf8_lossy(&item.text).into_owned())
@@ -38,8 +38,8 @@ fn two_endpoints_exchange_reports_and_compute_the_round_trip_time() {
     let t0 = Instant::now();
     // hotline (a) and a phone (b) whose wall clock is an hour off: the
     // RTT does not depend on the clocks agreeing.
-    let mut a = Rtcp::new(t0, 0xAAAA_0001, "hotline-a", 8000, wall(t0, 1_700_000_000), 1);
-    let mut b = Rtcp::new(t0, 0xBBBB_0002, "phone-b", 8000, wall(t0, 1_700_003_600), 2);
+    let mut a = Rtcp::new(t0, 0xAAAA_0001, 8000, wall(t0, 1_700_000_000), 1);
+    let mut b = Rtcp::new(t0, 0xBBBB_0002, 8000, wall(t0, 1_700_003_600), 2);
     let one_way = 30 * MS;
 
     // a has sent 150 packets of 160 octets; b has heard 97 of the first 100
@@ -58,7 +58,7 @@ fn two_endpoints_exchange_reports_and_compute_the_round_trip_time() {
     let block = &s.reports[0];
     assert_eq!((block.ssrc, block.last_sequence_number, block.total_lost, block.fraction_lost), (0xBBBB_0002, 5_049, 0, 0));
     assert_eq!((block.jitter, block.last_sender_report, block.delay), (16, 0, 0), "no SR from b yet: no LSR");
-    assert_eq!(cname(&packets).as_deref(), Some("hotline-a"));
+    assert_eq!(cname_of(&packets), Some(cname(0xAAAA_0001)));
 
     // b gets the SR and, 1.5 s later, reports (it has sent nothing: an RR).
     assert!(b.handle(sr_at + one_way, &sr));
@@ -88,7 +88,7 @@ fn two_endpoints_exchange_reports_and_compute_the_round_trip_time() {
 fn intervals_are_randomised_around_5_s_and_repeat_with_the_seed() {
     let t0 = Instant::now();
     let times = |seed| {
-        let mut r = Rtcp::new(t0, 1, "x", 8000, wall(t0, 0), seed);
+        let mut r = Rtcp::new(t0, 1, 8000, wall(t0, 0), seed);
         let mut at = vec![r.poll_timeout()];
         for _ in 0..50 {
             let t = r.poll_timeout();
@@ -112,7 +112,7 @@ fn intervals_are_randomised_around_5_s_and_repeat_with_the_seed() {
 #[test]
 fn a_sender_reports_with_an_sr_until_it_has_been_silent_for_two_intervals() {
     let t0 = Instant::now();
-    let mut r = Rtcp::new(t0, 9, "x", 8000, wall(t0, 0), 3);
+    let mut r = Rtcp::new(t0, 9, 8000, wall(t0, 0), 3);
     let kind = |data: &[u8]| parse(data)[0].header().packet_type;
     use rtc_rtcp::header::PacketType::{ReceiverReport as Rr, SenderReport as Sr};
     let none = Sent::default();
@@ -132,7 +132,7 @@ fn a_sender_reports_with_an_sr_until_it_has_been_silent_for_two_intervals() {
 #[test]
 fn fraction_lost_counts_the_interval_and_duplicates_make_loss_negative() {
     let t0 = Instant::now();
-    let mut r = Rtcp::new(t0, 9, "x", 8000, wall(t0, 0), 4);
+    let mut r = Rtcp::new(t0, 9, 8000, wall(t0, 0), 4);
     let src = |expected, received| RxSource { ssrc: 5, ext_highest_seq: expected as u32, expected, received, jitter: 0 };
     let block = |r: &mut Rtcp, s: RxSource| {
         let (_, p) = next_report(r, &Sent::default(), Some(&s));
@@ -148,7 +148,7 @@ fn fraction_lost_counts_the_interval_and_duplicates_make_loss_negative() {
     let b = block(&mut r, src(310, 312));
     assert_eq!((b.fraction_lost, b.total_lost), (0, 0xFF_FFFE), "two duplicates: -2 in 24 bits");
     // The peer reading it back sees -2.
-    let mut peer = Rtcp::new(t0, 5, "p", 8000, wall(t0, 0), 5);
+    let mut peer = Rtcp::new(t0, 5, 8000, wall(t0, 0), 5);
     let rr = ReceiverReport { ssrc: 9, reports: vec![ReceptionReport { ssrc: 5, ..b }], profile_extensions: Bytes::new() };
     let data = rr.marshal().unwrap();
     assert!(peer.handle(t0, &data));
@@ -158,13 +158,27 @@ fn fraction_lost_counts_the_interval_and_duplicates_make_loss_negative() {
 #[test]
 fn the_last_packet_says_bye() {
     let t0 = Instant::now();
-    let mut a = Rtcp::new(t0, 0xA, "a", 8000, wall(t0, 1_000), 1);
-    let mut b = Rtcp::new(t0, 0xB, "b", 8000, wall(t0, 2_000), 2);
+    let mut a = Rtcp::new(t0, 0xA, 8000, wall(t0, 1_000), 1);
+    let mut b = Rtcp::new(t0, 0xB, 8000, wall(t0, 2_000), 2);
     let bye = a.bye(t0 + 3 * MS, &Sent { packets: 3, octets: 480, rtp_time: Some(480) }, None).unwrap();
     let packets = parse(&bye);
     let g: Goodbye = first(&packets).expect("a BYE");
-    assert_eq!(g.sources, [0xA]);
-    assert!(first::<SenderReport>(&packets).is_some() && cname(&packets).as_deref() == Some("a"), "in a compound with a report and the CNAME");
+    assert_eq!((g.sources.as_slice(), &g.reason[..]), (&[0xA][..], &b"end of call"[..]));
+    // Every packet of the compound fills whole words with no padding
+    // (rtc-rtcp's would put a count where the SDES wants nulls).
+    let mut at = 0;
+    while at < bye.len() {
+        assert_eq!(bye[at] & 0x20, 0, "no padding bit at {at}: {bye:02x?}");
+        let len = 4 + 4 * u16::from_be_bytes([bye[at + 2], bye[at + 3]]) as usize;
+        if bye[at + 1] == 202 {
+            let items_end = at + 4 + 4 + 2 + cname(0xA).len();
+            let tail = &bye[items_end..at + len];
+            assert!(!tail.is_empty() && tail.iter().all(|b| *b == 0), "the SDES chunk ends in nulls: {bye:02x?}");
+        }
+        at += len;
+    }
+    assert_eq!(at, bye.len());
+    assert!(first::<SenderReport>(&packets).is_some() && cname_of(&packets) == Some(cname(0xA)), "in a compound with a report and the CNAME");
     assert!(!b.stats().bye);
     assert!(b.handle(t0 + 4 * MS, &bye));
     assert!(b.stats().bye);
@@ -173,8 +187,8 @@ fn the_last_packet_says_bye() {
 #[test]
 fn what_is_not_rtcp_or_not_about_hotline_is_ignored() {
     let t0 = Instant::now();
-    let mut a = Rtcp::new(t0, 0xA, "a", 8000, wall(t0, 1_000), 1);
-    let mut b = Rtcp::new(t0, 0xB, "b", 8000, wall(t0, 2_000), 2);
+    let mut a = Rtcp::new(t0, 0xA, 8000, wall(t0, 1_000), 1);
+    let mut b = Rtcp::new(t0, 0xB, 8000, wall(t0, 2_000), 2);
     let sr = a.bye(t0, &Sent { packets: 1, octets: 160, rtp_time: Some(0) }, None).unwrap();
     // Every truncation, garbage, an RTP packet, and bit flips: never a panic.
     for n in 0..sr.len() {
