@@ -160,6 +160,8 @@ pub struct Session {
     start: Instant,
     wall: WallClock,
     legs: [Option<LegState>; 2],
+    /// The last statistics of legs removed, for the call record.
+    removed: [Option<LegStats>; 2],
     bridged: bool,
     player: Player,
     next_tick: Option<Instant>,
@@ -181,6 +183,7 @@ impl Session {
             start,
             wall: WallClock { at: start, wall },
             legs: [None, None],
+            removed: [None, None],
             bridged: false,
             player: Player::default(),
             next_tick: None,
@@ -229,6 +232,9 @@ impl Session {
     /// saying RTCP BYE to it.
     pub fn remove_leg(&mut self, now: Instant, leg: Leg) {
         self.say_bye(now, leg);
+        if let Some(stats) = self.stats(leg) {
+            self.removed[leg.index()] = Some(stats);
+        }
         self.legs[leg.index()] = None;
         if leg == Leg::Agent {
             self.bridged = false;
@@ -301,8 +307,10 @@ impl Session {
         }
     }
 
+    /// The leg's statistics; for a removed leg (an agent who hung up
+    /// first), its last ones.
     pub fn stats(&self, leg: Leg) -> Option<LegStats> {
-        let s = self.legs[leg.index()].as_ref()?;
+        let Some(s) = self.legs[leg.index()].as_ref() else { return self.removed[leg.index()].clone() };
         Some(LegStats {
             codec: s.config.codec.name(),
             received: s.rx.stats().clone(),
