@@ -150,10 +150,13 @@ fn phone_sr(ssrc: u32, ntp: u64, packets: u32, block: &Block) -> Vec<u8> {
     out
 }
 
+/// A datagram received: when (monotonic and wall clock), from where, what.
+type Datagram = (Instant, SystemTime, SocketAddr, Vec<u8>);
+
 /// A UDP socket capturing every datagram with its arrival times.
 struct Capture {
     sock: UdpSocket,
-    got: Arc<Mutex<Vec<(Instant, SystemTime, SocketAddr, Vec<u8>)>>>,
+    got: Arc<Mutex<Vec<Datagram>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }

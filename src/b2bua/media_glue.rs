@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 /// The engine's media settings, from `[media]`.
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
-    /// The RTP port range; the server binds every even port in it at start.
+    /// The RTP port range; the server binds every even port in it at
+    /// start, and the odd one above each for RTCP.
     pub ports: (u16, u16),
     pub codecs: Vec<Codec>,
     /// By line number.
