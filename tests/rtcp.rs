@@ -270,7 +270,7 @@ fn hotline_reports_on_the_callers_leg_and_keeps_what_the_caller_reports() {
         assert!(skew < Duration::from_secs(2), "NTP time is the wall clock: {skew:?} off");
         // The SR's counts are those of the RTP the phone got about then.
         let got_before = rtp.iter().filter(|c| c.at <= *at).count() as u32;
-        assert!(count.abs_diff(got_before) <= 25, "SR counts {count} packets, the phone had {got_before} by then");
+        assert!(count.abs_diff(got_before) <= 50, "SR counts {count} packets, the phone had {got_before} by then");
         let near = rtp.iter().rev().find(|c| c.rtp.ts.wrapping_sub(*rtp_ts) as i32 <= 0).expect("RTP before the SR");
         assert!(rtp_ts.wrapping_sub(near.rtp.ts) < 8000, "RTP time {rtp_ts} within a second of the last packet's {}", near.rtp.ts);
         assert!(matches!(&packets[1], Rtcp::Sdes { ssrc, cname: Some(c) } if *ssrc == hotline_ssrc && !c.is_empty()), "{packets:?}");
