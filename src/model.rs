@@ -259,12 +259,36 @@ pub struct LegMediaStats {
     pub sent_packets: u64,
     /// Where the leg's audio came from last (`IP:port`).
     pub remote: Option<String>,
+    /// RTCP compound packets hotline sent on the leg.
+    pub rtcp_sent: u64,
+    /// RTCP packets received from the leg's peer.
+    pub rtcp_received: u64,
+    /// The peer's last RTCP report on hotline's stream: the fraction lost
+    /// since its previous report (0.0-1.0), ...
+    #[serde(serialize_with = "finite_or_none")]
+    pub remote_fraction_lost: Option<f64>,
+    /// ... the packets it lost in all ...
+    pub remote_lost: Option<i64>,
+    /// ... and its interarrival jitter in milliseconds.
+    #[serde(serialize_with = "finite_or_none")]
+    pub remote_jitter_ms: Option<f64>,
+    /// The last round-trip time from RTCP (RFC 3550 §6.4.1), in milliseconds.
+    #[serde(serialize_with = "finite_or_none")]
+    pub rtt_ms: Option<f64>,
 }
 
 /// JSON has no NaN or infinity (serde_json would write `null`, which does
 /// not read back as a number): such a value is written as 0.
 fn finite_or_zero<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(if v.is_finite() { *v } else { 0.0 })
+}
+
+/// The same for an optional value: one JSON cannot hold is left out (null).
+fn finite_or_none<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) if v.is_finite() => s.serialize_some(v),
+        _ => s.serialize_none(),
+    }
 }
 
 impl From<&crate::media::session::LegStats> for LegMediaStats {
@@ -278,6 +302,12 @@ impl From<&crate::media::session::LegStats> for LegMediaStats {
             streams: s.received.streams,
             sent_packets: s.sent_packets,
             remote: s.remote.map(|a| a.to_string()),
+            rtcp_sent: s.rtcp.sent,
+            rtcp_received: s.rtcp.received,
+            remote_fraction_lost: s.rtcp.remote_fraction_lost,
+            remote_lost: s.rtcp.remote_lost,
+            remote_jitter_ms: s.rtcp.remote_jitter_ms,
+            rtt_ms: s.rtcp.rtt_ms,
         }
     }
 }
@@ -444,6 +474,16 @@ mod tests {
         assert_eq!(m.recording_error.as_deref(), Some("short write"));
         assert_eq!(m.media_stats, Some(MediaStats::default()));
         assert_eq!(m.recording, None);
+    }
+
+    #[test]
+    fn a_leg_stored_before_rtcp_reads_with_no_rtcp_figures() {
+        let old = r#"{"codec":"PCMA","packets":10,"bytes":1600,"lost":0,"jitter_ms":0.5,"streams":1,"sent_packets":9,"remote":null}"#;
+        let leg: LegMediaStats = serde_json::from_str(old).unwrap();
+        assert_eq!((leg.packets, leg.rtcp_sent, leg.rtt_ms, leg.remote_lost), (10, 0, None, None));
+        let nan = LegMediaStats { rtt_ms: Some(f64::NAN), remote_jitter_ms: Some(2.0), ..Default::default() };
+        let v = serde_json::to_value(&nan).unwrap();
+        assert!(v["rtt_ms"].is_null() && v["remote_jitter_ms"] == 2.0, "{v}");
     }
 
     #[test]

@@ -147,18 +147,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The IO side of hotline's media: every RTP port of the range, bound at
-/// start, and the running calls' media tasks.
+/// The IO side of hotline's media: every RTP port of the range and the
+/// RTCP port above it, bound at start, and the running calls' media tasks.
 struct MediaSide {
-    idle: HashMap<u16, tokio::net::UdpSocket>,
+    /// By RTP port: its socket and the RTCP one (port + 1).
+    idle: HashMap<u16, (tokio::net::UdpSocket, tokio::net::UdpSocket)>,
     running: HashMap<String, crate::media::driver::MediaHandle>,
     events_tx: mpsc::UnboundedSender<crate::media::driver::MediaEvent>,
     events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
 }
 
 impl MediaSide {
-    /// Binds every even port of `[media]`'s range (none without it), on
-    /// the SIP listeners' address when both sides share one.
+    /// Binds every even port of `[media]`'s range and the odd one above it
+    /// (none without it), on the SIP listeners' address when both sides
+    /// share one.
     async fn bind(config: &Config, transports: &Transports) -> anyhow::Result<MediaSide> {
         let (events_tx, events) = mpsc::unbounded_channel();
         let mut idle = HashMap::new();
@@ -170,13 +172,15 @@ impl MediaSide {
             };
             // The same even ports the engine's pool hands out.
             let mut ports = crate::media::ports::PortPool::new(m.rtp_port_min, m.rtp_port_max);
+            let bind = |what: &'static str, p: u16| async move {
+                tokio::net::UdpSocket::bind((ip, p)).await.with_context(|| {
+                    format!("cannot bind {what} port {ip}:{p} of [media] rtp_port_min..rtp_port_max: another program holds it; choose a free range")
+                })
+            };
             while let Some(port) = ports.allocate() {
-                let sock = tokio::net::UdpSocket::bind((ip, port)).await.with_context(|| {
-                    format!("cannot bind RTP port {ip}:{port} of [media] rtp_port_min..rtp_port_max: another program holds it; choose a free range")
-                })?;
-                idle.insert(port, sock);
+                idle.insert(port, (bind("RTP", port).await?, bind("RTCP", port + 1).await?));
             }
-            tracing::info!(%ip, ports = idle.len(), "RTP ports bound");
+            tracing::info!(%ip, pairs = idle.len(), "RTP and RTCP ports bound");
         }
         Ok(MediaSide { idle, running: HashMap::new(), events_tx, events })
     }
@@ -190,7 +194,8 @@ impl MediaSide {
                     tracing::error!(%call, caller_port, agent_port, "media ports not bound; the call has no audio");
                     return;
                 };
-                let h = driver::spawn(call.as_str().into(), (c, caller_port), (a, agent_port), self.events_tx.clone());
+                let leg = |port, (rtp, rtcp)| driver::LegSockets { port, rtp, rtcp };
+                let h = driver::spawn(call.as_str().into(), leg(caller_port, c), leg(agent_port, a), self.events_tx.clone());
                 self.running.insert(call, h);
             }
             MediaOut::Cmd { call, cmd } => {
@@ -211,9 +216,11 @@ impl MediaSide {
         use crate::media::driver::MediaEvent;
         let MediaEvent::Closed(mut closed) = ev else { return ev };
         let mut buf = [0u8; 2048];
-        for (port, sock) in closed.ports.into_iter().zip(std::mem::take(&mut closed.sockets)) {
-            while sock.try_recv_from(&mut buf).is_ok() {}
-            self.idle.insert(port, sock);
+        for leg in std::mem::take(&mut closed.sockets) {
+            for sock in [&leg.rtp, &leg.rtcp] {
+                while sock.try_recv_from(&mut buf).is_ok() {}
+            }
+            self.idle.insert(leg.port, (leg.rtp, leg.rtcp));
         }
         MediaEvent::Closed(closed)
     }

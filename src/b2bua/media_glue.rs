@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 /// The engine's media settings, from `[media]`.
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
-    /// The RTP port range; the server binds every even port in it at start.
+    /// The RTP port range; the server binds every even port in it at
+    /// start, and the odd one above each for RTCP.
     pub ports: (u16, u16),
     pub codecs: Vec<Codec>,
     /// By line number.
@@ -119,6 +120,7 @@ fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
         pt,
         telephone_event: remote.telephone_event,
         remote: remote.addr,
+        rtcp: remote.rtcp,
         send: matches!(remote.direction, Direction::SendRecv | Direction::RecvOnly) && !remote.is_hold(),
     }
 }

@@ -192,8 +192,8 @@ pub struct TicketsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
-    /// RTP ports, bound at start: even ports carry RTP (odd ones are left
-    /// for RTCP); each call uses two (caller leg, agent leg).
+    /// RTP ports, bound at start: even ports carry RTP, the odd one above
+    /// each its RTCP; each call uses two pairs (caller leg, agent leg).
     #[serde(default = "default_rtp_min")]
     pub rtp_port_min: u16,
     #[serde(default = "default_rtp_max")]

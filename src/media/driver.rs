@@ -1,10 +1,10 @@
-//! The IO edge of one call's media: a tokio task owning the call's two
-//! UDP sockets (caller leg, agent leg), driving its [`Session`] with
-//! datagrams, commands and the clock, and a blocking task writing its
-//! recording.
+//! The IO edge of one call's media: a tokio task owning the call's UDP
+//! sockets (caller leg, agent leg; RTP on an even port, RTCP on the next),
+//! driving its [`Session`] with datagrams, commands and the clock, and a
+//! blocking task writing its recording.
 //!
 //! ```text
-//!   engine --MediaCmd--> task: select { caller socket, agent socket, command, next timeout }
+//!   engine --MediaCmd--> task: select { caller RTP/RTCP, agent RTP/RTCP, command, next timeout }
 //!                          |  session outputs: datagrams -> sockets
 //!                          |                   frames -> recording thread (hound, flushed each second)
 //!   engine <--MediaEvent---+                   digits, prompts played, closed (stats, recording)
@@ -70,7 +70,15 @@ pub struct MediaClosed {
     /// The caller and agent legs' RTP ports, to return to the pool.
     pub ports: [u16; 2],
     /// Their sockets, still bound, for the next call.
-    pub sockets: Vec<UdpSocket>,
+    pub sockets: Vec<LegSockets>,
+}
+
+/// A leg's two bound sockets: RTP on an even port, RTCP on the next one.
+#[derive(Debug)]
+pub struct LegSockets {
+    pub port: u16,
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
 }
 
 /// The engine's handle on a running call media task.
@@ -97,8 +105,8 @@ pub async fn bind_leg(ip: std::net::IpAddr, ports: impl IntoIterator<Item = u16>
     None
 }
 
-/// Starts the media task of `call` on the two bound sockets.
-pub fn spawn(call: Arc<str>, caller: (UdpSocket, u16), agent: (UdpSocket, u16), events: mpsc::UnboundedSender<MediaEvent>) -> MediaHandle {
+/// Starts the media task of `call` on the two legs' bound sockets.
+pub fn spawn(call: Arc<str>, caller: LegSockets, agent: LegSockets, events: mpsc::UnboundedSender<MediaEvent>) -> MediaHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(run(call, caller, agent, rx, events));
     MediaHandle { tx }
@@ -106,30 +114,37 @@ pub fn spawn(call: Arc<str>, caller: (UdpSocket, u16), agent: (UdpSocket, u16), 
 
 async fn run(
     call: Arc<str>,
-    (caller, caller_port): (UdpSocket, u16),
-    (agent, agent_port): (UdpSocket, u16),
+    caller: LegSockets,
+    agent: LegSockets,
     mut commands: mpsc::UnboundedReceiver<MediaCmd>,
     events: mpsc::UnboundedSender<MediaEvent>,
 ) {
-    let mut session = Session::new(Instant::now().into_std());
+    let mut session = Session::new(Instant::now().into_std(), std::time::SystemTime::now());
     let mut recorder: Option<Recorder> = None;
     let (mut buf_a, mut buf_b) = (vec![0u8; 2048], vec![0u8; 2048]);
+    let (mut rtcp_a, mut rtcp_b) = (vec![0u8; 1500], vec![0u8; 1500]);
     let far = || Instant::now() + std::time::Duration::from_secs(3600);
     loop {
         let deadline = session.poll_timeout().map(Instant::from_std).unwrap_or_else(far);
         let mut closing = false;
         tokio::select! {
-            r = caller.recv_from(&mut buf_a) => if let Ok((n, from)) = r {
+            r = caller.rtp.recv_from(&mut buf_a) => if let Ok((n, from)) = r {
                 session.handle_packet(Instant::now().into_std(), Leg::Caller, from, &buf_a[..n]);
             },
-            r = agent.recv_from(&mut buf_b) => if let Ok((n, from)) = r {
+            r = agent.rtp.recv_from(&mut buf_b) => if let Ok((n, from)) = r {
                 session.handle_packet(Instant::now().into_std(), Leg::Agent, from, &buf_b[..n]);
+            },
+            r = caller.rtcp.recv_from(&mut rtcp_a) => if let Ok((n, from)) = r {
+                session.handle_rtcp(Instant::now().into_std(), Leg::Caller, from, &rtcp_a[..n]);
+            },
+            r = agent.rtcp.recv_from(&mut rtcp_b) => if let Ok((n, from)) = r {
+                session.handle_rtcp(Instant::now().into_std(), Leg::Agent, from, &rtcp_b[..n]);
             },
             cmd = commands.recv() => {
                 let now = Instant::now().into_std();
                 match cmd {
-                    Some(MediaCmd::SetLeg(leg, config)) => session.set_leg(leg, config, rand::random()),
-                    Some(MediaCmd::RemoveLeg(leg)) => session.remove_leg(leg),
+                    Some(MediaCmd::SetLeg(leg, config)) => session.set_leg(now, leg, config, rand::random()),
+                    Some(MediaCmd::RemoveLeg(leg)) => session.remove_leg(now, leg),
                     Some(MediaCmd::Play { clips, then_loop }) => session.play(now, clips, then_loop),
                     Some(MediaCmd::Announce(clips)) => session.announce(now, clips),
                     Some(MediaCmd::Bridge) => session.bridge(),
@@ -143,6 +158,7 @@ async fn run(
                     Some(MediaCmd::WatchSilence(after)) => session.watch_silence(after),
                     Some(MediaCmd::Close) | None => {
                         session.stop_recording(now);
+                        session.close(now);
                         closing = true;
                     }
                 }
@@ -152,7 +168,11 @@ async fn run(
         while let Some(out) = session.poll_output() {
             match out {
                 Output::Transmit { leg, to, data } => {
-                    let sock = if leg == Leg::Caller { &caller } else { &agent };
+                    let sock = if leg == Leg::Caller { &caller.rtp } else { &agent.rtp };
+                    let _ = sock.try_send_to(&data, to);
+                }
+                Output::TransmitRtcp { leg, to, data } => {
+                    let sock = if leg == Leg::Caller { &caller.rtcp } else { &agent.rtcp };
                     let _ = sock.try_send_to(&data, to);
                 }
                 Output::Frame(f) => {
@@ -181,7 +201,7 @@ async fn run(
                 caller: session.stats(Leg::Caller),
                 agent: session.stats(Leg::Agent),
                 recording,
-                ports: [caller_port, agent_port],
+                ports: [caller.port, agent.port],
                 sockets: vec![caller, agent],
             })));
             return;
@@ -227,10 +247,11 @@ mod tests {
     use crate::media::rtp::{self, OutStream};
     use std::time::Duration;
 
-    async fn sock() -> (UdpSocket, u16) {
-        let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let port = s.local_addr().unwrap().port();
-        (s, port)
+    async fn sock() -> (LegSockets, u16) {
+        let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        (LegSockets { port, rtp, rtcp }, port)
     }
 
     /// Real sockets on loopback: a caller hears music, is bridged to an
@@ -242,9 +263,11 @@ mod tests {
         let (agent_sock, agent_port) = sock().await;
         let (caller_phone, agent_phone) = (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-        let h = spawn("call-1".into(), (caller_sock, caller_port), (agent_sock, agent_port), ev_tx);
-        let cfg = |remote| LegConfig { codec: Codec::Pcma, pt: 8, telephone_event: Some(101), remote, send: true };
-        h.send(MediaCmd::SetLeg(Leg::Caller, cfg(caller_phone.local_addr().unwrap())));
+        let h = spawn("call-1".into(), caller_sock, agent_sock, ev_tx);
+        let cfg = |remote| LegConfig { codec: Codec::Pcma, pt: 8, telephone_event: Some(101), remote, rtcp: None, send: true };
+        // The caller's SDP names its RTCP socket (a=rtcp:).
+        let caller_rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        h.send(MediaCmd::SetLeg(Leg::Caller, LegConfig { rtcp: Some(caller_rtcp.local_addr().unwrap()), ..cfg(caller_phone.local_addr().unwrap()) }));
         h.send(MediaCmd::SetLeg(Leg::Agent, cfg(agent_phone.local_addr().unwrap())));
         h.send(MediaCmd::StartRecording(RecordingTarget {
             root: dir.path().into(),
@@ -289,6 +312,13 @@ mod tests {
         };
         let (recording, caller, ports) = closed;
         assert_eq!(ports, [caller_port, agent_port]);
+        // The caller leg's last RTCP went to its a=rtcp address, ending in a BYE (PT 203).
+        let mut last = None;
+        while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(100), caller_rtcp.recv_from(&mut buf)).await {
+            last = Some(buf[..n].to_vec());
+        }
+        let last = last.expect("RTCP on the caller's a=rtcp address");
+        assert!(last.windows(2).any(|w| w == [0x81, 203]), "a BYE of one source: {last:02x?}");
         assert_eq!(caller.unwrap().received.packets, 25);
         let info = recording.unwrap().unwrap();
         assert!(info.duration_ms >= 500, "{info:?}");

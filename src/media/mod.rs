@@ -14,6 +14,7 @@
 //! (aligning caller and agent audio into one stereo timeline), `wav.rs`
 //! (crash-safe recording files and their start-up repair), `rtp.rs`
 //! (hotline's outgoing RTP stream per leg, received-stream statistics),
+//! `rtcp.rs` (each leg's RTCP: reports sent, the peer's reports and RTT),
 //! `player.rs` (prompts and music to a waiting caller), `session.rs` (one
 //! call's media: latching, playing, bridging, transcoding, DTMF, the
 //! recorder feed), `ports.rs` (the RTP port range), `driver.rs` (the tokio
@@ -25,6 +26,7 @@ pub mod driver;
 pub mod player;
 pub mod ports;
 pub mod record;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;

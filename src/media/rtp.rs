@@ -63,15 +63,26 @@ pub struct OutStream {
     /// The relayed source and its offsets (seq, ts).
     source: Option<(u32, u16, u32)>,
     pub packets: u64,
+    /// Payload octets sent (RTCP SR's sender's octet count).
+    pub octets: u64,
 }
 
 impl OutStream {
     pub fn new(ssrc: u32, seq: u16, ts: u32) -> OutStream {
-        OutStream { ssrc, seq, ts, last_at: None, source: None, packets: 0 }
+        OutStream { ssrc, seq, ts, last_at: None, source: None, packets: 0, octets: 0 }
     }
 
     pub fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// The RTP timestamp that corresponds to `now` on this stream's clock
+    /// (`clock_rate` Hz): the last packet's plus the time since, for an
+    /// RTCP sender report. `None` before the first packet.
+    pub fn rtp_time_at(&self, now: Instant, clock_rate: u32) -> Option<u32> {
+        let at = self.last_at?;
+        let ticks = now.saturating_duration_since(at).as_micros() as u64 * clock_rate as u64 / 1_000_000;
+        Some(self.ts.wrapping_add(ticks as u32))
     }
 
     /// The timestamp for audio starting now: the last one plus the time
@@ -121,6 +132,7 @@ impl OutStream {
         }
         self.last_at = Some(now);
         self.packets += 1;
+        self.octets += payload.len() as u64;
         let header = Header {
             version: 2,
             marker,
@@ -204,6 +216,32 @@ impl RxTracker {
     pub fn stats(&self) -> &RxStats {
         &self.stats
     }
+
+    /// The current stream, as an RTCP reception report sees it (RFC 3550
+    /// A.3); `None` before the first packet.
+    pub fn source(&self) -> Option<RxSource> {
+        Some(RxSource {
+            ssrc: self.ssrc?,
+            ext_highest_seq: self.max_ext as u32,
+            expected: (self.max_ext - self.base_ext + 1).max(0) as u64,
+            received: self.received,
+            jitter: self.jitter.round() as u32,
+        })
+    }
+}
+
+/// The stream received on a leg, for an RTCP reception report block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxSource {
+    pub ssrc: u32,
+    /// Extended highest sequence number received (cycles in the top half).
+    pub ext_highest_seq: u32,
+    /// Packets expected (from the first to the highest sequence number)
+    /// and received, this stream.
+    pub expected: u64,
+    pub received: u64,
+    /// Interarrival jitter in timestamp units.
+    pub jitter: u32,
 }
 
 #[cfg(test)]

@@ -142,6 +142,9 @@ pub struct RemoteMedia {
     pub formats: Vec<Format>,
     /// The payload type of `telephone-event/8000`, if listed.
     pub telephone_event: Option<u8>,
+    /// Where to send RTCP if the SDP says (RFC 3605 `a=rtcp:`, at media
+    /// level); `None` means the RTP port + 1.
+    pub rtcp: Option<SocketAddr>,
     /// `a=ptime` in milliseconds, [`DEFAULT_PTIME`] when absent.
     pub ptime: u32,
     /// `a=sendrecv`... at media level, else session level, else sendrecv;
@@ -233,6 +236,7 @@ pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
         .and_then(|v| v.trim().parse::<u32>().ok())
         .filter(|p| *p > 0)
         .unwrap_or(DEFAULT_PTIME);
+    let rtcp = md.attribute("rtcp").flatten().and_then(|v| rtcp_attribute(v, ip));
     let direction = if port == 0 {
         Direction::Inactive
     } else {
@@ -262,6 +266,7 @@ pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
         addr: SocketAddr::new(ip, port),
         formats,
         telephone_event,
+        rtcp,
         ptime,
         direction,
         null_address: ip.is_unspecified(),
@@ -272,6 +277,19 @@ pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
 
 fn proto(md: &MediaDescription) -> String {
     md.media_name.protos.join("/")
+}
+
+/// RFC 3605 `a=rtcp:<port> [IN IP4 <address>]`; the address defaults to
+/// the stream's. Unreadable values are ignored (port + 1 applies).
+fn rtcp_attribute(value: &str, ip: IpAddr) -> Option<SocketAddr> {
+    let mut words = value.split_whitespace();
+    let port = words.next()?.parse::<u16>().ok().filter(|p| *p != 0)?;
+    let ip = match (words.next(), words.next(), words.next()) {
+        (Some("IN"), Some(kind), Some(addr)) => connection_ip(kind, addr).ok()?,
+        (None, ..) => ip,
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// The IP of a `c=` line, without a multicast `/ttl` suffix.

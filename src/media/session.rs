@@ -17,6 +17,14 @@
 //! engine steers it: [`Session::play`], [`Session::bridge`],
 //! [`Session::start_recording`] and friends. It never reads the clock.
 //!
+//! RTCP (`super::rtcp`): each leg reports on its own every ~5 s from its
+//! RTP port + 1 ([`Output::TransmitRtcp`]) and reads the peer's reports
+//! ([`Session::handle_rtcp`]) into the leg's [`LegStats`]; a BYE ends a
+//! leg ([`Session::remove_leg`], [`Session::close`]). It goes where the
+//! peer's RTCP comes from (latched like RTP, but moving only after
+//! [`RTCP_RELATCH_AFTER`] of silence, reports being seconds apart), else
+//! to the SDP's `a=rtcp:`, else to the RTP port + 1.
+//!
 //! Symmetric RTP: each leg sends to the SDP address until a packet
 //! arrives, then to where packets come from (phones behind NAT). A leg
 //! latches to the first source and moves only after that source has been
@@ -27,14 +35,19 @@
 use super::codec::Codec;
 use super::player::{Clip, Player};
 use super::record::{Aligner, FRAME, Side, StereoFrame};
+use super::rtcp::{Rtcp, RtcpStats, Sent, WallClock};
 use super::rtp::{self, OutStream, RxStats, RxTracker};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long a latched source must be silent before another may take over.
 pub const RELATCH_AFTER: Duration = Duration::from_secs(2);
+/// The same for RTCP, which comes every few seconds: three missed reports.
+pub const RTCP_RELATCH_AFTER: Duration = Duration::from_secs(15);
+/// G.711's RTP clock, the one RTCP timestamps and jitter are counted in.
+const CLOCK_RATE: u32 = 8000;
 const TICK: Duration = Duration::from_millis(20);
 
 /// A leg of the call.
@@ -75,6 +88,9 @@ pub struct LegConfig {
     pub telephone_event: Option<u8>,
     /// Where the peer's SDP says to send.
     pub remote: SocketAddr,
+    /// Where the peer's SDP says to send RTCP (`a=rtcp:`); `None`: the
+    /// RTP port + 1.
+    pub rtcp: Option<SocketAddr>,
     /// Send audio to the peer; false while its SDP says sendonly or
     /// inactive (it holds the call).
     pub send: bool,
@@ -85,6 +101,8 @@ pub struct LegConfig {
 pub enum Output {
     /// Send `data` from the leg's port to `to`.
     Transmit { leg: Leg, to: SocketAddr, data: Vec<u8> },
+    /// Send the RTCP packet `data` from the leg's RTCP port (RTP + 1) to `to`.
+    TransmitRtcp { leg: Leg, to: SocketAddr, data: Vec<u8> },
     /// A DTMF digit ended on a leg (RFC 4733 event with the end bit).
     Dtmf { leg: Leg, digit: char },
     /// A prompt played to its end.
@@ -104,6 +122,8 @@ pub struct LegStats {
     pub sent_packets: u64,
     /// Where the leg's audio came from last.
     pub remote: Option<SocketAddr>,
+    /// RTCP on the leg: the peer's reports on hotline's stream, RTT.
+    pub rtcp: RtcpStats,
 }
 
 #[derive(Debug)]
@@ -115,11 +135,36 @@ struct LegState {
     rx: RxTracker,
     /// RFC 4733 event timestamp whose end was reported (ends come thrice).
     dtmf_reported: Option<u32>,
+    rtcp: Rtcp,
+    rtcp_latched: Option<SocketAddr>,
+    rtcp_last_rx: Option<Instant>,
+}
+
+impl LegState {
+    /// Where the SDP says RTCP goes: `a=rtcp:`, else the RTP port + 1.
+    fn rtcp_sdp(&self) -> SocketAddr {
+        let r = self.config.remote;
+        self.config.rtcp.unwrap_or_else(|| SocketAddr::new(r.ip(), r.port().wrapping_add(1)))
+    }
+
+    /// Where RTCP goes now; `None` while the peer names no address (a
+    /// disabled stream, RFC 2543 hold) and has sent no RTCP.
+    fn rtcp_to(&self) -> Option<SocketAddr> {
+        let sdp = Some(self.rtcp_sdp()).filter(|a| !a.ip().is_unspecified() && self.config.remote.port() != 0);
+        self.rtcp_latched.or(sdp)
+    }
+
+    fn sent(&self, now: Instant) -> Sent {
+        Sent { packets: self.out.packets, octets: self.out.octets, rtp_time: self.out.rtp_time_at(now, CLOCK_RATE) }
+    }
 }
 
 pub struct Session {
     start: Instant,
+    wall: WallClock,
     legs: [Option<LegState>; 2],
+    /// The last statistics of legs removed, for the call record.
+    removed: [Option<LegStats>; 2],
     bridged: bool,
     player: Player,
     next_tick: Option<Instant>,
@@ -137,10 +182,14 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(start: Instant) -> Session {
+    /// A call's media from `start`, when the wall clock read `wall` (for
+    /// the RTCP timestamps; the session never reads a clock itself).
+    pub fn new(start: Instant, wall: SystemTime) -> Session {
         Session {
             start,
+            wall: WallClock { at: start, wall },
             legs: [None, None],
+            removed: [None, None],
             bridged: false,
             player: Player::default(),
             next_tick: None,
@@ -171,16 +220,21 @@ impl Session {
     }
 
     /// Sets up or updates a leg (after an answer or a re-INVITE). `ssrc`
-    /// names hotline's stream on it (random, from the driver).
-    pub fn set_leg(&mut self, leg: Leg, config: LegConfig, ssrc: u32) {
+    /// names hotline's stream on it (random, from the driver) and seeds
+    /// its RTCP intervals.
+    pub fn set_leg(&mut self, now: Instant, leg: Leg, config: LegConfig, ssrc: u32) {
         match &mut self.legs[leg.index()] {
             Some(state) => {
                 if state.config.remote != config.remote {
+                    // Another phone (a transfer): its RTP and RTCP come afresh.
                     state.latched = None;
+                    state.rtcp_latched = None;
+                    state.rtcp.forget_peer();
                 }
                 state.config = config;
             }
             None => {
+                let seed = u64::from(ssrc) << 32 | u64::from(ssrc.rotate_left(13));
                 self.legs[leg.index()] = Some(LegState {
                     config,
                     latched: None,
@@ -188,16 +242,40 @@ impl Session {
                     out: OutStream::new(ssrc, (ssrc >> 16) as u16, ssrc.rotate_left(7)),
                     rx: RxTracker::default(),
                     dtmf_reported: None,
+                    rtcp: Rtcp::new(now, ssrc, CLOCK_RATE, self.wall, seed),
+                    rtcp_latched: None,
+                    rtcp_last_rx: None,
                 })
             }
         }
     }
 
-    /// Forgets a leg (the agent left; the call goes on with the caller).
-    pub fn remove_leg(&mut self, leg: Leg) {
+    /// Forgets a leg (the agent left; the call goes on with the caller),
+    /// saying RTCP BYE to it.
+    pub fn remove_leg(&mut self, now: Instant, leg: Leg) {
+        self.say_bye(now, leg);
+        if let Some(stats) = self.stats(leg) {
+            self.removed[leg.index()] = Some(stats);
+        }
         self.legs[leg.index()] = None;
         if leg == Leg::Agent {
             self.bridged = false;
+        }
+    }
+
+    /// The call's media ends: RTCP BYE on every leg. The legs' statistics
+    /// stay readable.
+    pub fn close(&mut self, now: Instant) {
+        self.say_bye(now, Leg::Caller);
+        self.say_bye(now, Leg::Agent);
+    }
+
+    fn say_bye(&mut self, now: Instant, leg: Leg) {
+        let Some(state) = self.legs[leg.index()].as_mut() else { return };
+        let Some(to) = state.rtcp_to() else { return };
+        let sent = state.sent(now);
+        if let Some(data) = state.rtcp.bye(now, &sent, state.rx.source().as_ref()) {
+            self.outputs.push_back(Output::TransmitRtcp { leg, to, data });
         }
     }
 
@@ -251,13 +329,16 @@ impl Session {
         }
     }
 
+    /// The leg's statistics; for a removed leg (an agent who hung up
+    /// first), its last ones.
     pub fn stats(&self, leg: Leg) -> Option<LegStats> {
-        let s = self.legs[leg.index()].as_ref()?;
+        let Some(s) = self.legs[leg.index()].as_ref() else { return self.removed[leg.index()].clone() };
         Some(LegStats {
             codec: s.config.codec.name(),
             received: s.rx.stats().clone(),
             sent_packets: s.out.packets,
             remote: s.latched,
+            rtcp: s.rtcp.stats().clone(),
         })
     }
 
@@ -311,6 +392,23 @@ impl Session {
         self.drain_recorder(now);
     }
 
+    /// A datagram arrived on `leg`'s RTCP port (RTP + 1) from `from`.
+    /// What does not parse as RTCP is dropped; so is RTCP from a second
+    /// source while the latched one still reports.
+    pub fn handle_rtcp(&mut self, now: Instant, leg: Leg, from: SocketAddr, data: &[u8]) {
+        let Some(state) = self.legs[leg.index()].as_mut() else { return };
+        let take = match state.rtcp_latched {
+            Some(src) if src == from => true,
+            _ if from == state.rtcp_sdp() => true,
+            Some(_) => state.rtcp_last_rx.is_none_or(|t| now.saturating_duration_since(t) >= RTCP_RELATCH_AFTER),
+            None => true,
+        };
+        if take && state.rtcp.handle(now, data) {
+            state.rtcp_latched = Some(from);
+            state.rtcp_last_rx = Some(now);
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(at) = self.next_tick.filter(|t| *t <= now) {
             self.play_frame(at);
@@ -319,6 +417,20 @@ impl Session {
         if self.silence_deadline().is_some_and(|at| at <= now) {
             self.silence_reported = true;
             self.outputs.push_back(Output::Silent(Leg::Caller));
+        }
+        for leg in [Leg::Caller, Leg::Agent] {
+            let Some(state) = self.legs[leg.index()].as_mut() else { continue };
+            if state.rtcp.poll_timeout() > now {
+                continue;
+            }
+            let Some(to) = state.rtcp_to() else {
+                state.rtcp.skip(now);
+                continue;
+            };
+            let sent = state.sent(now);
+            if let Some(data) = state.rtcp.poll_report(now, &sent, state.rx.source().as_ref()) {
+                self.outputs.push_back(Output::TransmitRtcp { leg, to, data });
+            }
         }
         self.drain_recorder(now);
     }
@@ -329,7 +441,8 @@ impl Session {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rec = self.recorder.as_ref().and_then(Aligner::poll_timeout);
-        [self.next_tick, rec, self.silence_deadline()].into_iter().flatten().min()
+        let rtcp = self.legs.iter().flatten().map(|l| l.rtcp.poll_timeout()).min();
+        [self.next_tick, rec, rtcp, self.silence_deadline()].into_iter().flatten().min()
     }
 
     fn arm_tick(&mut self, now: Instant) {
@@ -409,5 +522,7 @@ fn dtmf_digit(event: u8) -> Option<char> {
     })
 }
 
+#[cfg(test)]
+mod rtcp_tests;
 #[cfg(test)]
 mod tests;

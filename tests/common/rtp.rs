@@ -369,6 +369,10 @@ impl Endpoint {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
                     let at = Instant::now();
+                    // RTCP (PT 200-204 with the marker bit) meant for a socket at port - 1 is not audio.
+                    if n > 1 && (200..=204).contains(&buf[1]) {
+                        continue;
+                    }
                     let Some(rtp) = Rtp::parse(&buf[..n]) else { continue };
                     remote.lock().unwrap().get_or_insert(from);
                     captured.lock().unwrap().push(Captured { at, from, rtp });

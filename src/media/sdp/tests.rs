@@ -379,3 +379,19 @@ fn garbage_is_an_error_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn rtcp_attribute_names_the_rtcp_port_and_address() {
+    // baresip writes a=rtcp with its port; RFC 3605 allows an address too.
+    let with = |attr: &str| {
+        let text = sipp_trunk().replace("a=ptime:20\r\n", &format!("a=ptime:20\r\n{attr}\r\n"));
+        parse(&text).unwrap().rtcp
+    };
+    assert_eq!(parse(&sipp_trunk()).unwrap().rtcp, None, "no a=rtcp: port + 1");
+    assert_eq!(with("a=rtcp:6001"), Some("127.0.0.1:6001".parse().unwrap()));
+    assert_eq!(with("a=rtcp:53020 IN IP4 192.0.2.9"), Some("192.0.2.9:53020".parse().unwrap()));
+    assert_eq!(with("a=rtcp:53020 IN IP6 2001:db8::9"), Some("[2001:db8::9]:53020".parse().unwrap()));
+    for bad in ["a=rtcp:", "a=rtcp:0", "a=rtcp:x", "a=rtcp:99999", "a=rtcp:5 IN IP4 host.example", "a=rtcp:5 IN IP6 192.0.2.1"] {
+        assert_eq!(with(bad), None, "{bad}");
+    }
+}

@@ -11,7 +11,7 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn leg(codec: Codec, remote: &str) -> LegConfig {
-    LegConfig { codec, pt: codec.payload_type(), telephone_event: Some(101), remote: addr(remote), send: true }
+    LegConfig { codec, pt: codec.payload_type(), telephone_event: Some(101), remote: addr(remote), rtcp: None, send: true }
 }
 
 /// A far end sending RTP: its own stream, 20 ms packets.
@@ -69,8 +69,8 @@ fn run_until(s: &mut Session, until: Instant) -> Vec<Output> {
 #[test]
 fn a_waiting_caller_hears_the_prompt_then_music_every_20_ms() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcma, "10.0.0.1:4000"), 7);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcma, "10.0.0.1:4000"), 7);
     s.play(t0, vec![Clip::new("welcome", vec![1000; 400])], Some(Clip::new("music", vec![-500; 1600])));
     let outs = run_until(&mut s, t0 + 99 * MS);
     let pkts = sent(&outs, Leg::Caller);
@@ -91,8 +91,8 @@ fn a_waiting_caller_hears_the_prompt_then_music_every_20_ms() {
 #[test]
 fn the_caller_leg_latches_to_where_audio_comes_from_and_resists_strays() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
     s.play(t0, vec![], Some(Clip::new("music", vec![1; 160])));
     let mut phone = Peer::new(1, Codec::Pcmu);
     s.handle_packet(t0, Leg::Caller, addr("192.0.2.9:7078"), &phone.audio(t0, 5));
@@ -111,8 +111,8 @@ fn the_caller_leg_latches_to_where_audio_comes_from_and_resists_strays() {
 #[test]
 fn the_sdp_address_takes_the_leg_from_a_source_still_sending() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
     s.play(t0, vec![], Some(Clip::new("music", vec![1; 160])));
     // The phone a transfer replaced still sends; the new phone's SDP names
     // 10.0.0.1:4000 and its first packet takes the leg at once.
@@ -129,9 +129,9 @@ fn the_sdp_address_takes_the_leg_from_a_source_still_sending() {
 #[test]
 fn bridged_audio_flows_both_ways_and_is_transcoded_between_laws() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
-    s.set_leg(Leg::Agent, leg(Codec::Pcma, "10.0.0.2:6000"), 8);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
+    s.set_leg(t0, Leg::Agent, leg(Codec::Pcma, "10.0.0.2:6000"), 8);
     s.bridge();
     let (mut caller, mut agent) = (Peer::new(1, Codec::Pcmu), Peer::new(2, Codec::Pcma));
     let mut to_agent = Vec::new();
@@ -159,11 +159,11 @@ fn bridged_audio_flows_both_ways_and_is_transcoded_between_laws() {
 #[test]
 fn dtmf_is_reported_once_per_digit_and_relayed_with_the_other_legs_payload_type() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcma, "10.0.0.1:4000"), 7);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcma, "10.0.0.1:4000"), 7);
     let mut agent_cfg = leg(Codec::Pcma, "10.0.0.2:6000");
     agent_cfg.telephone_event = Some(96);
-    s.set_leg(Leg::Agent, agent_cfg, 8);
+    s.set_leg(t0, Leg::Agent, agent_cfg, 8);
     s.bridge();
     let mut caller = Peer::new(1, Codec::Pcma);
     let from = addr("10.0.0.1:4000");
@@ -193,11 +193,11 @@ fn dtmf_is_reported_once_per_digit_and_relayed_with_the_other_legs_payload_type(
 #[test]
 fn a_leg_on_hold_gets_nothing() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
     let mut held = leg(Codec::Pcma, "10.0.0.1:4000");
     held.send = false;
-    s.set_leg(Leg::Caller, held, 7);
-    s.set_leg(Leg::Agent, leg(Codec::Pcma, "10.0.0.2:6000"), 8);
+    s.set_leg(t0, Leg::Caller, held, 7);
+    s.set_leg(t0, Leg::Agent, leg(Codec::Pcma, "10.0.0.2:6000"), 8);
     s.bridge();
     let mut agent = Peer::new(2, Codec::Pcma);
     s.handle_packet(t0, Leg::Agent, addr("10.0.0.2:6000"), &agent.audio(t0, 100));
@@ -207,9 +207,9 @@ fn a_leg_on_hold_gets_nothing() {
 #[test]
 fn the_recording_has_the_caller_left_and_what_the_caller_heard_right() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcma, "10.0.0.1:4000"), 7);
-    s.set_leg(Leg::Agent, leg(Codec::Pcma, "10.0.0.2:6000"), 8);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcma, "10.0.0.1:4000"), 7);
+    s.set_leg(t0, Leg::Agent, leg(Codec::Pcma, "10.0.0.2:6000"), 8);
     s.start_recording(t0);
     s.play(t0, vec![], Some(Clip::new("music", vec![2000; 160])));
     let (mut caller, mut agent) = (Peer::new(1, Codec::Pcma), Peer::new(2, Codec::Pcma));
@@ -252,13 +252,14 @@ fn the_recording_has_the_caller_left_and_what_the_caller_heard_right() {
 #[test]
 fn a_caller_whose_rtp_stops_is_reported_once_until_it_comes_back() {
     let t0 = Instant::now();
-    let mut s = Session::new(t0);
-    s.set_leg(Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
+    let mut s = Session::new(t0, SystemTime::UNIX_EPOCH);
+    s.set_leg(t0, Leg::Caller, leg(Codec::Pcmu, "10.0.0.1:4000"), 7);
     s.watch_silence(Some(Duration::from_secs(30)));
-    assert_eq!(s.poll_timeout(), None, "nothing to watch before the first packet");
+    assert_eq!(s.silence_deadline(), None, "nothing to watch before the first packet");
     let mut caller = Peer::new(1, Codec::Pcmu);
     s.handle_packet(t0, Leg::Caller, addr("10.0.0.1:4000"), &caller.audio(t0, 5));
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    assert_eq!(s.silence_deadline(), Some(t0 + Duration::from_secs(30)));
+    assert!(s.poll_timeout().is_some_and(|t| t <= t0 + Duration::from_secs(30)), "the deadline is one of the session's");
     s.handle_timeout(t0 + Duration::from_secs(29));
     assert!(!outputs(&mut s).contains(&Output::Silent(Leg::Caller)));
     s.handle_timeout(t0 + Duration::from_secs(30));
@@ -268,5 +269,5 @@ fn a_caller_whose_rtp_stops_is_reported_once_until_it_comes_back() {
     let back = t0 + Duration::from_secs(100);
     s.handle_packet(back, Leg::Caller, addr("10.0.0.1:4000"), &caller.audio(back, 5));
     s.watch_silence(None);
-    assert_eq!(s.poll_timeout(), None, "not watched while the caller holds");
+    assert_eq!(s.silence_deadline(), None, "not watched while the caller holds");
 }

@@ -31,6 +31,12 @@ fn stats(both: bool) -> MediaStats {
             streams: 1,
             sent_packets: 3_200,
             remote: Some("192.0.2.7:40000".into()),
+            rtcp_sent: 13,
+            rtcp_received: 12,
+            remote_fraction_lost: Some(0.0078125),
+            remote_lost: Some(-1),
+            remote_jitter_ms: Some(3.5),
+            rtt_ms: Some(41.25),
         }),
         agent: both.then(|| LegMediaStats {
             codec: "PCMU".into(),
