@@ -8,7 +8,8 @@
 //! ```
 //! `server` wires the IO edges to the engine; `config` loads and validates
 //! the TOML file; `model` holds the domain types they share; `media`
-//! negotiates SDP and converts G.711 audio.
+//! negotiates SDP and converts G.711 audio; `tickets` pushes call events
+//! from the store's outbox to the ticket system.
 #![forbid(unsafe_code)]
 
 pub mod acd;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod tickets;
 pub mod timers;
 
 #[cfg(test)]

@@ -138,12 +138,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let api_task = tokio::spawn(async move {
         axum::serve(http, api).with_graceful_shutdown(api_shutdown.cancelled_owned()).await
     });
+    // The ticket system's events: delivered after the records they
+    // describe are committed (the worker reads committed rows only).
+    let tickets = crate::tickets::WorkerConfig::from_config(&config).map(|cfg| {
+        crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token())
+    });
+    if tickets.is_none() {
+        tracing::info!("no [tickets]: call events wait in the outbox");
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = engine_task.await;
     let _ = api_task.await;
     flush_store(&writer).await;
+    if let Some(t) = tickets {
+        let _ = t.await;
+    }
     Ok(())
 }
 

@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/calls/{id}/recording/pause", axum::routing::post(pause_recording))
         .route("/api/calls/{id}/recording/resume", axum::routing::post(resume_recording))
         .route("/api/events", get(list_events))
+        .route("/api/outbox", get(list_outbox))
+        .route("/api/outbox/{id}/replay", axum::routing::post(replay_outbox))
         .route("/api/queues", get(queues))
         .route("/api/seats", get(seats))
         .route("/api/seats/{ext}/state", put(set_state).post(set_state))
@@ -187,6 +189,38 @@ async fn set_state(
     let snap = snapshot(&s).await?;
     let seat = seat_views(snap, Some(&ext)).pop();
     Ok(Json(json!({ "seat": seat })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    /// pending | delivered | dead
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The ticket system's events: what waits, what was delivered, what is
+/// dead-lettered and why.
+async fn list_outbox(State(s): State<AppState>, ApiQuery(q): ApiQuery<OutboxQuery>) -> ApiResult<serde_json::Value> {
+    if let Some(state) = q.state.as_deref()
+        && !matches!(state, "pending" | "delivered" | "dead")
+    {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("state {state:?}: use pending, delivered or dead")));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let events = s.store.list_outbox(q.state.as_deref(), i64::from(limit)).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+/// Puts a dead-lettered event back in line (after the ticket system or
+/// the secret was fixed).
+async fn replay_outbox(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    if !s.store.outbox_replay(&id, now).await? {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no dead event {id:?}; list them with GET /api/outbox?state=dead")));
+    }
+    tracing::info!(event = %id, "dead event replayed");
+    Ok(Json(json!({ "event": id, "state": "pending" })))
 }
 
 /// Optional body of the recording pause/resume requests.

@@ -68,6 +68,9 @@ pub struct Hotline {
     pub trunk: SocketAddr,
     pub http: String,
     pub config_path: PathBuf,
+    /// The port of the ticket system's URL (nothing listens unless the
+    /// test starts a receiver there).
+    pub tickets_port: u16,
 }
 
 impl Hotline {
@@ -89,6 +92,7 @@ impl Hotline {
         let dir = tempfile::tempdir().unwrap();
         let (pp, tp, hp) = (free_port(), free_port(), free_port());
         let (rtp_min, rtp_max) = free_udp_range(24);
+        let tickets_port = free_port();
         let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
         let text = demo
             // Quoted, so that a new port (say 50805) is never matched again.
@@ -98,6 +102,7 @@ impl Hotline {
             .replace("\"sqlite://hotline.db\"", &format!("\"sqlite://{}/hotline.db\"", dir.path().display()))
             // An RTP range of its own (tests run in parallel), and the
             // shipped prompts (hotline runs in a temporary directory).
+            .replace("\"http://127.0.0.1:9099/tickets\"", &format!("\"http://127.0.0.1:{tickets_port}/tickets\""))
             .replace("rtp_port_min = 20000", &format!("rtp_port_min = {rtp_min}"))
             .replace("rtp_port_max = 20999", &format!("rtp_port_max = {rtp_max}"))
             .replace("prompts_dir = \"config/prompts\"", &format!("prompts_dir = \"{}/config/prompts\"", env!("CARGO_MANIFEST_DIR")));
@@ -112,6 +117,7 @@ impl Hotline {
             http: format!("http://127.0.0.1:{hp}"),
             config_path,
             dir,
+            tickets_port,
         };
         h.wait_healthy()?;
         Ok(h)

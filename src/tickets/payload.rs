@@ -1,0 +1,108 @@
+//! The JSON body of a delivery, schema `hotline.call-event` version 1
+//! (documented with an example in docs/events.md). Built when the event is
+//! sent, from the call's stored row, so it carries what is known by then.
+//! Fields are only ever added within a version; a change in meaning gets a
+//! new version.
+
+use crate::model::StoredCall;
+use crate::store::outbox::{EventKind, OutboxEvent};
+use serde::Serialize;
+
+pub const SCHEMA: &str = "hotline.call-event";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Payload<'a> {
+    pub schema: &'static str,
+    pub version: u32,
+    /// The event id, also sent as `Idempotency-Key`.
+    pub id: &'a str,
+    /// `call.answered` or `call.ended`.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// When it happened (the answer, or the end), Unix milliseconds.
+    pub occurred_at_ms: i64,
+    pub call: CallPart<'a>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallPart<'a> {
+    pub id: &'a str,
+    pub line: &'a str,
+    pub tag: Option<&'a str>,
+    pub class: &'a str,
+    pub caller: &'a str,
+    pub queue: Option<&'a str>,
+    pub seat: Option<&'a str>,
+    /// The agent's name at the seat, when the config names one.
+    pub agent: Option<&'a str>,
+    pub offered_at_ms: i64,
+    pub answered_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub wait_ms: i64,
+    pub talk_ms: i64,
+    pub outcome: Option<&'a str>,
+    pub hangup_by: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub survey: Option<&'a str>,
+    pub ticket_id: Option<&'a str>,
+    pub recording: Option<RecordingPart<'a>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingPart<'a> {
+    /// The recording's id: the call's id (one recording per call).
+    pub id: &'a str,
+    pub duration_ms: u64,
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+    /// Where to download it (hotline's API).
+    pub url: String,
+}
+
+/// The body for `event` of `call`. `agent` names the seat's agent;
+/// `public_url` is hotline's HTTP address as the ticket system reaches it.
+/// A `call.answered` carries the call as it was answered (no end, no
+/// recording) even if it is sent after the end.
+pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a str>, public_url: &str) -> Payload<'a> {
+    let answered_only = EventKind::parse(&event.kind) == Some(EventKind::CallAnswered);
+    let c = &call.record;
+    let recording = call.media.recording.as_ref().filter(|_| !answered_only).map(|r| RecordingPart {
+        id: &c.id,
+        duration_ms: r.duration_ms,
+        size_bytes: r.size_bytes,
+        sha256: &r.sha256,
+        url: format!("{}/api/calls/{}/recording", public_url.trim_end_matches('/'), c.id),
+    });
+    fn unless<T>(answered_only: bool, v: Option<T>) -> Option<T> {
+        if answered_only { None } else { v }
+    }
+    Payload {
+        schema: SCHEMA,
+        version: VERSION,
+        id: &event.id,
+        kind: &event.kind,
+        occurred_at_ms: event.created_at_ms,
+        call: CallPart {
+            id: &c.id,
+            line: &c.line,
+            tag: c.tag.as_deref(),
+            class: c.class.as_str(),
+            caller: &c.caller,
+            queue: c.queue.as_deref(),
+            seat: c.seat.as_deref(),
+            agent,
+            offered_at_ms: c.offered_at_ms,
+            answered_at_ms: c.answered_at_ms,
+            ended_at_ms: unless(answered_only, c.ended_at_ms),
+            wait_ms: c.wait_ms,
+            talk_ms: if answered_only { 0 } else { c.talk_ms },
+            outcome: unless(answered_only, c.outcome.map(|o| o.as_str())),
+            hangup_by: unless(answered_only, c.hangup_by.map(|h| h.as_str())),
+            reason: unless(answered_only, c.reason.as_deref()),
+            survey: unless(answered_only, c.survey.as_deref()),
+            ticket_id: call.ticket_id.as_deref(),
+            recording,
+        },
+    }
+}

@@ -1,0 +1,145 @@
+//! Call events pushed to a ticket system: a real HTTP server (Python's
+//! standard library, tests/receiver/ticket_receiver.py) that checks the
+//! signature, deduplicates by Idempotency-Key and can be told to fail.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receiver/ticket_receiver.py");
+
+struct Receiver {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Receiver {
+    /// Starts the receiver on `port` with `secret`, failing per `plan`.
+    fn start(dir: &Path, port: u16, secret: &str, plan: &str) -> Receiver {
+        let log = dir.join("receiver.jsonl");
+        let child = Command::new("python3")
+            .args([RECEIVER, &port.to_string(), secret, log.to_str().unwrap(), plan])
+            .spawn()
+            .expect("start python3 ticket receiver");
+        // Dropped (killed and waited for) on every path from here.
+        let rx = Receiver { child, log };
+        // Ready once it accepts connections.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return rx;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the ticket receiver did not start on port {port}");
+    }
+
+    /// Every request it logged.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The events that took effect (accepted, not duplicates), in order.
+    fn effective(&self) -> Vec<Value> {
+        self.requests().into_iter().filter(|r| r["status"] == 201 && r["duplicate"] == false).collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo with quick retries: 1 s attempts, backoff from 1 s to 2 s.
+fn quick_retries(c: String) -> String {
+    c.replace("timeout_secs = 5 ", "timeout_secs = 1 ").replace("retry_max_secs = 600", "retry_max_secs = 2")
+}
+
+#[test]
+fn events_reach_a_failing_ticket_system_once_each_in_order_signed_and_name_the_ticket() {
+    let h = Hotline::start(quick_retries);
+    // 500, a timeout after taking effect, a dropped connection, 500 again:
+    // then it accepts.
+    let rx = Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "500,sleep,drop,500");
+    let seat = Seat::start(&h, "8001", "127.0.0.11", "seat_answer.xml", 1, "");
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 500").run_ok();
+    seat.finish();
+    let id = h.calls(1)[0]["id"].as_str().unwrap().to_string();
+    h.wait_for("both events to take effect", Duration::from_secs(30), |_| rx.effective().len() == 2);
+    let effective = rx.effective();
+    let kinds: Vec<&str> = effective.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["call.answered", "call.ended"], "a call's events in order");
+    for e in &effective {
+        assert_eq!(e["call"], id.as_str());
+        assert_eq!(e["key"], format!("{id}:{}", e["type"].as_str().unwrap()), "Idempotency-Key is the event id");
+        assert_eq!(e["payload"]["schema"], "hotline.call-event");
+        assert_eq!(e["payload"]["version"], 1);
+    }
+    let ended = &effective[1]["payload"]["call"];
+    assert_eq!((ended["outcome"].as_str(), ended["seat"].as_str(), ended["line"].as_str()), (Some("answered"), Some("8001"), Some("12345")));
+    assert!(ended["talk_ms"].as_i64().unwrap() >= 400, "{ended}");
+    let requests = rx.requests();
+    assert!(requests.iter().all(|r| r["signature_ok"] == true), "every request signed right");
+    assert!(requests.iter().any(|r| r["duplicate"] == true), "the event sent again after the timeout was recognised: {requests:?}");
+    // The receiver's answer names the ticket: it is on the call.
+    h.wait_for("the ticket id on the call", Duration::from_secs(10), |h| h.calls(1)[0]["ticket_id"] == format!("T-{id}"));
+    let outbox = h.get("/api/outbox");
+    let states: Vec<&str> = outbox["events"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["delivered", "delivered"], "{outbox}");
+}
+
+#[test]
+fn a_wrong_secret_dead_letters_the_events_with_the_reason_and_a_replay_delivers_them() {
+    let h = Hotline::start(quick_retries);
+    let rx = Receiver::start(h.dir.path(), h.tickets_port, "the-receivers-other-secret", "");
+    let seat = Seat::start(&h, "8002", "127.0.0.12", "seat_answer.xml", 1, "");
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 200").run_ok();
+    seat.finish();
+    h.wait_for("two dead events", Duration::from_secs(20), |h| {
+        h.get("/api/outbox?state=dead")["events"].as_array().is_some_and(|e| e.len() == 2)
+    });
+    let dead = h.get("/api/outbox?state=dead");
+    for e in dead["events"].as_array().unwrap() {
+        let reason = e["last_error"].as_str().unwrap();
+        assert!(reason.contains("401") && reason.contains("bad signature"), "the dead letter says why: {reason}");
+        assert_eq!(e["attempts"], 1, "a refusal is not retried");
+    }
+    assert!(rx.effective().is_empty());
+    drop(rx);
+
+    // The receiver is fixed (right secret): replaying delivers both.
+    let rx = Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "");
+    for e in dead["events"].as_array().unwrap() {
+        let (code, body) = h.post(&format!("/api/outbox/{}/replay", e["id"].as_str().unwrap()), Value::Null);
+        assert_eq!(code, 200, "{body}");
+    }
+    h.wait_for("both events delivered", Duration::from_secs(20), |_| rx.effective().len() == 2);
+    let (code, _) = h.post("/api/outbox/no-such-event/replay", Value::Null);
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn no_event_is_lost_or_needlessly_repeated_across_a_crash() {
+    let mut h = Hotline::start(quick_retries);
+    // Nothing listens yet: the events wait in the outbox.
+    let seat = Seat::start(&h, "8003", "127.0.0.13", "seat_answer.xml", 1, "");
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 200").run_ok();
+    seat.finish();
+    h.wait_for("both events in the outbox", Duration::from_secs(10), |h| {
+        h.get("/api/outbox?state=pending")["events"].as_array().is_some_and(|e| e.len() == 2)
+    });
+    h.crash_and_restart();
+    let rx = Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "");
+    h.wait_for("both events delivered after the restart", Duration::from_secs(30), |_| rx.effective().len() == 2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.requests().len(), 2, "delivered once each, nothing sent again: {:?}", rx.requests());
+}
