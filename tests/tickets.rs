@@ -143,3 +143,34 @@ fn no_event_is_lost_or_needlessly_repeated_across_a_crash() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rx.requests().len(), 2, "delivered once each, nothing sent again: {:?}", rx.requests());
 }
+
+#[test]
+fn a_ticket_lists_its_calls_whether_the_ticket_system_named_it_or_the_api_linked_it() {
+    let h = Hotline::start(quick_retries);
+    let rx = Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "");
+    let seat = Seat::start(&h, "8004", "127.0.0.14", "seat_answer.xml", 2, "");
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 200").run_ok();
+    let first = h.calls(1)[0]["id"].as_str().unwrap().to_string();
+    let ticket = format!("T-{first}");
+    h.wait_for("the receiver's ticket id on the call", Duration::from_secs(20), |h| h.calls(1)[0]["ticket_id"] == ticket.as_str());
+    // The citizen calls back about the same matter: the agent desktop links it.
+    trunk(&h, "trunk_call.xml", "12345", 1, "-d 200").run_ok();
+    seat.finish();
+    let second = h.calls(1)[0]["id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    h.wait_for("the second call's events delivered", Duration::from_secs(20), |_| rx.effective().len() == 4);
+    let (code, body) = h.put(&format!("/api/calls/{second}/ticket"), serde_json::json!({ "ticket_id": ticket }));
+    assert_eq!(code, 200, "{body}");
+    let listed = h.get(&format!("/api/tickets/{ticket}/calls"));
+    let ids: Vec<&str> = listed["calls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()], "first call first: {listed}");
+
+    let (code, _) = h.put("/api/calls/no-such-call/ticket", serde_json::json!({ "ticket_id": "X" }));
+    assert_eq!(code, 404);
+    let (code, body) = h.put(&format!("/api/calls/{second}/ticket"), serde_json::json!({ "ticket": "X" }));
+    assert_eq!(code, 422, "an unknown field is refused: {body}");
+    let (code, _) = h.put(&format!("/api/calls/{second}/ticket"), serde_json::json!({ "ticket_id": null }));
+    assert_eq!(code, 200);
+    let listed = h.get(&format!("/api/tickets/{ticket}/calls"));
+    assert_eq!(listed["calls"].as_array().unwrap().len(), 1, "unlinked: {listed}");
+}

@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/calls/live", get(live_calls))
         .route("/api/calls", get(list_calls))
         .route("/api/calls/{id}", get(get_call))
+        .route("/api/calls/{id}/ticket", put(set_call_ticket))
+        .route("/api/tickets/{ticket_id}/calls", get(ticket_calls))
         .route("/api/calls/{id}/recording/pause", axum::routing::post(pause_recording))
         .route("/api/calls/{id}/recording/resume", axum::routing::post(resume_recording))
         .route("/api/events", get(list_events))
@@ -191,6 +193,40 @@ async fn set_state(
     Ok(Json(json!({ "seat": seat })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketBody {
+    /// The ticket; null unlinks the call.
+    ticket_id: Option<String>,
+}
+
+/// Links a call to a ticket (the agent desktop or the ticket system,
+/// when the ticket is made after the call, or for a callback).
+async fn set_call_ticket(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TicketBody>,
+) -> ApiResult<serde_json::Value> {
+    let ticket = body.ticket_id.filter(|t| !t.trim().is_empty());
+    if ticket.as_ref().is_some_and(|t| t.len() > 200) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "ticket_id: at most 200 characters".into()));
+    }
+    if !s.store.set_call_ticket(&id, ticket.as_deref()).await? {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")));
+    }
+    tracing::info!(call = %id, ticket_id = ticket.as_deref(), "call linked to a ticket");
+    Ok(Json(json!({ "call": id, "ticket_id": ticket })))
+}
+
+/// Every call of a ticket, first call first (the citizen's call, then
+/// callbacks and transfers).
+async fn ticket_calls(State(s): State<AppState>, Path(ticket_id): Path<String>) -> ApiResult<serde_json::Value> {
+    let filter = CallFilter { ticket_id: Some(ticket_id.clone()), limit: Some(1000), ..Default::default() };
+    let mut calls = s.store.list_calls(&filter).await?;
+    calls.reverse();
+    Ok(Json(json!({ "ticket_id": ticket_id, "calls": calls })))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct OutboxQuery {
@@ -316,6 +352,7 @@ async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>)
         seat: q.seat,
         outcome,
         class,
+        ticket_id: None,
         limit: q.limit,
         offset: q.offset,
     };

@@ -138,6 +138,7 @@ pub(super) async fn list(
     c.eq("seat", f.seat.as_deref());
     c.eq("outcome", f.outcome.map(|o| o.as_str()));
     c.eq("class", f.class.map(|k| k.as_str()));
+    c.eq("ticket_id", f.ticket_id.as_deref());
     let sql = c.select(CALL_COLUMNS, "calls", "offered_at_ms DESC, id DESC");
     let limit = clamp_limit(f.limit, CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT);
     let rows = c
@@ -258,4 +259,11 @@ fn parse<T: FromStr>(id: &str, column: &'static str, value: String) -> Result<T,
         column,
         value,
     })
+}
+
+/// Links call `id` to ticket `ticket` (or unlinks it with `None`);
+/// returns whether there is such a call.
+pub(super) async fn set_ticket(conn: &mut AnyConnection, id: &str, ticket: Option<&str>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = $2").bind(ticket).bind(id).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
 }

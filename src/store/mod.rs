@@ -220,6 +220,14 @@ impl Store {
         recovery::close_interrupted(&mut *self.conn().await?, now_ms, reason).await
     }
 
+    /// Links call `id` to ticket `ticket_id` (`None` unlinks); false if
+    /// there is no such call.
+    pub async fn set_call_ticket(&self, id: &str, ticket_id: Option<&str>) -> Result<bool, StoreError> {
+        calls::set_ticket(&mut *self.conn().await?, id, ticket_id)
+            .await
+            .map_err(StoreError::query("set call ticket"))
+    }
+
     /// Ticket-system events in `state` (all if `None`), oldest first.
     pub async fn list_outbox(&self, state: Option<&str>, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
         outbox::list(&mut *self.conn().await?, state, limit)
