@@ -129,14 +129,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for ((side, proto), addr) in transports.local.iter() {
         tracing::info!(?side, ?proto, %addr, "SIP listening");
     }
-    let api = crate::api::router(crate::api::AppState { engine: handle, store: store.clone(), writer: writer.clone() });
+    let api = crate::api::router(crate::api::AppState {
+        engine: handle,
+        store: store.clone(),
+        writer: writer.clone(),
+        recordings_root: config.recordings.root.clone(),
+    });
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot bind HTTP {} ([http] listen)", config.http.listen))?;
     tracing::info!(addr = %config.http.listen, "HTTP API listening");
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {
-        axum::serve(http, api).with_graceful_shutdown(api_shutdown.cancelled_owned()).await
+        axum::serve(http, api.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(api_shutdown.cancelled_owned())
+            .await
     });
     // The ticket system's events: delivered after the records they
     // describe are committed (the worker reads committed rows only).

@@ -174,3 +174,50 @@ fn a_ticket_lists_its_calls_whether_the_ticket_system_named_it_or_the_api_linked
     let listed = h.get(&format!("/api/tickets/{ticket}/calls"));
     assert_eq!(listed["calls"].as_array().unwrap().len(), 1, "unlinked: {listed}");
 }
+
+#[test]
+fn a_tickets_recording_downloads_whole_or_by_range_and_every_download_is_audited() {
+    let h = Hotline::start(quick_retries);
+    let rx = Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "");
+    let seat = Seat::start(&h, "8005", "127.0.0.15", "seat_answer_audio.xml", 1, "-d 100");
+    trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 2000").run_ok();
+    seat.finish();
+    h.wait_for("call.ended delivered", Duration::from_secs(20), |_| rx.effective().len() == 2);
+    let ended = &rx.effective()[1]["payload"]["call"];
+    let id = ended["id"].as_str().unwrap().to_string();
+    let url = ended["recording"]["url"].as_str().expect("call.ended carries the recording's link").to_string();
+    assert!(url.ends_with(&format!("/api/calls/{id}/recording")), "{url}");
+    // From the ticket to its calls to the recording.
+    let calls = h.get(&format!("/api/tickets/T-{id}/calls"));
+    assert_eq!(calls["calls"][0]["id"], id.as_str(), "{calls}");
+    let sha = calls["calls"][0]["recording"]["sha256"].as_str().unwrap().to_string();
+    let size = calls["calls"][0]["recording"]["size_bytes"].as_u64().unwrap();
+
+    let client = reqwest::blocking::Client::new();
+    let whole = client.get(&url).header("X-Hotline-User", "ticket-system").send().unwrap();
+    assert_eq!(whole.status().as_u16(), 200);
+    assert_eq!(whole.headers()["content-disposition"], format!("attachment; filename=\"{id}.wav\"").as_str());
+    let bytes = whole.bytes().unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    assert_eq!(sha256_hex(&bytes), sha, "the file is the one on record");
+    let part = client.get(&url).header("Range", "bytes=0-43").header("X-Hotline-User", "supervisor 9001").send().unwrap();
+    assert_eq!(part.status().as_u16(), 206, "Range is honoured");
+    assert_eq!(part.headers()["content-range"], format!("bytes 0-43/{size}").as_str());
+    let head = part.bytes().unwrap();
+    assert_eq!((head.len(), &head[..4], &head[8..12]), (44, &b"RIFF"[..], &b"WAVE"[..]), "the WAV header");
+
+    let audit = h.get(&format!("/api/calls/{id}/recording/accesses"));
+    let who: Vec<(&str, Option<&str>)> =
+        audit["accesses"].as_array().unwrap().iter().map(|a| (a["who"].as_str().unwrap(), a["byte_range"].as_str())).collect();
+    assert_eq!(who, [("ticket-system", None), ("supervisor 9001", Some("bytes=0-43"))], "{audit}");
+    let (code, body) = h.get_status("/api/calls/no-such-call/recording");
+    assert_eq!(code, 404, "{body}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}

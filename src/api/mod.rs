@@ -23,6 +23,8 @@ pub struct AppState {
     pub engine: EngineHandle,
     pub store: Store,
     pub writer: WriterHandle,
+    /// `[recordings] root`: recording paths on call records are relative to it.
+    pub recordings_root: std::path::PathBuf,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -32,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/calls", get(list_calls))
         .route("/api/calls/{id}", get(get_call))
         .route("/api/calls/{id}/ticket", put(set_call_ticket))
+        .route("/api/calls/{id}/recording", get(download_recording))
+        .route("/api/calls/{id}/recording/accesses", get(recording_accesses))
         .route("/api/tickets/{ticket_id}/calls", get(ticket_calls))
         .route("/api/calls/{id}/recording/pause", axum::routing::post(pause_recording))
         .route("/api/calls/{id}/recording/resume", axum::routing::post(resume_recording))
@@ -191,6 +195,55 @@ async fn set_state(
     let snap = snapshot(&s).await?;
     let seat = seat_views(snap, Some(&ext)).pop();
     Ok(Json(json!({ "seat": seat })))
+}
+
+/// Streams a call's WAV (HTTP Range supported, for players that seek),
+/// after writing who asked to the audit log.
+async fn download_recording(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::ConnectInfo(remote): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    use tower::ServiceExt;
+    // Owned before any await: a borrow of the request would make the
+    // handler's future !Send (the body is not Sync).
+    let (who, byte_range) = {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        (header("x-hotline-user"), header("range"))
+    };
+    let call = s.store.get_call(&id).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
+    let Some(rec) = call.media.recording.as_ref() else {
+        let why = call.media.recording_error.as_deref().unwrap_or("the call was not recorded (or its recording is not finished yet)");
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no recording for call {id}: {why}")));
+    };
+    let path = s.recordings_root.join(&rec.path);
+    if !path.is_file() {
+        return Err(ApiError(StatusCode::GONE, format!("the recording of call {id} is on record but its file {} is missing", rec.path)));
+    }
+    let access = crate::store::RecordingAccess {
+        at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        call_id: id.clone(),
+        who: who.filter(|w| !w.is_empty()).unwrap_or_else(|| "anonymous".into()),
+        remote: remote.to_string(),
+        byte_range,
+    };
+    s.store.log_recording_access(&access).await?;
+    tracing::info!(call = %id, who = %access.who, remote = %access.remote, range = access.byte_range.as_deref(), "recording downloaded");
+    let served = tower_http::services::ServeFile::new(&path).oneshot(req).await.map_err(|e| {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {}: {e}", path.display()))
+    })?;
+    let mut resp = served.map(axum::body::Body::new).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{id}.wav\"")) {
+        resp.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+/// The audit log of a call's recording downloads.
+async fn recording_accesses(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+    let accesses = s.store.recording_accesses(&id).await?;
+    Ok(Json(json!({ "call": id, "accesses": accesses })))
 }
 
 #[derive(Deserialize)]

@@ -71,3 +71,45 @@ fn from_row(row: &AnyRow) -> Result<QueueEvent, StoreError> {
         detail: row.try_get("detail").map_err(q())?,
     })
 }
+
+/// One download of a call's recording, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordingAccess {
+    pub at_ms: i64,
+    pub call_id: String,
+    pub who: String,
+    pub remote: String,
+    /// The Range header, when only part was asked for.
+    pub byte_range: Option<String>,
+}
+
+pub(super) async fn insert_access(conn: &mut sqlx::AnyConnection, a: &RecordingAccess) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO recording_access (at_ms, call_id, who, remote, byte_range) VALUES ($1, $2, $3, $4, $5)")
+        .bind(a.at_ms)
+        .bind(a.call_id.as_str())
+        .bind(a.who.as_str())
+        .bind(a.remote.as_str())
+        .bind(a.byte_range.as_deref())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn list_access(conn: &mut sqlx::AnyConnection, call_id: &str) -> Result<Vec<RecordingAccess>, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT at_ms, call_id, who, remote, byte_range FROM recording_access WHERE call_id = $1 ORDER BY id")
+        .bind(call_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RecordingAccess {
+                at_ms: r.try_get("at_ms")?,
+                call_id: r.try_get("call_id")?,
+                who: r.try_get("who")?,
+                remote: r.try_get("remote")?,
+                byte_range: r.try_get("byte_range")?,
+            })
+        })
+        .collect()
+}

@@ -43,6 +43,7 @@ pub use filter::{
     CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT, CallFilter, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT,
     EventFilter,
 };
+pub use events::RecordingAccess;
 pub use writer::{StoreCmd, Writer, WriterConfig, WriterHandle, WriterStatus};
 
 use crate::model::{CallMedia, CallRecord, Outcome, QueueEvent, StoredCall};
@@ -218,6 +219,21 @@ impl Store {
     /// closed. Call at start, before the writer task runs.
     pub async fn close_interrupted(&self, now_ms: i64, reason: &str) -> Result<u64, StoreError> {
         recovery::close_interrupted(&mut *self.conn().await?, now_ms, reason).await
+    }
+
+    /// Writes one recording download to the audit log (before the file is
+    /// served: a download that is not logged does not happen).
+    pub async fn log_recording_access(&self, access: &events::RecordingAccess) -> Result<(), StoreError> {
+        events::insert_access(&mut *self.conn().await?, access)
+            .await
+            .map_err(StoreError::query("log recording access"))
+    }
+
+    /// The downloads of call `call_id`'s recording, oldest first.
+    pub async fn recording_accesses(&self, call_id: &str) -> Result<Vec<events::RecordingAccess>, StoreError> {
+        events::list_access(&mut *self.conn().await?, call_id)
+            .await
+            .map_err(StoreError::query("list recording accesses"))
     }
 
     /// Links call `id` to ticket `ticket_id` (`None` unlinks); false if

@@ -192,6 +192,12 @@ impl Hotline {
         r.json().expect("JSON body")
     }
 
+    /// GET with the status: (status, JSON body or null).
+    pub fn get_status(&self, path: &str) -> (u16, Value) {
+        let r = reqwest::blocking::get(format!("{}{path}", self.http)).expect("GET");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
     pub fn put(&self, path: &str, body: Value) -> (u16, Value) {
         let r = reqwest::blocking::Client::new()
             .put(format!("{}{path}", self.http))
