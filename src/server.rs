@@ -134,6 +134,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         writer: writer.clone(),
         recordings_root: config.recordings.root.clone(),
+        auth: std::sync::Arc::new(crate::api::auth::Auth::from_config(&config)),
     });
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -376,18 +377,26 @@ async fn run_engine(
     }
 }
 
-/// The demo's passwords are public, and the API has no authentication
-/// yet: say so loudly when they face a network.
+/// The demo's passwords and tokens are public, and an API without tokens
+/// is open: say so loudly when they face a network.
 fn warn_public_demo(config: &Config) {
     if let Some(msg) = public_demo_warning(config) {
         tracing::error!("{msg}");
         eprintln!("\n!!! {msg}\n");
     }
-    if !config.http.listen.ip().is_loopback() {
+    let public = !config.http.listen.ip().is_loopback();
+    if config.http.tokens.is_empty() {
         tracing::warn!(
             listen = %config.http.listen,
-            "the HTTP API has no authentication yet: anyone who reaches it can read call records and change agent states; keep [http] listen on loopback or behind a firewall"
+            "no [http] tokens: anyone who reaches the HTTP API can read call records, download recordings and change agent states; set tokens (docs/config.md)"
         );
+    } else if public && config.http.tokens.iter().any(|t| t.token.starts_with("demo-")) {
+        let msg = format!(
+            "DEMO API TOKENS ON A PUBLIC ADDRESS: [http] tokens still hold the published demo tokens while the API listens on {}. Set your own tokens.",
+            config.http.listen
+        );
+        tracing::error!("{msg}");
+        eprintln!("\n!!! {msg}\n");
     }
 }
 

@@ -168,7 +168,7 @@ fn a_paused_recording_is_silent_for_the_pause_and_the_pause_is_logged() {
         .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("recording")))
         .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
         .collect();
-    assert_eq!(kinds, [("recording_paused", "agent 8005"), ("recording_resumed", "api")]);
+    assert_eq!(kinds, [("recording_paused", "agent 8005"), ("recording_resumed", "demo-admin")], "by: the body's, else the token's name");
 }
 
 #[test]

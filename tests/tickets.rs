@@ -186,7 +186,7 @@ fn a_tickets_recording_downloads_whole_or_by_range_and_every_download_is_audited
     let ended = &rx.effective()[1]["payload"]["call"];
     let id = ended["id"].as_str().unwrap().to_string();
     let url = ended["recording"]["url"].as_str().expect("call.ended carries the recording's link").to_string();
-    assert!(url.ends_with(&format!("/api/calls/{id}/recording")), "{url}");
+    assert!(url.contains(&format!("/api/calls/{id}/recording?expires=")) && url.contains("&sig="), "a signed link: {url}");
     // From the ticket to its calls to the recording.
     let calls = h.get(&format!("/api/tickets/T-{id}/calls"));
     assert_eq!(calls["calls"][0]["id"], id.as_str(), "{calls}");
@@ -194,13 +194,26 @@ fn a_tickets_recording_downloads_whole_or_by_range_and_every_download_is_audited
     let size = calls["calls"][0]["recording"]["size_bytes"].as_u64().unwrap();
 
     let client = reqwest::blocking::Client::new();
-    let whole = client.get(&url).header("X-Hotline-User", "ticket-system").send().unwrap();
+    // The link opens the recording without a token; a tampered one does not,
+    // nor does the bare URL.
+    let bare = url.split('?').next().unwrap();
+    assert_eq!(client.get(bare).send().unwrap().status().as_u16(), 401);
+    assert_eq!(client.get(url.replace("&sig=", "&sig=0")).send().unwrap().status().as_u16(), 401);
+    let later = url.replace("expires=", "expires=9");
+    assert_eq!(client.get(&later).send().unwrap().status().as_u16(), 401, "a longer life is not signed");
+    let whole = client.get(&url).header("X-Hotline-User", "clerk 17").send().unwrap();
     assert_eq!(whole.status().as_u16(), 200);
     assert_eq!(whole.headers()["content-disposition"], format!("attachment; filename=\"{id}.wav\"").as_str());
     let bytes = whole.bytes().unwrap();
     assert_eq!(bytes.len() as u64, size);
     assert_eq!(sha256_hex(&bytes), sha, "the file is the one on record");
-    let part = client.get(&url).header("Range", "bytes=0-43").header("X-Hotline-User", "supervisor 9001").send().unwrap();
+    let part = client
+        .get(bare)
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Range", "bytes=0-43")
+        .header("X-Hotline-User", "supervisor 9001")
+        .send()
+        .unwrap();
     assert_eq!(part.status().as_u16(), 206, "Range is honoured");
     assert_eq!(part.headers()["content-range"], format!("bytes 0-43/{size}").as_str());
     let head = part.bytes().unwrap();
@@ -209,7 +222,7 @@ fn a_tickets_recording_downloads_whole_or_by_range_and_every_download_is_audited
     let audit = h.get(&format!("/api/calls/{id}/recording/accesses"));
     let who: Vec<(&str, Option<&str>)> =
         audit["accesses"].as_array().unwrap().iter().map(|a| (a["who"].as_str().unwrap(), a["byte_range"].as_str())).collect();
-    assert_eq!(who, [("ticket-system", None), ("supervisor 9001", Some("bytes=0-43"))], "{audit}");
+    assert_eq!(who, [("signed link for clerk 17", None), ("demo-admin for supervisor 9001", Some("bytes=0-43"))], "{audit}");
     let (code, body) = h.get_status("/api/calls/no-such-call/recording");
     assert_eq!(code, 404, "{body}");
 }
@@ -220,4 +233,34 @@ fn sha256_hex(bytes: &[u8]) -> String {
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn the_api_needs_a_token_for_recordings_and_changes_and_reads_are_open_as_configured() {
+    let h = Hotline::start(|c| c);
+    let client = reqwest::blocking::Client::new();
+    let url = |p: &str| format!("{}{p}", h.http);
+    let status = |r: reqwest::blocking::RequestBuilder| r.send().unwrap().status().as_u16();
+    let state = serde_json::json!({ "state": "ready" });
+    // The demo lets anyone read (anonymous = ["read"]), not change.
+    assert_eq!(status(client.get(url("/api/calls"))), 200);
+    assert_eq!(status(client.get(url("/api/health"))), 200);
+    assert_eq!(status(client.put(url("/api/seats/8001/state")).json(&state)), 401);
+    assert_eq!(status(client.get(url("/api/outbox"))), 401);
+    // A token it does not know, one without write, one with it.
+    assert_eq!(status(client.put(url("/api/seats/8001/state")).bearer_auth("not-a-token-of-ours").json(&state)), 401);
+    let r = client.put(url("/api/seats/8001/state")).bearer_auth("demo-ticket-token-change-me").json(&state).send().unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = r.json().unwrap();
+    assert!(body["error"].as_str().unwrap().contains("ticket-system"), "says which token: {body}");
+    assert_eq!(status(client.put(url("/api/seats/8001/state")).bearer_auth(ADMIN_TOKEN).json(&state)), 200);
+
+    // Without tokens in the config the API is open (hotline warns).
+    let open = Hotline::start(|c| {
+        let start = c.find("tokens = [").unwrap();
+        let end = c.find("link_ttl_secs").unwrap();
+        format!("{}{}", &c[..start], &c[end..])
+    });
+    let r = client.put(format!("{}/api/seats/8001/state", open.http)).json(&state).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
 }

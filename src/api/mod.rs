@@ -1,5 +1,6 @@
 //! The HTTP API (axum, JSON): health, live calls, queues and seats, agent
-//! state changes, call records and the event log.
+//! state changes, call records and the event log, tickets, recordings and
+//! the ticket outbox; who may do what is `auth.rs`.
 //!
 //! Live views come from the engine task through [`EngineHandle`]; records
 //! come from the store. `docs/api.md` and `docs/openapi.yaml` describe
@@ -25,9 +26,14 @@ pub struct AppState {
     pub writer: WriterHandle,
     /// `[recordings] root`: recording paths on call records are relative to it.
     pub recordings_root: std::path::PathBuf,
+    pub auth: std::sync::Arc<auth::Auth>,
 }
 
+pub mod auth;
+use auth::Caller;
+
 pub fn router(state: AppState) -> Router {
+    let auth = state.auth.clone();
     Router::new()
         .route("/api/health", get(health))
         .route("/api/calls/live", get(live_calls))
@@ -49,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here; docs/api.md lists each endpoint's methods".into())
         })
+        .layer(axum::middleware::from_fn_with_state(auth, auth::check))
         .with_state(state)
 }
 
@@ -203,6 +210,7 @@ async fn download_recording(
     State(s): State<AppState>,
     Path(id): Path<String>,
     axum::extract::ConnectInfo(remote): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::Extension(caller): axum::Extension<Caller>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     use tower::ServiceExt;
@@ -224,7 +232,10 @@ async fn download_recording(
     let access = crate::store::RecordingAccess {
         at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         call_id: id.clone(),
-        who: who.filter(|w| !w.is_empty()).unwrap_or_else(|| "anonymous".into()),
+        who: match who.filter(|w| !w.is_empty()) {
+            Some(user) => format!("{} for {user}", caller.0),
+            None => caller.0.clone(),
+        },
         remote: remote.to_string(),
         byte_range,
     };
@@ -320,12 +331,22 @@ struct PauseBody {
     by: Option<String>,
 }
 
-async fn pause_recording(s: State<AppState>, id: Path<String>, body: axum::body::Bytes) -> ApiResult<serde_json::Value> {
-    set_recording_paused(s, id, body, true).await
+async fn pause_recording(
+    s: State<AppState>,
+    id: Path<String>,
+    caller: axum::Extension<Caller>,
+    body: axum::body::Bytes,
+) -> ApiResult<serde_json::Value> {
+    set_recording_paused(s, id, caller, body, true).await
 }
 
-async fn resume_recording(s: State<AppState>, id: Path<String>, body: axum::body::Bytes) -> ApiResult<serde_json::Value> {
-    set_recording_paused(s, id, body, false).await
+async fn resume_recording(
+    s: State<AppState>,
+    id: Path<String>,
+    caller: axum::Extension<Caller>,
+    body: axum::body::Bytes,
+) -> ApiResult<serde_json::Value> {
+    set_recording_paused(s, id, caller, body, false).await
 }
 
 /// Pauses or resumes a live call's recording: the pause is silence in the
@@ -334,6 +355,7 @@ async fn resume_recording(s: State<AppState>, id: Path<String>, body: axum::body
 async fn set_recording_paused(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
     body: axum::body::Bytes,
     pause: bool,
 ) -> ApiResult<serde_json::Value> {
@@ -343,7 +365,8 @@ async fn set_recording_paused(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("body: {e}; send {{\"by\": \"who asked\"}} or nothing")))?
     };
-    let by = body.by.unwrap_or_else(|| "api".into());
+    // Without tokens the caller is "anonymous": keep the old default "api".
+    let by = body.by.unwrap_or_else(|| if caller.0 == "anonymous" { "api".into() } else { caller.0.clone() });
     s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(|e| {
         let code = match &e {
             CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,

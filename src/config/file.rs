@@ -109,6 +109,43 @@ pub struct TrunkConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// API tokens (`Authorization: Bearer <token>`). None: the API is open
+    /// to whoever reaches `listen` (hotline warns).
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+    /// What a request without a token may do when tokens are set: none,
+    /// or ["read"] (the live and historical views, not recordings).
+    #[serde(default)]
+    pub anonymous: Vec<Access>,
+    /// Signs the recording links in ticket events (`?expires=&sig=`), so
+    /// the ticket system can embed them without a token.
+    #[serde(default)]
+    pub link_secret: Option<String>,
+    /// How long a signed recording link works.
+    #[serde(default = "default_link_ttl")]
+    pub link_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds it: written to the logs and the recording audit log.
+    pub name: String,
+    pub token: String,
+    /// What it may do.
+    pub access: Vec<Access>,
+}
+
+/// What an API caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// GET the live and historical views (calls, events, queues, seats, tickets).
+    Read,
+    /// Download recordings and see their audit log.
+    Recordings,
+    /// Change things: agent states, ticket links, recording pause, outbox replay.
+    Write,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -369,6 +406,9 @@ fn default_codecs() -> Vec<String> {
 }
 fn default_survey_timeout() -> u64 {
     8
+}
+fn default_link_ttl() -> u64 {
+    7 * 24 * 3600
 }
 fn default_ticket_timeout() -> u64 {
     5

@@ -103,10 +103,38 @@ impl Config {
         }
         self.validate_media()?;
         self.validate_tickets()?;
+        self.validate_http()?;
         self.validate_feature_codes()?;
         self.validate_queues()?;
         self.validate_lines()?;
         self.validate_seats()
+    }
+
+    fn validate_http(&self) -> Result<(), Refusal> {
+        let mut seen = HashSet::new();
+        for (i, t) in self.http.tokens.iter().enumerate() {
+            if t.token.len() < 16 {
+                return Err((format!("http.tokens[{i}].token"), "must be at least 16 characters".into()));
+            }
+            if !seen.insert(t.token.as_str()) {
+                return Err((format!("http.tokens[{i}].token"), "is the same as an earlier token's".into()));
+            }
+            if t.name.is_empty() || t.access.is_empty() {
+                return Err((format!("http.tokens[{i}]"), "needs a name and at least one access (read, recordings, write)".into()));
+            }
+        }
+        if !self.http.anonymous.is_empty() && self.http.tokens.is_empty() {
+            return Err(("http.anonymous".into(), "only means something with http.tokens (without tokens the API is open)".into()));
+        }
+        if self.http.anonymous.iter().any(|a| *a != Access::Read) {
+            return Err(("http.anonymous".into(), "may only be [] or [\"read\"]: recordings and changes always need a token".into()));
+        }
+        if let Some(s) = &self.http.link_secret
+            && s.len() < 16
+        {
+            return Err(("http.link_secret".into(), "must be at least 16 characters".into()));
+        }
+        Ok(())
     }
 
     fn validate_tickets(&self) -> Result<(), Refusal> {

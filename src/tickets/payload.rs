@@ -61,10 +61,11 @@ pub struct RecordingPart<'a> {
 }
 
 /// The body for `event` of `call`. `agent` names the seat's agent;
-/// `public_url` is hotline's HTTP address as the ticket system reaches it.
+/// `recording_url` is where the ticket system downloads the recording
+/// (signed, when hotline signs links).
 /// A `call.answered` carries the call as it was answered (no end, no
 /// recording) even if it is sent after the end.
-pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a str>, public_url: &str) -> Payload<'a> {
+pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a str>, recording_url: String) -> Payload<'a> {
     let answered_only = EventKind::parse(&event.kind) == Some(EventKind::CallAnswered);
     let c = &call.record;
     let recording = call.media.recording.as_ref().filter(|_| !answered_only).map(|r| RecordingPart {
@@ -72,7 +73,7 @@ pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a
         duration_ms: r.duration_ms,
         size_bytes: r.size_bytes,
         sha256: &r.sha256,
-        url: format!("{}/api/calls/{}/recording", public_url.trim_end_matches('/'), c.id),
+        url: recording_url,
     });
     fn unless<T>(answered_only: bool, v: Option<T>) -> Option<T> {
         if answered_only { None } else { v }

@@ -26,6 +26,8 @@ pub struct WorkerConfig {
     pub retry_max: Duration,
     /// hotline's HTTP address as the ticket system reaches it.
     pub public_url: String,
+    /// Signs recording links: the secret and how long a link works.
+    pub link: Option<(Vec<u8>, Duration)>,
     /// Seat extension -> agent name, for the payload.
     pub agents: HashMap<String, String>,
     /// This worker's name in leases (unique per process).
@@ -46,15 +48,20 @@ impl WorkerConfig {
             retry_min: Duration::from_secs(t.retry_min_secs),
             retry_max: Duration::from_secs(t.retry_max_secs),
             public_url: t.public_url.clone().unwrap_or_else(|| format!("http://{}", c.http.listen)),
+            link: c.http.link_secret.clone().map(|s| (s.into_bytes(), Duration::from_secs(c.http.link_ttl_secs))),
             agents: c.all_seats().into_iter().filter_map(|s| Some((s.extension, s.name?))).collect(),
             owner: format!("hotline-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             poll: Duration::from_millis(500),
         })
     }
 
-    /// A lease outlives one attempt by a margin.
+    /// Events taken at once.
+    const BATCH: u32 = 10;
+
+    /// A lease outlives the attempts at a whole batch, made one after
+    /// another, by a margin: no event's lease runs out while it waits its turn.
     fn lease(&self) -> Duration {
-        self.timeout + Duration::from_secs(30)
+        (self.timeout + Duration::from_secs(5)) * Self::BATCH + Duration::from_secs(30)
     }
 }
 
@@ -82,7 +89,7 @@ async fn run(store: Store, cfg: WorkerConfig, shutdown: CancellationToken) {
     };
     tracing::info!(url = %cfg.url, "delivering call events to the ticket system");
     while !shutdown.is_cancelled() {
-        let claimed = store.claim_outbox(&cfg.owner, unix_ms(), cfg.lease().as_millis() as i64, 50).await;
+        let claimed = store.claim_outbox(&cfg.owner, unix_ms(), cfg.lease().as_millis() as i64, i64::from(WorkerConfig::BATCH)).await;
         let events = match claimed {
             Ok(events) => events,
             Err(e) => {
@@ -108,7 +115,7 @@ async fn deliver(store: &Store, client: &reqwest::Client, cfg: &WorkerConfig, ev
     let attempt = match store.get_call(&ev.call_id).await {
         Ok(Some(call)) => {
             let agent = call.seat.as_ref().and_then(|s| cfg.agents.get(s)).map(String::as_str);
-            let body = match serde_json::to_vec(&payload::build(&ev, &call, agent, &cfg.public_url)) {
+            let body = match serde_json::to_vec(&payload::build(&ev, &call, agent, recording_url(cfg, &ev.call_id))) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(event = %ev.id, error = %e, "cannot encode the event");
@@ -181,6 +188,18 @@ async fn post(client: &reqwest::Client, cfg: &WorkerConfig, ev: &OutboxEvent, bo
         Err(e) if e.is_timeout() => Attempt::Retry(format!("no answer within {} s", cfg.timeout.as_secs())),
         Err(e) if e.is_connect() => Attempt::Retry(format!("cannot connect to {}: {}", cfg.url, root_cause(&e))),
         Err(e) => Attempt::Retry(root_cause(&e)),
+    }
+}
+
+/// The recording's download URL, signed to expire `link` ttl from now.
+fn recording_url(cfg: &WorkerConfig, call: &str) -> String {
+    let base = format!("{}/api/calls/{call}/recording", cfg.public_url.trim_end_matches('/'));
+    match &cfg.link {
+        Some((secret, ttl)) => {
+            let expires = unix_ms() / 1000 + ttl.as_secs() as i64;
+            format!("{base}?expires={expires}&sig={}", crate::api::auth::link_signature(secret, call, expires))
+        }
+        None => base,
     }
 }
 

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
 
+/// The demo config's API token with every access.
+pub const ADMIN_TOKEN: &str = "demo-admin-token-change-me";
+
 /// A port free for both UDP and TCP on 127.0.0.1.
 pub fn free_port() -> u16 {
     loop {
@@ -187,20 +190,22 @@ impl Hotline {
         std::fs::read_to_string(self.dir.path().join("hotline.log")).unwrap_or_default()
     }
 
+    /// GETs a JSON body, with the demo's admin token.
     pub fn get(&self, path: &str) -> Value {
-        let r = reqwest::blocking::get(format!("{}{path}", self.http)).expect("GET");
+        let r = reqwest::blocking::Client::new().get(format!("{}{path}", self.http)).bearer_auth(ADMIN_TOKEN).send().expect("GET");
         r.json().expect("JSON body")
     }
 
     /// GET with the status: (status, JSON body or null).
     pub fn get_status(&self, path: &str) -> (u16, Value) {
-        let r = reqwest::blocking::get(format!("{}{path}", self.http)).expect("GET");
+        let r = reqwest::blocking::Client::new().get(format!("{}{path}", self.http)).bearer_auth(ADMIN_TOKEN).send().expect("GET");
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
     pub fn put(&self, path: &str, body: Value) -> (u16, Value) {
         let r = reqwest::blocking::Client::new()
             .put(format!("{}{path}", self.http))
+            .bearer_auth(ADMIN_TOKEN)
             .json(&body)
             .send()
             .expect("PUT");
@@ -209,7 +214,7 @@ impl Hotline {
 
     /// POSTs `body` as JSON (nothing for `Value::Null`).
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let mut req = reqwest::blocking::Client::new().post(format!("{}{path}", self.http));
+        let mut req = reqwest::blocking::Client::new().post(format!("{}{path}", self.http)).bearer_auth(ADMIN_TOKEN);
         if !body.is_null() {
             req = req.json(&body);
         }

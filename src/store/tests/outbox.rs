@@ -100,3 +100,18 @@ async fn at_start_anchored_calls_whose_media_never_came_get_their_end_and_old_ro
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_call_a_crash_left_open_ends_for_the_ticket_system_when_it_is_closed_at_start() {
+    on_each_backend("outbox_recovery", |db| async move {
+        let s = &db.store;
+        s.upsert_call(&answered(&offered("plain", 1_000), "8001", 2_000)).await.unwrap();
+        s.upsert_call(&anchored(answered(&offered("media", 1_000), "8002", 2_000))).await.unwrap();
+        assert_eq!(s.close_interrupted(9_000, "interrupted").await.unwrap(), 2);
+        let all = events(s).await;
+        assert!(all.contains(&("plain:call.ended".into(), "call.ended".into())), "closed with its end: {all:?}");
+        assert!(!all.iter().any(|(id, _)| id == "media:call.ended"), "an anchored one waits for its recording: {all:?}");
+        assert_eq!(s.add_missing_call_ended().await.unwrap(), 1, "or for the sweep");
+    })
+    .await;
+}
