@@ -1,5 +1,6 @@
 //! The `hotline` command: `serve` runs the service, `check-config`
-//! validates a config file without starting anything.
+//! validates a config file without starting anything, `outbox` lists and
+//! replays the ticket system's events in the service's database.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hotline::config::Config;
@@ -35,6 +36,33 @@ enum Cmd {
         /// The config file to check.
         file: PathBuf,
     },
+    /// The ticket system's events in the outbox: list them, replay dead ones.
+    Outbox {
+        /// The service's config file (its [store] url is the database).
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Events, oldest first, one per line: id, state, attempts, last error.
+    List {
+        /// pending, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put dead events back in line (all dead ones with --all-dead).
+    Replay {
+        /// Event ids (as `hotline outbox list --state dead` shows them).
+        ids: Vec<String>,
+        #[arg(long)]
+        all_dead: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +90,29 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Cmd::Outbox { config, action } => {
+            let c = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(outbox(c, action)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
@@ -87,6 +138,50 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn outbox(c: Config, action: OutboxAction) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let store = hotline::store::Store::connect(&c.store.url)
+        .await
+        .with_context(|| format!("opening the database ([store] url = {:?})", c.store.url))?;
+    match action {
+        OutboxAction::List { state, limit } => {
+            if let Some(s) = state.as_deref()
+                && !matches!(s, "pending" | "delivered" | "dead")
+            {
+                anyhow::bail!("--state {s:?}: use pending, delivered or dead");
+            }
+            let events = store.list_outbox(state.as_deref(), limit).await?;
+            for e in &events {
+                println!("{}\t{}\tattempts={}\t{}", e.id, e.state, e.attempts, e.last_error.as_deref().unwrap_or(""));
+            }
+            eprintln!("{} event(s)", events.len());
+        }
+        OutboxAction::Replay { mut ids, all_dead } => {
+            if all_dead {
+                ids.extend(store.list_outbox(Some("dead"), 100_000).await?.into_iter().map(|e| e.id));
+            }
+            if ids.is_empty() {
+                anyhow::bail!("name the events to replay, or --all-dead (see `hotline outbox list --state dead`)");
+            }
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let mut missing = Vec::new();
+            for id in &ids {
+                if store.outbox_replay(id, now).await? {
+                    println!("{id}\tpending");
+                } else {
+                    missing.push(id.as_str());
+                }
+            }
+            if !missing.is_empty() {
+                anyhow::bail!("no dead event {}; `hotline outbox list --state dead` lists them", missing.join(", "));
+            }
+            eprintln!("{} event(s) back in line; the running service delivers them", ids.len());
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 fn addr_list(udp: Option<std::net::SocketAddr>, tcp: Option<std::net::SocketAddr>) -> String {

@@ -118,10 +118,22 @@ fn a_wrong_secret_dead_letters_the_events_with_the_reason_and_a_replay_delivers_
 
     // The receiver is fixed (right secret): replaying delivers both.
     let rx = Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "");
-    for e in dead["events"].as_array().unwrap() {
-        let (code, body) = h.post(&format!("/api/outbox/{}/replay", e["id"].as_str().unwrap()), Value::Null);
-        assert_eq!(code, 200, "{body}");
-    }
+    // One through the API, the other with the CLI on the service's database.
+    let dead_ids: Vec<&str> = dead["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let (code, body) = h.post(&format!("/api/outbox/{}/replay", dead_ids[0]), Value::Null);
+    assert_eq!(code, 200, "{body}");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["outbox", "--config", h.config_path.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = cli(&["list", "--state", "dead"]);
+    assert!(listed.contains(dead_ids[1]) && !listed.contains(dead_ids[0]) && listed.contains("401"), "{listed}");
+    assert!(cli(&["replay", "--all-dead"]).contains(&format!("{}\tpending", dead_ids[1])));
     h.wait_for("both events delivered", Duration::from_secs(20), |_| rx.effective().len() == 2);
     let (code, _) = h.post("/api/outbox/no-such-event/replay", Value::Null);
     assert_eq!(code, 404);
