@@ -17,7 +17,7 @@ use common::*;
 use hotline::media::codec::Codec;
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use common::baresip::Baresip;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -311,59 +311,6 @@ fn hotline_reports_on_the_callers_leg_and_keeps_what_the_caller_reports() {
 }
 
 // ---- 2. a baresip seat -------------------------------------------------------
-
-/// A baresip desk phone registered as seat `ext`: auto-answers, plays
-/// `mic`, speaks RTCP. Killed on drop.
-struct Baresip {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Baresip {
-    fn start(h: &Hotline, ext: &str, ip: &str, mic: &std::path::Path) -> Baresip {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port_on(ip);
-        let rtp = free_udp_range(8);
-        let config = format!(
-            "sip_listen\t\t{ip}:{port}\nnet_interface\t\t{ip}\nsip_trans_def\t\tudp\n\
-             audio_player\t\taubridge,nil\naudio_alert\t\taubridge,nil\naudio_source\t\taufile,{mic}\n\
-             rtp_ports\t\t{}-{}\nmodule_path\t\t/usr/lib/baresip/modules\n\
-             module\t\t\tg711.so\nmodule\t\t\taufile.so\nmodule\t\t\taubridge.so\n\
-             module_app\t\taccount.so\nmodule_app\t\tmenu.so\n",
-            rtp.0,
-            rtp.1,
-            mic = mic.display()
-        );
-        std::fs::write(dir.path().join("config"), config).unwrap();
-        let account = format!("<sip:{ext}@{}>;auth_pass=demo-{ext};regint=3600;answermode=auto;audio_codecs=PCMA,PCMU\n", h.phones);
-        std::fs::write(dir.path().join("accounts"), account).unwrap();
-        let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
-        let child = Command::new("baresip")
-            .arg("-f")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("baresip is installed (apt-get install baresip-core)");
-        let b = Baresip { child, dir };
-        h.wait_for(&format!("baresip registered as {ext}"), Duration::from_secs(10), |h| {
-            h.seat_state(ext)["registrations"].as_array().is_some_and(|r| !r.is_empty())
-        });
-        b
-    }
-}
-
-impl Drop for Baresip {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default();
-            eprintln!("--- baresip log ---\n{}", tail(&log, 60));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn a_baresip_seats_rtcp_reports_reach_the_agent_legs_record() {

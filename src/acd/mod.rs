@@ -180,6 +180,24 @@ struct CallEntry {
     only_seat: Option<String>,
 }
 
+impl CallEntry {
+    /// A call waiting in `queue` from `now`, in line by `key`.
+    fn new(queue: &str, now: Instant, key: WaitKey, only_seat: Option<String>) -> CallEntry {
+        CallEntry {
+            queue: queue.into(),
+            queued_at: now,
+            key,
+            ringing: BTreeSet::new(),
+            confirmed: BTreeSet::new(),
+            seat: None,
+            skip: HashMap::new(),
+            timed_out: false,
+            overflows: 0,
+            only_seat,
+        }
+    }
+}
+
 pub struct Acd {
     queues: HashMap<String, Queue>,
     seats: BTreeMap<String, Seat>,
@@ -234,19 +252,7 @@ impl Acd {
         let Some(q) = self.queues.get(queue) else { return Err(AcdError::UnknownQueue(queue.into())) };
         self.seq += 1;
         let key = WaitKey { priority: Reverse(q.config.priority), arrived: now, seq: self.seq };
-        let entry = CallEntry {
-            queue: queue.into(),
-            queued_at: now,
-            key,
-            ringing: BTreeSet::new(),
-            confirmed: BTreeSet::new(),
-            seat: None,
-            skip: HashMap::new(),
-            timed_out: false,
-            overflows: 0,
-            only_seat: None,
-        };
-        self.calls.insert(call.into(), entry);
+        self.calls.insert(call.into(), CallEntry::new(queue, now, key, None));
         self.enter_queue(now, call);
         self.dispatch(now);
         Ok(())
@@ -286,19 +292,7 @@ impl Acd {
             }
         };
         let direct = only_seat.is_some();
-        let entry = CallEntry {
-            queue: queue.clone(),
-            queued_at: now,
-            key,
-            ringing: BTreeSet::new(),
-            confirmed: BTreeSet::new(),
-            seat: None,
-            skip: HashMap::new(),
-            timed_out: false,
-            overflows: 0,
-            only_seat,
-        };
-        self.calls.insert(call.into(), entry);
+        self.calls.insert(call.into(), CallEntry::new(&queue, now, key, only_seat));
         if direct {
             self.make_waiting(call);
         } else {

@@ -94,6 +94,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<CommandError> for ApiError {
+    /// 503 while stopping, 404 for a seat or call that is not there, 409
+    /// for anything else the engine refuses.
+    fn from(e: CommandError) -> Self {
+        let code = match &e {
+            CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            CommandError::Refused(Refused::Acd(AcdError::UnknownSeat(_)) | Refused::UnknownCall(_)) => StatusCode::NOT_FOUND,
+            CommandError::Refused(_) => StatusCode::CONFLICT,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}"))
@@ -191,14 +204,7 @@ async fn set_state(
     s.engine
         .command(Command::SetAgentState { seat: ext.clone(), request })
         .await
-        .map_err(|e| {
-            let code = match &e {
-                CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-                CommandError::Refused(Refused::Acd(AcdError::UnknownSeat(_))) => StatusCode::NOT_FOUND,
-                CommandError::Refused(_) => StatusCode::CONFLICT,
-            };
-            ApiError(code, e.to_string())
-        })?;
+        .map_err(ApiError::from)?;
     let snap = snapshot(&s).await?;
     let seat = seat_views(snap, Some(&ext)).pop();
     Ok(Json(json!({ "seat": seat })))
@@ -367,14 +373,7 @@ async fn set_recording_paused(
     };
     // Without tokens the caller is "anonymous": keep the old default "api".
     let by = body.by.unwrap_or_else(|| if caller.0 == "anonymous" { "api".into() } else { caller.0.clone() });
-    s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(|e| {
-        let code = match &e {
-            CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-            CommandError::Refused(Refused::UnknownCall(_)) => StatusCode::NOT_FOUND,
-            CommandError::Refused(_) => StatusCode::CONFLICT,
-        };
-        ApiError(code, e.to_string())
-    })?;
+    s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(ApiError::from)?;
     Ok(Json(json!({ "call": id, "recording": if pause { "paused" } else { "recording" } })))
 }
 

@@ -125,6 +125,16 @@ fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
     }
 }
 
+/// A call's two RTP ports (caller leg, agent leg), or the 503 to refuse it with.
+fn allocate_pair(ports: &mut crate::media::ports::PortPool) -> Result<(u16, u16), (u16, &'static str)> {
+    let caller_port = ports.allocate().ok_or((503, "no free media port"))?;
+    let Some(agent_port) = ports.allocate() else {
+        ports.release(caller_port);
+        return Err((503, "no free media port"));
+    };
+    Ok((caller_port, agent_port))
+}
+
 impl EngineConfig {
     fn media_ip(&self, side: Side) -> IpAddr {
         self.local_addr(side, crate::sip::Proto::Udp).ip()
@@ -143,11 +153,7 @@ impl Engine {
         }
         let offer = std::str::from_utf8(body).ok().and_then(|t| sdp::parse(t).ok()).ok_or((488, "no usable SDP offer"))?;
         let neg = sdp::negotiate(&offer, &settings.codecs).map_err(|_| (488, "no common codec"))?;
-        let caller_port = self.ports.allocate().ok_or((503, "no free media port"))?;
-        let Some(agent_port) = self.ports.allocate() else {
-            self.ports.release(caller_port);
-            return Err((503, "no free media port"));
-        };
+        let (caller_port, agent_port) = allocate_pair(&mut self.ports)?;
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
         let answer = sdp::build_answer(local, &neg, sdp::answer_direction(offer.direction), session_id, 1);
@@ -183,11 +189,7 @@ impl Engine {
     /// Nothing to play before the answer: the caller has no SDP of ours.
     fn open_late_offer_media(&mut self, id: &str) -> Result<(), (u16, &'static str)> {
         let Some(settings) = self.config.media.clone() else { return Ok(()) };
-        let caller_port = self.ports.allocate().ok_or((503, "no free media port"))?;
-        let Some(agent_port) = self.ports.allocate() else {
-            self.ports.release(caller_port);
-            return Err((503, "no free media port"));
-        };
+        let (caller_port, agent_port) = allocate_pair(&mut self.ports)?;
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
         let offer = sdp::build_offer(local, &settings.codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, session_id, 1);

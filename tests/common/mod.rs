@@ -3,6 +3,7 @@
 //! it with SIPp as trunk and as seat phones.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod rtp;
 
 use serde_json::Value;
