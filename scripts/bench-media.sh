@@ -15,7 +15,7 @@
 #   --max-p99-ms MS   the added-latency limit at p99 (default 5)
 #   --keep-going      run every step, even after one failed
 #   --perf            record hotline with perf during each window
-#                     (perf record -g -F 999; perf.data in the step's folder, see --out)
+#                     (perf record --call-graph dwarf -F 499; perf.data in the step's folder, see --out)
 #   --rtp-base PORT   first port of hotline's RTP range (default 10000); the
 #                     range is 4 ports per call of the largest step
 #   --log FILTER      hotline's HOTLINE_LOG filter (default info, as in production)
@@ -338,6 +338,7 @@ for n in "${call_list[@]}"; do
       -trace_stat -stf "$dir/stat.csv" -fd 1 \
       "${sipp_common[@]}" >/dev/null 2>"$dir/stderr.log") &
   UAC_PID=$!
+  : > "$dir/rtpload.log"
   "$GEN" --caller "$CALLER_RTP" --seat "$SEAT_RTP" --streams "$n" \
       --ready-timeout "$ready_s" --settle "$SETTLE" --measure "$MEASURE" \
       --pid "hotline=$HL_PID" --pid "sipp_trunk=$UAC_PID" --pid "sipp_seat=$UAS_PID" \
@@ -350,7 +351,7 @@ for n in "${call_list[@]}"; do
     lines=$(wc -l < "$dir/rtpload.log")
     [ "$lines" -gt "$shown" ] && { tail -n +"$((shown + 1))" "$dir/rtpload.log" | head -n "$((lines - shown))"; shown=$lines; }
     if [ "$PERF" = 1 ] && [ -z "$PERF_PID" ] && grep -q '^rtpload: measuring' "$dir/rtpload.log"; then
-      perf record -F 999 -g -p "$HL_PID" -o "$dir/perf.data" -- sleep "$((MEASURE > 2 ? MEASURE - 1 : 1))" >"$dir/perf.log" 2>&1 &
+      perf record -e cpu-clock -F 499 --call-graph dwarf -p "$HL_PID" -o "$dir/perf.data" -- sleep "$((MEASURE > 2 ? MEASURE - 1 : 1))" >"$dir/perf.log" 2>&1 &
       PERF_PID=$!
     fi
     sleep 0.2
