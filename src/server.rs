@@ -142,10 +142,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Threads writing the calls' recordings (`crate::media::writer`): each
+/// call's audio goes to one of them.
+const RECORDING_WRITERS: usize = 2;
+
 /// The IO side of hotline's media: every RTP port of the range, bound at
-/// start, and the running calls' media tasks.
+/// start, the running calls' media tasks and the recording writers.
 struct MediaSide {
     idle: HashMap<u16, tokio::net::UdpSocket>,
+    recordings: crate::media::writer::Recordings,
     running: HashMap<String, crate::media::driver::MediaHandle>,
     events_tx: mpsc::UnboundedSender<crate::media::driver::MediaEvent>,
     events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
@@ -173,7 +178,8 @@ impl MediaSide {
             }
             tracing::info!(%ip, ports = idle.len(), "RTP ports bound");
         }
-        Ok(MediaSide { idle, running: HashMap::new(), events_tx, events })
+        let recordings = crate::media::writer::Recordings::start(RECORDING_WRITERS);
+        Ok(MediaSide { idle, recordings, running: HashMap::new(), events_tx, events })
     }
 
     fn carry_out(&mut self, out: crate::b2bua::MediaOut) {
@@ -185,7 +191,7 @@ impl MediaSide {
                     tracing::error!(%call, caller_port, agent_port, "media ports not bound; the call has no audio");
                     return;
                 };
-                let h = driver::spawn(call.as_str().into(), (c, caller_port), (a, agent_port), self.events_tx.clone());
+                let h = driver::spawn(call.as_str().into(), (c, caller_port), (a, agent_port), self.recordings.clone(), self.events_tx.clone());
                 self.running.insert(call, h);
             }
             MediaOut::Cmd { call, cmd } => {

@@ -1,18 +1,19 @@
 //! The IO edge of one call's media: a tokio task owning the call's two
 //! UDP sockets (caller leg, agent leg), driving its [`Session`] with
-//! datagrams, commands and the clock, and a blocking task writing its
-//! recording.
+//! datagrams, commands and the clock, and handing its recording to the
+//! shared writer threads (`writer.rs`).
 //!
 //! ```text
 //!   engine --MediaCmd--> task: select { caller socket, agent socket, command, next timeout }
 //!                          |  session outputs: datagrams -> sockets
-//!                          |                   frames -> recording thread (hound, flushed each second)
+//!                          |                   frames -> Recorder -> writer thread (0.5 s chunks; hound, flushed each second)
 //!   engine <--MediaEvent---+                   digits, prompts played, closed (stats, recording)
 //! ```
 
 use super::player::Clip;
 use super::session::{Leg, LegConfig, LegStats, Output, Session};
-use super::wav::{RecordingInfo, RecordingWriter};
+use super::wav::RecordingInfo;
+use super::writer::{Recorder, Recordings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,10 +94,17 @@ pub async fn bind_leg(ip: std::net::IpAddr, ports: impl IntoIterator<Item = u16>
     None
 }
 
-/// Starts the media task of `call` on the two bound sockets.
-pub fn spawn(call: Arc<str>, caller: (UdpSocket, u16), agent: (UdpSocket, u16), events: mpsc::UnboundedSender<MediaEvent>) -> MediaHandle {
+/// Starts the media task of `call` on the two bound sockets; its
+/// recording goes to `recordings`.
+pub fn spawn(
+    call: Arc<str>,
+    caller: (UdpSocket, u16),
+    agent: (UdpSocket, u16),
+    recordings: Recordings,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) -> MediaHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(call, caller, agent, rx, events));
+    tokio::spawn(run(call, caller, agent, recordings, rx, events));
     MediaHandle { tx }
 }
 
@@ -104,6 +112,7 @@ async fn run(
     call: Arc<str>,
     (caller, caller_port): (UdpSocket, u16),
     (agent, agent_port): (UdpSocket, u16),
+    recordings: Recordings,
     mut commands: mpsc::UnboundedReceiver<MediaCmd>,
     events: mpsc::UnboundedSender<MediaEvent>,
 ) {
@@ -131,7 +140,7 @@ async fn run(
                     Some(MediaCmd::Bridge) => session.bridge(),
                     Some(MediaCmd::StartRecording(target)) => {
                         if recorder.is_none() {
-                            recorder = Some(Recorder::start(target));
+                            recorder = Some(recordings.open(target));
                             session.start_recording(now);
                         }
                     }
@@ -151,8 +160,8 @@ async fn run(
                     let _ = sock.try_send_to(&data, to);
                 }
                 Output::Frame(f) => {
-                    if let Some(r) = &recorder {
-                        r.frame(f.samples.to_vec());
+                    if let Some(r) = &mut recorder {
+                        r.frame(&f.samples);
                     }
                 }
                 Output::Dtmf { leg, digit } => {
@@ -181,37 +190,6 @@ async fn run(
     }
 }
 
-/// A recording being written on a blocking thread: frames go in through a
-/// channel, the file is flushed every second by the writer.
-struct Recorder {
-    frames: std::sync::mpsc::Sender<Vec<i16>>,
-    done: tokio::task::JoinHandle<Result<RecordingInfo, String>>,
-}
-
-impl Recorder {
-    fn start(target: RecordingTarget) -> Recorder {
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<i16>>();
-        let done = tokio::task::spawn_blocking(move || {
-            let mut w = RecordingWriter::create(&target.root, &target.class, &target.call_id, target.started)
-                .map_err(|e| format!("cannot create the recording under {}: {e}", target.root.display()))?;
-            for frame in rx {
-                w.write_frame(&frame).map_err(|e| format!("writing {}: {e}", w.path().display()))?;
-            }
-            w.finish().map_err(|e| format!("finishing the recording: {e}"))
-        });
-        Recorder { frames: tx, done }
-    }
-
-    fn frame(&self, samples: Vec<i16>) {
-        let _ = self.frames.send(samples);
-    }
-
-    async fn finish(self) -> Result<RecordingInfo, String> {
-        drop(self.frames);
-        self.done.await.map_err(|e| format!("recording thread failed: {e}"))?
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +212,7 @@ mod tests {
         let (agent_sock, agent_port) = sock().await;
         let (caller_phone, agent_phone) = (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-        let h = spawn("call-1".into(), (caller_sock, caller_port), (agent_sock, agent_port), ev_tx);
+        let h = spawn("call-1".into(), (caller_sock, caller_port), (agent_sock, agent_port), Recordings::start(1), ev_tx);
         let cfg = |remote| LegConfig { codec: Codec::Pcma, pt: 8, telephone_event: Some(101), remote, send: true };
         h.send(MediaCmd::SetLeg(Leg::Caller, cfg(caller_phone.local_addr().unwrap())));
         h.send(MediaCmd::SetLeg(Leg::Agent, cfg(agent_phone.local_addr().unwrap())));
