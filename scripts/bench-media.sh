@@ -13,6 +13,8 @@
 #                     hears hotline's prompt meanwhile, which tells the
 #                     generator the call's port (default 1000)
 #   --max-p99-ms MS   the added-latency limit at p99 (default 5)
+#   --poll-us US      the generator drains its sockets, then sleeps this long
+#                     (default 500); 0: it blocks in recv, woken by every packet
 #   --keep-going      run every step, even after one failed
 #   --perf            record hotline with perf during each window
 #                     (perf record --call-graph dwarf -F 499; perf.data in the step's folder, see --out)
@@ -72,6 +74,7 @@ CALLS="100,200,300,500,750,1000,1250,1500,2000"
 MEASURE=20
 SETTLE=3
 RING_MS=1000
+POLL_US=500
 CPS=200
 MAX_P99_MS=5
 KEEP_GOING=0
@@ -92,6 +95,7 @@ while [ $# -gt 0 ]; do
     --settle) SETTLE="$2"; shift 2 ;;
     --cps) CPS="$2"; shift 2 ;;
     --ring-ms) RING_MS="$2"; shift 2 ;;
+    --poll-us) POLL_US="$2"; shift 2 ;;
     --max-p99-ms) MAX_P99_MS="$2"; shift 2 ;;
     --keep-going) KEEP_GOING=1; shift ;;
     --perf) PERF=1; shift ;;
@@ -104,7 +108,7 @@ while [ $# -gt 0 ]; do
     *) usage >&2; die "unknown option $1" ;;
   esac
 done
-for v in MEASURE SETTLE RING_MS CPS MAX_P99_MS RTP_BASE; do
+for v in MEASURE SETTLE RING_MS POLL_US CPS MAX_P99_MS RTP_BASE; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "--$(echo "$v" | tr 'A-Z_' 'a-z-') must be a number"
 done
 [[ "$CALLS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--calls must be numbers separated by commas"
@@ -340,7 +344,7 @@ for n in "${call_list[@]}"; do
   UAC_PID=$!
   : > "$dir/rtpload.log"
   "$GEN" --caller "$CALLER_RTP" --seat "$SEAT_RTP" --streams "$n" \
-      --ready-timeout "$ready_s" --settle "$SETTLE" --measure "$MEASURE" \
+      --poll-us "$POLL_US" --ready-timeout "$ready_s" --settle "$SETTLE" --measure "$MEASURE" \
       --pid "hotline=$HL_PID" --pid "sipp_trunk=$UAC_PID" --pid "sipp_seat=$UAS_PID" \
       --recordings "$WORK/recordings" --hotline-ports "$RTP_BASE-$RTP_MAX" \
       >"$dir/report.json" 2>"$dir/rtpload.log" &
@@ -418,7 +422,7 @@ done
 # ---- summary -------------------------------------------------------------------
 step "summary"
 echo "hotline $("$BIN" --version 2>/dev/null | awk '{ print $2 }') $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || true); $(sipp -v 2>&1 | awk '/SIPp v/ { print $2; exit }'); $(nproc) cores: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "window ${MEASURE} s per step after ${SETTLE} s of settling; calls set up at $CPS/s; log filter $LOG_FILTER; RSS at start ${RSS_START} kB"
+echo "window ${MEASURE} s per step after ${SETTLE} s of settling; calls set up at $CPS/s, seats ring ${RING_MS} ms; generator polls every ${POLL_US} us; log filter $LOG_FILTER; RSS at start ${RSS_START} kB"
 echo
 column -t -s $'\t' "$RESULTS" 2>/dev/null || cat "$RESULTS"
 best="$(awk -F'\t' 'NR > 1 && $NF == "ok" { if ($1 + 0 > b) b = $1 + 0 } END { print b + 0 }' "$RESULTS")"

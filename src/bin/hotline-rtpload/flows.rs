@@ -202,7 +202,20 @@ pub struct Received {
 /// a packet from a hotline port not seen before starts a caller stream
 /// to it; on the seat socket, a caller stream's packet relayed from a new
 /// hotline port starts a seat stream to that port.
-pub fn recv_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, side: usize, other: SocketAddr, start: mpsc::Sender<NewStream>) -> Received {
+///
+/// With a `poll` interval the socket is drained, then the thread sleeps
+/// that long: no sender (hotline) has to wake it for every packet, as no
+/// peer across a network would, at the price of up to `poll` (plus the
+/// sleep's slack) added to every latency, the baseline's included.
+/// Without, it blocks in `recv_from` and is woken by each packet.
+pub fn recv_loop(
+    shared: Arc<Shared>,
+    sock: Arc<UdpSocket>,
+    side: usize,
+    other: SocketAddr,
+    start: mpsc::Sender<NewStream>,
+    poll: Option<Duration>,
+) -> Received {
     let mut by_port = vec![u32::MAX; 65_536];
     let mut next_index = 0u32;
     let mut last_seq: Vec<Vec<u32>> = vec![vec![u32::MAX; MAX_STREAMS]; KINDS];
@@ -213,9 +226,20 @@ pub fn recv_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, side: usize, other: 
         unmarked: 0,
     };
     let mut buf = [0u8; 2048];
-    let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
+    match poll {
+        Some(_) => sock.set_nonblocking(true).expect("non-blocking socket"),
+        None => sock.set_read_timeout(Some(Duration::from_millis(50))).expect("socket timeout"),
+    }
     while !shared.stop.load(Ordering::Relaxed) {
-        let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(_) => {
+                if let Some(p) = poll {
+                    std::thread::sleep(p);
+                }
+                continue;
+            }
+        };
         let now = shared.now_ns();
         let data = &buf[..n];
         if n < 12 || data[0] >> 6 != 2 {

@@ -71,6 +71,10 @@ struct Args {
     /// hotline's RTP port range MIN-MAX: UDP receive-buffer drops on it.
     #[arg(long, value_parser = port_range)]
     hotline_ports: Option<(u16, u16)>,
+    /// Receive by draining each socket, then sleeping this long (µs); 0
+    /// blocks in recv_from instead, woken by every packet (see BENCHMARKS.md).
+    #[arg(long, default_value_t = 500)]
+    poll_us: u64,
     /// SO_RCVBUF and SO_SNDBUF of the two sockets, bytes.
     #[arg(long, default_value_t = 4 << 20)]
     sockbuf: usize,
@@ -138,10 +142,11 @@ fn main() -> ExitCode {
         let (sh, socks) = (shared.clone(), [caller.clone(), seat.clone()]);
         spawn("rtp-send").spawn(move || flows::send_loop(sh, socks, start_rx)).expect("thread")
     };
+    let poll = (args.poll_us > 0).then(|| Duration::from_micros(args.poll_us));
     let receivers = [(caller.clone(), 0, args.seat), (seat.clone(), 1, args.caller)].map(|(sock, side, other)| {
         let (sh, tx) = (shared.clone(), start_tx.clone());
         spawn(if side == 0 { "rtp-recv-caller" } else { "rtp-recv-seat" })
-            .spawn(move || flows::recv_loop(sh, sock, side, other, tx))
+            .spawn(move || flows::recv_loop(sh, sock, side, other, tx, poll))
             .expect("thread")
     });
     for index in 0..args.baseline {
@@ -257,6 +262,7 @@ fn main() -> ExitCode {
     let rec_rate = (s1.rec.0.saturating_sub(s0.rec.0)) as f64 / secs;
     let report = serde_json::json!({
         "streams": n,
+        "poll_us": args.poll_us,
         "ready": ready,
         "ready_secs": (ready_s * 10.0).round() / 10.0,
         "window_secs": (secs * 100.0).round() / 100.0,
