@@ -260,6 +260,10 @@ fn main() -> ExitCode {
         _ => 0.0,
     };
     let rec_rate = (s1.rec.0.saturating_sub(s0.rec.0)) as f64 / secs;
+    // What was sent through hotline against 50 packets/s per stream of every call.
+    let sent_through: u64 = [CALLER, SEAT].iter().map(|&k| sent[k].iter().map(|&v| u64::from(v)).sum::<u64>()).sum();
+    let nominal = 2.0 * n as f64 * 50.0 * (w1 - w0) as f64 / 1e9;
+    let send_pct = if nominal > 0.0 { (sent_through as f64 * 1000.0 / nominal).round() / 10.0 } else { 0.0 };
     let report = serde_json::json!({
         "streams": n,
         "poll_us": args.poll_us,
@@ -269,6 +273,7 @@ fn main() -> ExitCode {
         "calls_heard": { "caller_to_seat": calls_at_end.0, "seat_to_caller": calls_at_end.1,
                          "caller_streams": calls_at_end.2, "seat_streams": calls_at_end.3 },
         "rtp": kinds,
+        "sent_pct_of_nominal": send_pct,
         "through_hotline_us": { "p50": through.0, "p99": through.1 },
         "added_latency_us": { "p50": added(through.0), "p99": added(through.1) },
         "reordered": rx_caller.reordered + rx_seat.reordered,
