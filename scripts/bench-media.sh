@@ -18,9 +18,6 @@
 #   --keep-going      run every step, even after one failed
 #   --perf            record hotline with perf during each window
 #                     (perf record --call-graph dwarf -F 499; perf.data in the step's folder, see --out)
-#   --nice N          run hotline, SIPp and the generator at this nice value
-#                     (e.g. -10, as root): on a machine others use, their
-#                     builds then disturb the latency less (default 0)
 #   --rtp-base PORT   first port of hotline's RTP range (default 10000); the
 #                     range is 4 ports per call of the largest step
 #   --log FILTER      hotline's HOTLINE_LOG filter (default info, as in production)
@@ -80,7 +77,6 @@ MEASURE=20
 SETTLE=3
 RING_MS=1000
 POLL_US=500
-NICE=0
 CPS=200
 MAX_P99_MS=5
 KEEP_GOING=0
@@ -102,7 +98,6 @@ while [ $# -gt 0 ]; do
     --cps) CPS="$2"; shift 2 ;;
     --ring-ms) RING_MS="$2"; shift 2 ;;
     --poll-us) POLL_US="$2"; shift 2 ;;
-    --nice) NICE="$2"; shift 2 ;;
     --max-p99-ms) MAX_P99_MS="$2"; shift 2 ;;
     --keep-going) KEEP_GOING=1; shift ;;
     --perf) PERF=1; shift ;;
@@ -118,7 +113,6 @@ done
 for v in MEASURE SETTLE RING_MS POLL_US CPS MAX_P99_MS RTP_BASE; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "--$(echo "$v" | tr 'A-Z_' 'a-z-') must be a number"
 done
-[[ "$NICE" =~ ^-?[0-9]+$ ]] || die "--nice must be a number"
 [[ "$CALLS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--calls must be numbers separated by commas"
 IFS=',' read -r -a call_list <<<"$CALLS"
 MAX_CALLS=0
@@ -259,8 +253,6 @@ done
 "$BIN" check-config "$CONFIG" >/dev/null || die "the bench config does not validate"
 
 # ---- start hotline -----------------------------------------------------------
-# Everything started from here on inherits the script's nice value.
-[ "$NICE" = 0 ] || renice -n "$NICE" -p $$ >/dev/null || die "cannot renice to $NICE (negative values need root)"
 # Every even port of the range is a socket held from the start.
 need_fds=$((2 * MAX_CALLS + 1024))
 [ "$(ulimit -n)" -ge "$need_fds" ] || ulimit -n "$need_fds" 2>/dev/null || die "hotline needs $need_fds open files (ulimit -n)"
@@ -436,7 +428,7 @@ done
 # ---- summary -------------------------------------------------------------------
 step "summary"
 echo "hotline $("$BIN" --version 2>/dev/null | awk '{ print $2 }') $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || true); $(sipp -v 2>&1 | awk '/SIPp v/ { print $2; exit }'); $(nproc) cores: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "window ${MEASURE} s per step after ${SETTLE} s of settling; calls set up at $CPS/s, seats ring ${RING_MS} ms; generator polls every ${POLL_US} us; nice $NICE; log filter $LOG_FILTER; RSS at start ${RSS_START} kB"
+echo "window ${MEASURE} s per step after ${SETTLE} s of settling; calls set up at $CPS/s, seats ring ${RING_MS} ms; generator polls every ${POLL_US} us; log filter $LOG_FILTER; RSS at start ${RSS_START} kB"
 echo
 column -t -s $'\t' "$RESULTS" 2>/dev/null || cat "$RESULTS"
 best="$(awk -F'\t' 'NR > 1 && $NF == "ok" { if ($1 + 0 > b) b = $1 + 0 } END { print b + 0 }' "$RESULTS")"
