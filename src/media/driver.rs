@@ -119,9 +119,16 @@ async fn run(
     let mut session = Session::new(Instant::now().into_std());
     let mut recorder: Option<Recorder> = None;
     let (mut buf_a, mut buf_b) = (vec![0u8; 2048], vec![0u8; 2048]);
-    let far = || Instant::now() + std::time::Duration::from_secs(3600);
+    // One timer, moved when the session's next deadline changes, rather
+    // than a new timer-wheel entry for every packet.
+    let far = Instant::now() + std::time::Duration::from_secs(30 * 365 * 86_400);
+    let sleep = tokio::time::sleep_until(far);
+    tokio::pin!(sleep);
     loop {
-        let deadline = session.poll_timeout().map(Instant::from_std).unwrap_or_else(far);
+        let deadline = session.poll_timeout().map(Instant::from_std).unwrap_or(far);
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
         let mut closing = false;
         tokio::select! {
             r = caller.recv_from(&mut buf_a) => if let Ok((n, from)) = r {
@@ -151,7 +158,7 @@ async fn run(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Instant::now().into_std()),
+            _ = &mut sleep => session.handle_timeout(Instant::now().into_std()),
         }
         while let Some(out) = session.poll_output() {
             match out {
