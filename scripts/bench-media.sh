@@ -54,6 +54,8 @@
 # = the generator's own p99 (straight caller socket -> seat socket);
 # hl_cpu, gen_cpu, sipp_cpu, others = CPU in % of one core (200% = both
 # cores) of hotline, hotline-rtpload, both SIPps and everything else;
+# hl_wait = time hotline's threads were runnable but waiting for a CPU
+# (schedstat), in % of the window summed over threads;
 # hl_rss = hotline's VmRSS at the window's end (MB) and its growth over
 # the idle start per call (kB); rec_MB/s = growth of the recordings
 # directory during the window (expected 32,000 B/s per call: 8 kHz
@@ -294,7 +296,7 @@ echo "seat UAS pid $UAS_PID on $SEAT_IP:$SEAT_PORT (SDP $SEAT_RTP); $ready seats
 
 # ---- steps -----------------------------------------------------------------------
 RESULTS="$WORK/results.tsv"
-printf 'calls\tfailed\tsent%%\tlost_c>s\tlost_s>c\thl_drops\tadd_p50_ms\tadd_p99_ms\tbase_p99_ms\thl_cpu\tgen_cpu\tsipp_cpu\tothers\thl_rss_MB\tkB/call\trec_MB/s\trec_expected\tverdict\n' > "$RESULTS"
+printf 'calls\tfailed\tsent%%\tlost_c>s\tlost_s>c\thl_drops\tadd_p50_ms\tadd_p99_ms\tbase_p99_ms\thl_cpu\thl_wait\tgen_cpu\tsipp_cpu\tothers\thl_rss_MB\tkB/call\trec_MB/s\trec_expected\tverdict\n' > "$RESULTS"
 
 # Waits (at most 120 s) until hotline has no live call and no record pending.
 wait_settled() {
@@ -390,6 +392,7 @@ for n in "${call_list[@]}"; do
   hl_drops="$(jq -r '.udp_drops.hotline' "$R")"
   sent_pct="$(jq -r '.sent_pct_of_nominal' "$R")"
   add50="$(ms .added_latency_us.p50 "$R")"; add99="$(ms .added_latency_us.p99 "$R")"; base99="$(ms .rtp.baseline.latency_us.p99 "$R")"
+  hl_wait="$(jq -r '.runq_wait_pct.hotline' "$R")"
   hl_cpu="$(jq -r '.cpu_pct.hotline' "$R")"; gen_cpu="$(jq -r '.cpu_pct.rtpload' "$R")"
   sipp_cpu="$(jq -r '(.cpu_pct.sipp_trunk // 0) + (.cpu_pct.sipp_seat // 0) | . * 10 | round / 10' "$R")"
   others="$(jq -r '[.machine_cpu_pct - .cpu_pct.hotline - .cpu_pct.rtpload - (.cpu_pct.sipp_trunk // 0) - (.cpu_pct.sipp_seat // 0), 0] | max | . * 10 | round / 10' "$R")"
@@ -408,12 +411,12 @@ for n in "${call_list[@]}"; do
   elif [ "$add99" = "-" ] || awk -v a="$add99" -v m="$MAX_P99_MS" 'BEGIN { exit !(a > m) }'; then
     verdict=LATE
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%%\t%s%%\t%s%%\t%s%%\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%%\t%s%%\t%s%%\t%s%%\t%s%%\t%s\t%s\t%s\t%s\t%s\n' \
     "$n" "$bad" "$sent_pct" "$(pct "$lost_cs" "$sent_cs")" "$(pct "$lost_sc" "$sent_sc")" "$hl_drops" "$add50" "$add99" "$base99" \
-    "$hl_cpu" "$gen_cpu" "$sipp_cpu" "$others" "$((rss_kb / 1024))" "$per_call" "$rec" "$rec_exp" "$verdict" >> "$RESULTS"
+    "$hl_cpu" "$hl_wait" "$gen_cpu" "$sipp_cpu" "$others" "$((rss_kb / 1024))" "$per_call" "$rec" "$rec_exp" "$verdict" >> "$RESULTS"
   echo "calls: SIPp exit $rc, $ok of $n successful at the trunk (failed ${failed:-?}), $uas_fail failed at the seat; $records records, $recorded answered with a recording; hotline warnings/errors logged $warns"
   echo "RTP: generator sent $sent_pct% of 50 packets/s per stream; caller->seat lost $(pct "$lost_cs" "$sent_cs") of $sent_cs, seat->caller lost $(pct "$lost_sc" "$sent_sc") of $sent_sc; hotline socket drops $hl_drops; added latency p50 $add50 ms, p99 $add99 ms (generator alone p99 $base99 ms)"
-  echo "CPU: hotline $hl_cpu%, hotline-rtpload $gen_cpu%, SIPps $sipp_cpu%, others $others% (of one core); hotline RSS $((rss_kb / 1024)) MB (+$per_call kB per call); recordings $rec MB/s (expected $rec_exp) -> $verdict"
+  echo "CPU: hotline $hl_cpu% (its threads waited $hl_wait% for a CPU), hotline-rtpload $gen_cpu%, SIPps $sipp_cpu%, others $others% (of one core); hotline RSS $((rss_kb / 1024)) MB (+$per_call kB per call); recordings $rec MB/s (expected $rec_exp) -> $verdict"
   rm -rf "$WORK/recordings"
   if [ "$settled" = 0 ]; then
     echo "bench-media: stopping here: hotline is still busy with this step's calls" >&2

@@ -102,6 +102,7 @@ fn bind(addr: SocketAddr, buf: usize) -> std::io::Result<UdpSocket> {
 struct Sample {
     at: Instant,
     cpu: Vec<Option<f64>>,
+    wait: Vec<Option<f64>>,
     machine: Option<(f64, f64)>,
     rec: (u64, u64),
 }
@@ -110,6 +111,7 @@ fn sample(args: &Args, pids: &[(String, u32)]) -> Sample {
     Sample {
         at: Instant::now(),
         cpu: pids.iter().map(|(_, p)| probe::cpu_secs(*p)).collect(),
+        wait: pids.iter().map(|(_, p)| probe::runq_wait_secs(*p)).collect(),
         machine: probe::machine_secs(),
         rec: args.recordings.as_deref().map(probe::dir_bytes).unwrap_or((0, 0)),
     }
@@ -244,13 +246,14 @@ fn main() -> ExitCode {
     // Added by hotline: minus the generator's own typical latency.
     let base_p50 = lat[BASELINE].0.unwrap_or(0.0);
     let added = |v: Option<f64>| v.map(|v| ((v - base_p50).max(0.0) * 10.0).round() / 10.0);
-    let mut cpu = serde_json::Map::new();
+    let (mut cpu, mut wait) = (serde_json::Map::new(), serde_json::Map::new());
+    let pct = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => serde_json::json!(((b - a) * 1000.0 / secs).round() / 10.0),
+        _ => serde_json::Value::Null,
+    };
     for (i, (name, _)) in pids.iter().enumerate() {
-        let pct = match (s0.cpu[i], s1.cpu[i]) {
-            (Some(a), Some(b)) => serde_json::json!(((b - a) * 1000.0 / secs).round() / 10.0),
-            _ => serde_json::Value::Null,
-        };
-        cpu.insert(name.clone(), pct);
+        cpu.insert(name.clone(), pct(s0.cpu[i], s1.cpu[i]));
+        wait.insert(name.clone(), pct(s0.wait[i], s1.wait[i]));
     }
     let machine_pct = match (s0.machine, s1.machine) {
         (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
@@ -280,6 +283,8 @@ fn main() -> ExitCode {
         "music_packets": rx_caller.unmarked,
         "udp_drops": { "hotline": drops1.0.saturating_sub(drops0.0), "generator": drops1.1.saturating_sub(drops0.1) },
         "cpu_pct": cpu,
+        // Threads runnable but waiting for a CPU, in % of the window (summed over threads).
+        "runq_wait_pct": wait,
         "machine_cpu_pct": machine_pct,
         "rss_kb": pids.iter().zip(&rss).map(|((name, _), r)| (name.clone(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
         "recordings": { "bytes_per_sec": rec_rate.round(), "files": s1.rec.1 },

@@ -1,5 +1,6 @@
 //! Readings from /proc and the file system, taken at the window's start
-//! and end: CPU time and RSS of named processes, the machine's busy time,
+//! and end: CPU time, time waiting for a CPU and RSS of named processes,
+//! the machine's busy time,
 //! UDP receive-buffer drops per local port range, and the bytes under the
 //! recordings directory.
 
@@ -16,6 +17,17 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / USER_HZ)
+}
+
+/// Time all threads of a process spent runnable but waiting for a CPU, in
+/// seconds (the second field of each /proc/PID/task/TID/schedstat).
+pub fn runq_wait_secs(pid: u32) -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        ns += text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(ns as f64 / 1e9)
 }
 
 /// A field of /proc/PID/status in kB (VmRSS, VmHWM).
