@@ -166,11 +166,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Threads writing the calls' recordings (`crate::media::writer`): each
+/// call's audio goes to one of them.
+const RECORDING_WRITERS: usize = 2;
+
 /// The IO side of hotline's media: every RTP port of the range and the
-/// RTCP port above it, bound at start, and the running calls' media tasks.
+/// RTCP port above it, bound at start, the running calls' media tasks and
+/// the recording writers.
 struct MediaSide {
     /// By RTP port: its socket and the RTCP one (port + 1).
     idle: HashMap<u16, (tokio::net::UdpSocket, tokio::net::UdpSocket)>,
+    recordings: crate::media::writer::Recordings,
     running: HashMap<String, crate::media::driver::MediaHandle>,
     events_tx: mpsc::UnboundedSender<crate::media::driver::MediaEvent>,
     events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
@@ -201,7 +207,8 @@ impl MediaSide {
             }
             tracing::info!(%ip, pairs = idle.len(), "RTP and RTCP ports bound");
         }
-        Ok(MediaSide { idle, running: HashMap::new(), events_tx, events })
+        let recordings = crate::media::writer::Recordings::start(RECORDING_WRITERS);
+        Ok(MediaSide { idle, recordings, running: HashMap::new(), events_tx, events })
     }
 
     fn carry_out(&mut self, out: crate::b2bua::MediaOut) {
@@ -214,7 +221,13 @@ impl MediaSide {
                     return;
                 };
                 let leg = |port, (rtp, rtcp)| driver::LegSockets { port, rtp, rtcp };
-                let h = driver::spawn(call.as_str().into(), leg(caller_port, c), leg(agent_port, a), self.events_tx.clone());
+                let h = driver::spawn(
+                    call.as_str().into(),
+                    leg(caller_port, c),
+                    leg(agent_port, a),
+                    self.recordings.clone(),
+                    self.events_tx.clone(),
+                );
                 self.running.insert(call, h);
             }
             MediaOut::Cmd { call, cmd } => {

@@ -1,18 +1,19 @@
 //! The IO edge of one call's media: a tokio task owning the call's UDP
 //! sockets (caller leg, agent leg; RTP on an even port, RTCP on the next),
-//! driving its [`Session`] with datagrams, commands and the clock, and a
-//! blocking task writing its recording.
+//! driving its [`Session`] with datagrams, commands and the clock, and
+//! handing its recording to the shared writer threads (`writer.rs`).
 //!
 //! ```text
 //!   engine --MediaCmd--> task: select { caller RTP/RTCP, agent RTP/RTCP, command, next timeout }
 //!                          |  session outputs: datagrams -> sockets
-//!                          |                   frames -> recording thread (hound, flushed each second)
+//!                          |                   frames -> Recorder -> writer thread (0.5 s chunks; hound, flushed each second)
 //!   engine <--MediaEvent---+                   digits, prompts played, closed (stats, recording)
 //! ```
 
 use super::player::Clip;
 use super::session::{Leg, LegConfig, LegStats, Output, Session};
-use super::wav::{RecordingInfo, RecordingWriter};
+use super::wav::RecordingInfo;
+use super::writer::{Recorder, Recordings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,10 +106,17 @@ pub async fn bind_leg(ip: std::net::IpAddr, ports: impl IntoIterator<Item = u16>
     None
 }
 
-/// Starts the media task of `call` on the two legs' bound sockets.
-pub fn spawn(call: Arc<str>, caller: LegSockets, agent: LegSockets, events: mpsc::UnboundedSender<MediaEvent>) -> MediaHandle {
+/// Starts the media task of `call` on the two legs' bound sockets; its
+/// recording goes to `recordings`.
+pub fn spawn(
+    call: Arc<str>,
+    caller: LegSockets,
+    agent: LegSockets,
+    recordings: Recordings,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) -> MediaHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(call, caller, agent, rx, events));
+    tokio::spawn(run(call, caller, agent, recordings, rx, events));
     MediaHandle { tx }
 }
 
@@ -116,6 +124,7 @@ async fn run(
     call: Arc<str>,
     caller: LegSockets,
     agent: LegSockets,
+    recordings: Recordings,
     mut commands: mpsc::UnboundedReceiver<MediaCmd>,
     events: mpsc::UnboundedSender<MediaEvent>,
 ) {
@@ -123,9 +132,16 @@ async fn run(
     let mut recorder: Option<Recorder> = None;
     let (mut buf_a, mut buf_b) = (vec![0u8; 2048], vec![0u8; 2048]);
     let (mut rtcp_a, mut rtcp_b) = (vec![0u8; 1500], vec![0u8; 1500]);
-    let far = || Instant::now() + std::time::Duration::from_secs(3600);
+    // One timer, moved when the session's next deadline changes, rather
+    // than a new timer-wheel entry for every packet.
+    let far = Instant::now() + std::time::Duration::from_secs(30 * 365 * 86_400);
+    let sleep = tokio::time::sleep_until(far);
+    tokio::pin!(sleep);
     loop {
-        let deadline = session.poll_timeout().map(Instant::from_std).unwrap_or_else(far);
+        let deadline = session.poll_timeout().map(Instant::from_std).unwrap_or(far);
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
         let mut closing = false;
         tokio::select! {
             r = caller.rtp.recv_from(&mut buf_a) => if let Ok((n, from)) = r {
@@ -150,7 +166,7 @@ async fn run(
                     Some(MediaCmd::Bridge) => session.bridge(),
                     Some(MediaCmd::StartRecording(target)) => {
                         if recorder.is_none() {
-                            recorder = Some(Recorder::start(target));
+                            recorder = Some(recordings.open(target));
                             session.start_recording(now);
                         }
                     }
@@ -163,7 +179,7 @@ async fn run(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Instant::now().into_std()),
+            _ = &mut sleep => session.handle_timeout(Instant::now().into_std()),
         }
         while let Some(out) = session.poll_output() {
             match out {
@@ -176,8 +192,8 @@ async fn run(
                     let _ = sock.try_send_to(&data, to);
                 }
                 Output::Frame(f) => {
-                    if let Some(r) = &recorder {
-                        r.frame(f.samples.to_vec());
+                    if let Some(r) = &mut recorder {
+                        r.frame(&f.samples);
                     }
                 }
                 Output::Dtmf { leg, digit } => {
@@ -209,37 +225,6 @@ async fn run(
     }
 }
 
-/// A recording being written on a blocking thread: frames go in through a
-/// channel, the file is flushed every second by the writer.
-struct Recorder {
-    frames: std::sync::mpsc::Sender<Vec<i16>>,
-    done: tokio::task::JoinHandle<Result<RecordingInfo, String>>,
-}
-
-impl Recorder {
-    fn start(target: RecordingTarget) -> Recorder {
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<i16>>();
-        let done = tokio::task::spawn_blocking(move || {
-            let mut w = RecordingWriter::create(&target.root, &target.class, &target.call_id, target.started)
-                .map_err(|e| format!("cannot create the recording under {}: {e}", target.root.display()))?;
-            for frame in rx {
-                w.write_frame(&frame).map_err(|e| format!("writing {}: {e}", w.path().display()))?;
-            }
-            w.finish().map_err(|e| format!("finishing the recording: {e}"))
-        });
-        Recorder { frames: tx, done }
-    }
-
-    fn frame(&self, samples: Vec<i16>) {
-        let _ = self.frames.send(samples);
-    }
-
-    async fn finish(self) -> Result<RecordingInfo, String> {
-        drop(self.frames);
-        self.done.await.map_err(|e| format!("recording thread failed: {e}"))?
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,7 +248,7 @@ mod tests {
         let (agent_sock, agent_port) = sock().await;
         let (caller_phone, agent_phone) = (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-        let h = spawn("call-1".into(), caller_sock, agent_sock, ev_tx);
+        let h = spawn("call-1".into(), caller_sock, agent_sock, Recordings::start(1), ev_tx);
         let cfg = |remote| LegConfig { codec: Codec::Pcma, pt: 8, telephone_event: Some(101), remote, rtcp: None, send: true };
         // The caller's SDP names its RTCP socket (a=rtcp:).
         let caller_rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -18,8 +18,8 @@
 //! `player.rs` (prompts and music to a waiting caller), `session.rs` (one
 //! call's media: latching, playing, bridging, transcoding, DTMF, the
 //! recorder feed), `ports.rs` (the RTP port range), `driver.rs` (the tokio
-//! task running a call's session on its two sockets and writing its
-//! recording).
+//! task running a call's session on its two sockets), `writer.rs` (the
+//! threads writing every call's recording).
 
 pub mod codec;
 pub mod driver;
@@ -31,3 +31,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod session;
 pub mod wav;
+pub mod writer;

@@ -218,11 +218,17 @@ impl Aligner {
             return None;
         }
         let mut frame = StereoFrame { index: self.next_frame, samples: [0; 2 * FRAME] };
+        // Pauses are rare: look at them per sample only when one touches the frame.
+        let frame_end = base + FRAME as u64;
+        let pause_here = self.pauses.iter().any(|&(from, to)| from < frame_end && base < to);
+        let paused = |p: u64| pause_here && self.pauses.iter().any(|&(from, to)| from <= p && p < to);
         for (channel, side) in self.sides.iter_mut().enumerate() {
+            let n = side.pending.len().min(FRAME);
+            let mut pending = side.pending.drain(..n);
             for i in 0..FRAME {
                 let p = base + i as u64;
-                let v = side.pending.pop_front().flatten();
-                if self.pauses.iter().any(|&(from, to)| from <= p && p < to) {
+                let v = pending.next().flatten();
+                if paused(p) {
                     continue;
                 }
                 match v {
