@@ -212,14 +212,14 @@ fn a_pcmu_caller_and_a_pcma_seat_hear_each_other_transcoded() {
 /// The two occurrences of `burst` in `signal`, at least a second apart,
 /// in order; both must correlate above 0.8 (a lost packet in a burst
 /// leaves about 0.89).
-fn two_bursts(signal: &[i16], burst: &[i16]) -> (Match, Match) {
+fn two_bursts(what: &str, signal: &[i16], burst: &[i16]) -> (Match, Match) {
     let a = find(signal, burst, 0..signal.len() as i64);
     let away = ms(1000) as i64;
     let before = (a.offset > away).then(|| find(signal, burst, 0..a.offset - away));
     let after = (a.offset + away < signal.len() as i64).then(|| find(signal, burst, a.offset + away..signal.len() as i64));
     let b = [before, after].into_iter().flatten().max_by(|x, y| x.ncc.total_cmp(&y.ncc)).expect("room for a second burst");
     let (m1, m2) = if a.offset < b.offset { (a, b) } else { (b, a) };
-    assert!(m1.ncc > 0.8 && m2.ncc > 0.8, "both bursts found: {m1:?} {m2:?}");
+    assert!(m1.ncc > 0.8 && m2.ncc > 0.8, "{what}: both bursts found: {m1:?} {m2:?}");
     (m1, m2)
 }
 
@@ -256,14 +256,14 @@ fn loss_and_reordering_on_the_callers_leg_do_not_move_the_recording_out_of_sync(
     // The relay keeps the caller's timing: played by its timestamps, what
     // the seat got has the bursts exactly as far apart as sent.
     let heard = place_by_timestamp(&received_since(&seat_rtp, started, 8), Codec::Pcma);
-    let (h1, h2) = two_bursts(&heard, &caller_burst);
+    let (h1, h2) = two_bursts("what the seat heard", &heard, &caller_burst);
     assert_eq!(h2.offset - h1.offset, gap, "the seat hears the caller's bursts 5 s apart: {h1:?} {h2:?}");
 
     let (call, wav) = finished_call(&h, true);
     assert!(call["media_stats"]["caller"]["lost"].as_u64().unwrap() > 0, "hotline saw the loss: {call}");
     let (left, right) = read_stereo_wav(&wav.unwrap());
-    let (l1, l2) = two_bursts(&left, &caller_burst);
-    let (r1, r2) = two_bursts(&right, &seat_burst);
+    let (l1, l2) = two_bursts("the recording's left channel", &left, &caller_burst);
+    let (r1, r2) = two_bursts("the recording's right channel", &right, &seat_burst);
     eprintln!("caller bursts at {:.1} and {:.1} ms, agent bursts at {:.1} and {:.1} ms", l1.ms(), l2.ms(), r1.ms(), r2.ms());
     let two_frames = 2 * FRAME as i64;
     assert!(((l2.offset - l1.offset) - gap).abs() <= two_frames, "the caller's bursts 5 s apart: {l1:?} {l2:?}");
