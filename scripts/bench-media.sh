@@ -34,7 +34,8 @@
 # queue citizen with wrapup_secs = 0, [media] on with the demo prompts,
 # recordings in the temp dir, one answering seat per call of the largest
 # step); starts hotline; registers the seats from the address the seat
-# UAS (bench/media_seat_uas.xml) then binds. For each N: starts the trunk
+# UAS (bench/media_seat_uas.xml: rings --ring-ms, then answers with the
+# generator's seat address) then binds. For each N: starts the trunk
 # UAC (bench/media_trunk_uac.xml: N calls at --cps to line 12345, each
 # long enough to outlast the window, then BYE) and hotline-rtpload,
 # which plays every caller and every seat: it waits until all N calls
