@@ -58,14 +58,22 @@ pub enum Attempt {
     Delivered { ticket_id: Option<String> },
     /// Worth trying again (5xx, 408, 429, timeout, connection refused).
     Retry(String),
+    /// Worth trying again, not before the wait the receiver asked for
+    /// (`Retry-After` on a 429 or 503).
+    RetryAfter(String, Duration),
     /// The receiver refused it for good (any other status).
     Refused(String),
 }
 
-/// Classifies an HTTP answer: `status` and up to 200 characters of body
-/// for the dead-letter reason.
-pub fn judge(status: u16, body: &str) -> Attempt {
+/// Classifies an HTTP answer: `status`, its `Retry-After` header if any
+/// (whole seconds; an HTTP date is ignored) and up to 200 characters of
+/// body for the dead-letter reason.
+pub fn judge(status: u16, retry_after: Option<&str>, body: &str) -> Attempt {
     let snippet: String = body.chars().filter(|c| !c.is_control()).take(200).collect();
+    let asked = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+    if let (429 | 503, Some(wait)) = (status, asked) {
+        return Attempt::RetryAfter(format!("HTTP {status} (retry after {} s): {snippet}", wait.as_secs()), wait);
+    }
     match status {
         200..=299 => Attempt::Delivered { ticket_id: ticket_id_of(body) },
         408 | 429 | 500..=599 => Attempt::Retry(format!("HTTP {status}: {snippet}")),
@@ -120,12 +128,15 @@ mod tests {
 
     #[test]
     fn answers_are_judged_by_status() {
-        assert_eq!(judge(201, r#"{"ticket_id":"GD-1"}"#), Attempt::Delivered { ticket_id: Some("GD-1".into()) });
-        assert_eq!(judge(200, r#"{"ticket_id":42}"#), Attempt::Delivered { ticket_id: Some("42".into()) });
-        assert_eq!(judge(204, ""), Attempt::Delivered { ticket_id: None });
-        assert!(matches!(judge(503, "busy"), Attempt::Retry(r) if r == "HTTP 503: busy"));
-        assert!(matches!(judge(429, ""), Attempt::Retry(_)));
-        assert!(matches!(judge(401, "bad signature"), Attempt::Refused(r) if r.contains("401") && r.contains("bad signature")));
+        assert_eq!(judge(201, None, r#"{"ticket_id":"GD-1"}"#), Attempt::Delivered { ticket_id: Some("GD-1".into()) });
+        assert_eq!(judge(200, None, r#"{"ticket_id":42}"#), Attempt::Delivered { ticket_id: Some("42".into()) });
+        assert_eq!(judge(204, None, ""), Attempt::Delivered { ticket_id: None });
+        assert!(matches!(judge(503, None, "busy"), Attempt::Retry(r) if r == "HTTP 503: busy"));
+        assert!(matches!(judge(429, None, ""), Attempt::Retry(_)));
+        assert!(matches!(judge(429, Some("120"), ""), Attempt::RetryAfter(_, d) if d == Duration::from_secs(120)));
+        assert!(matches!(judge(503, Some("Wed, 21 Oct 2026 07:28:00 GMT"), ""), Attempt::Retry(_)), "a date: the backoff's own");
+        assert!(matches!(judge(500, Some("5"), ""), Attempt::Retry(_)), "Retry-After only on 429/503");
+        assert!(matches!(judge(401, None, "bad signature"), Attempt::Refused(r) if r.contains("401") && r.contains("bad signature")));
         assert!(after_failure(1, 12, true));
         assert!(!after_failure(11, 12, false));
         assert!(after_failure(12, 12, false));

@@ -137,8 +137,9 @@ async fn deliver(store: &Store, client: &reqwest::Client, cfg: &WorkerConfig, ev
             tracing::info!(event = %ev.id, attempts, ticket_id = ticket_id.as_deref(), "event delivered");
             store.outbox_delivered(&ev.id, &cfg.owner, now, ticket_id.as_deref()).await
         }
-        Attempt::Retry(why) => failed(store, cfg, &ev, attempts, now, &why, false).await,
-        Attempt::Refused(why) => failed(store, cfg, &ev, attempts, now, &why, true).await,
+        Attempt::Retry(why) => failed(store, cfg, &ev, attempts, now, &why, false, None).await,
+        Attempt::RetryAfter(why, wait) => failed(store, cfg, &ev, attempts, now, &why, false, Some(wait)).await,
+        Attempt::Refused(why) => failed(store, cfg, &ev, attempts, now, &why, true, None).await,
     };
     match result {
         Ok(true) => {}
@@ -147,6 +148,7 @@ async fn deliver(store: &Store, client: &reqwest::Client, cfg: &WorkerConfig, ev
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn failed(
     store: &Store,
     cfg: &WorkerConfig,
@@ -155,9 +157,13 @@ async fn failed(
     now: i64,
     why: &str,
     refused: bool,
+    asked: Option<Duration>,
 ) -> Result<bool, crate::store::StoreError> {
     let dead = policy::after_failure(attempts, cfg.max_attempts, refused);
-    let wait = policy::backoff(attempts, cfg.retry_min, cfg.retry_max, policy::seed(&ev.id, attempts));
+    // The receiver's Retry-After, if longer than our own backoff (capped by
+    // retry_max_secs: a receiver cannot park events for days).
+    let backoff = policy::backoff(attempts, cfg.retry_min, cfg.retry_max, policy::seed(&ev.id, attempts));
+    let wait = asked.map_or(backoff, |a| backoff.max(a.min(cfg.retry_max)));
     if dead {
         tracing::error!(event = %ev.id, attempts, reason = why, "event dead-lettered; replay it with POST /api/outbox/{{id}}/replay once the ticket system is fixed");
     } else {
@@ -182,8 +188,9 @@ async fn post(client: &reqwest::Client, cfg: &WorkerConfig, ev: &OutboxEvent, bo
     match sent {
         Ok(resp) => {
             let status = resp.status().as_u16();
+            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
             let text = resp.text().await.unwrap_or_default();
-            policy::judge(status, &text)
+            policy::judge(status, retry_after.as_deref(), &text)
         }
         Err(e) if e.is_timeout() => Attempt::Retry(format!("no answer within {} s", cfg.timeout.as_secs())),
         Err(e) if e.is_connect() => Attempt::Retry(format!("cannot connect to {}: {}", cfg.url, root_cause(&e))),
