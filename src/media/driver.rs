@@ -14,7 +14,6 @@ use super::player::Clip;
 use super::session::{Leg, LegConfig, LegStats, Output, Session};
 use super::wav::RecordingInfo;
 use super::writer::{Recorder, Recordings};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -93,17 +92,6 @@ impl MediaHandle {
     pub fn send(&self, cmd: MediaCmd) -> bool {
         self.tx.send(cmd).is_ok()
     }
-}
-
-/// Binds a leg's RTP socket on `ip`, trying `ports` in turn (a port held
-/// by another process is skipped); returns the socket and its port.
-pub async fn bind_leg(ip: std::net::IpAddr, ports: impl IntoIterator<Item = u16>) -> Option<(UdpSocket, u16)> {
-    for port in ports {
-        if let Ok(sock) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
-            return Some((sock, port));
-        }
-    }
-    None
 }
 
 /// Starts the media task of `call` on the two legs' bound sockets; its

@@ -107,3 +107,76 @@ pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CallRecord, HangupBy, LineClass, Outcome, Recording};
+
+    fn call() -> StoredCall {
+        let record = CallRecord {
+            id: "c1".into(),
+            sip_call_id: "s1".into(),
+            line: "12345".into(),
+            tag: Some("citizen-service".into()),
+            class: LineClass::NonEmergency,
+            caller: "13800000000".into(),
+            queue: Some("citizen".into()),
+            seat: Some("8001".into()),
+            offered_at_ms: 1_000,
+            answered_at_ms: Some(4_000),
+            ended_at_ms: Some(64_000),
+            outcome: Some(Outcome::Answered),
+            hangup_by: Some(HangupBy::Agent),
+            reason: None,
+            wait_ms: 3_000,
+            talk_ms: 60_000,
+            survey: Some("1".into()),
+            anchored: true,
+        };
+        let mut call = StoredCall::from(record);
+        call.media.recording = Some(Recording { path: "x.wav".into(), duration_ms: 60_000, size_bytes: 1_920_044, sha256: "ab".repeat(32) });
+        call.ticket_id = Some("GD-1".into());
+        call
+    }
+
+    fn event(kind: &str, at: i64) -> OutboxEvent {
+        OutboxEvent {
+            id: format!("c1:{kind}"),
+            call_id: "c1".into(),
+            kind: kind.into(),
+            created_at_ms: at,
+            state: "pending".into(),
+            attempts: 0,
+            next_attempt_at_ms: at,
+            last_error: None,
+            delivered_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn call_ended_carries_the_whole_record_and_its_recording() {
+        let (call, ev) = (call(), event("call.ended", 64_000));
+        let v = serde_json::to_value(build(&ev, &call, Some("Li Na"), "https://h/rec".into())).unwrap();
+        assert_eq!((v["schema"].as_str(), v["version"].as_u64(), v["type"].as_str()), (Some(SCHEMA), Some(1), Some("call.ended")));
+        assert_eq!(v["id"], "c1:call.ended");
+        let c = &v["call"];
+        assert_eq!((c["agent"].as_str(), c["outcome"].as_str(), c["survey"].as_str()), (Some("Li Na"), Some("answered"), Some("1")));
+        assert_eq!((c["talk_ms"].as_i64(), c["ticket_id"].as_str()), (Some(60_000), Some("GD-1")));
+        assert_eq!(c["recording"]["url"], "https://h/rec");
+        assert_eq!(c["recording"]["id"], "c1");
+    }
+
+    #[test]
+    fn call_answered_says_only_what_was_known_at_the_answer() {
+        let (call, ev) = (call(), event("call.answered", 4_000));
+        let v = serde_json::to_value(build(&ev, &call, None, "https://h/rec".into())).unwrap();
+        let c = &v["call"];
+        assert_eq!((c["caller"].as_str(), c["seat"].as_str(), c["answered_at_ms"].as_i64()), (Some("13800000000"), Some("8001"), Some(4_000)));
+        for absent in ["ended_at_ms", "outcome", "hangup_by", "survey", "recording"] {
+            assert!(c[absent].is_null(), "{absent} is not known at the answer: {c}");
+        }
+        assert_eq!(c["talk_ms"], 0);
+        assert_eq!(v["occurred_at_ms"], 4_000);
+    }
+}
