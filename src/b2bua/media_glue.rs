@@ -96,7 +96,8 @@ pub enum MediaOut {
 pub struct CallMedia {
     pub caller_port: u16,
     pub agent_port: u16,
-    /// hotline's answer to the trunk's offer (in the 183 and the 200).
+    /// hotline's SDP for the trunk: its answer to the trunk's offer (in the
+    /// 183 and the 200), or its offer in the 200 of a late-offer call.
     pub answer: Bytes,
     pub session_id: u64,
     /// SDP versions of hotline's side of each leg (caller, agent).
@@ -158,20 +159,7 @@ impl Engine {
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
         let answer = sdp::build_answer(local, &neg, sdp::answer_direction(offer.direction), session_id, 1);
         let (line, queue) = (call.line.number.clone(), call.queue.clone());
-        let media = CallMedia {
-            caller_port,
-            agent_port,
-            answer: Bytes::from(answer),
-            session_id,
-            versions: [1, 1],
-            caller_codec: neg.codec,
-            recording: false,
-            late_offer: false,
-        };
-        if let Some(c) = self.calls.get_mut(id) {
-            c.media = Some(media);
-        }
-        self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
+        self.install_media(id, (caller_port, agent_port), answer, session_id, neg.codec, false);
         self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&offer, neg.codec)));
         let welcome = settings.lines.get(&line).map(|l| l.welcome.clone());
         let queue_media = settings.queues.get(&queue);
@@ -193,21 +181,29 @@ impl Engine {
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
         let offer = sdp::build_offer(local, &settings.codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, session_id, 1);
+        self.install_media(id, (caller_port, agent_port), offer, session_id, settings.codecs[0], true);
+        Ok(())
+    }
+
+    /// Gives call `id` its media on `ports` (caller leg, agent leg), with
+    /// `sdp` for the trunk (hotline's answer, or with `late_offer` its
+    /// offer), and has the server start the call's media task.
+    fn install_media(&mut self, id: &str, ports: (u16, u16), sdp: String, session_id: u64, caller_codec: Codec, late_offer: bool) {
+        let (caller_port, agent_port) = ports;
         let media = CallMedia {
             caller_port,
             agent_port,
-            answer: Bytes::from(offer),
+            answer: Bytes::from(sdp),
             session_id,
             versions: [1, 1],
-            caller_codec: settings.codecs[0],
+            caller_codec,
             recording: false,
-            late_offer: true,
+            late_offer,
         };
         if let Some(c) = self.calls.get_mut(id) {
             c.media = Some(media);
         }
         self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
-        Ok(())
     }
 
     /// The caller's ACK of a late-offer call: its SDP answers hotline's
