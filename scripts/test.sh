@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it.
-#   - installs what the tests talk to (SIPp, baresip) when missing and we can;
+#   - installs what the tests talk to (SIPp, baresip, python3) when missing and we can;
 #   - points the store tests at PostgreSQL (HOTLINE_TEST_PG_URL; default
 #     the local server at 127.0.0.1:5432, database `test`);
 #   - runs clippy with warnings as errors, then every test.
@@ -9,11 +9,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The real peers the tests talk to: SIPp (trunk and seat phones) and
-# baresip (a desk phone that registers, answers and plays a WAV).
+# The real peers the tests talk to: SIPp (trunk and seat phones), baresip
+# (a desk phone that registers, answers and plays a WAV) and Python's
+# standard library (a ticket system).
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
+# python3 runs the ticket system the tests push events to (tests/receiver).
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     step "installing ${missing[*]} (apt-get)"
