@@ -202,7 +202,7 @@ step "config $CONFIG (phones $PHONES, trunk $TRUNK, HTTP $HTTP)"
 # No [media]: the bench is signalling only, SDP passes end to end and
 # hotline never touches audio (scripts/bench-media.sh measures media). No
 # [tickets]: nothing would receive the events (they wait in the outbox).
-awk '/^# ---- seats/ { exit } /^\[(media|tickets)\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip { print }' "$ROOT/config/demo.toml" \
+awk '/^# ---- seats/ { exit } /^\[(media|tickets|outbound|outbound\.patterns)\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip { print }' "$ROOT/config/demo.toml" \
   | sed -e "s|\"127.0.0.1:5060\"|\"$PHONES\"|g" \
         -e "s|\"127.0.0.1:5080\"|\"$TRUNK\"|g" \
         -e "s|\"127.0.0.1:8080\"|\"127.0.0.1:$HTTP_PORT\"|g" \

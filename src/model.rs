@@ -38,6 +38,16 @@ pub enum Outcome {
     Failed,
 }
 
+/// Which way a call went: a citizen calling a line, or a seat calling a
+/// citizen back (回访).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Inbound,
+    Outbound,
+}
+
 /// Who ended an answered call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,6 +94,7 @@ str_enum!(Outcome {
     Rejected => "rejected",
     Failed => "failed",
 });
+str_enum!(Direction { Inbound => "inbound", Outbound => "outbound" });
 str_enum!(HangupBy { Caller => "caller", Agent => "agent", System => "system" });
 
 /// One offered call as stored and served by the API.
@@ -130,6 +141,16 @@ pub struct CallRecord {
     /// media statistics are attached after the end.
     #[serde(default)]
     pub anchored: bool,
+    /// Inbound (a citizen called a line) or outbound (a callback: `caller`
+    /// is then the citizen called, `line` the number they were shown,
+    /// `queue` none, `wait_ms` the ring time).
+    #[serde(default)]
+    pub direction: Direction,
+    /// The ticket a callback was placed for, known when it starts: the
+    /// stored `ticket_id` starts from it (see [`StoredCall::ticket_id`],
+    /// which is what is served).
+    #[serde(skip)]
+    pub ticket: Option<String>,
 }
 
 /// A call record as stored and served: what the engine wrote
@@ -414,6 +435,8 @@ mod tests {
             talk_ms: 7_000,
             survey: None,
             anchored: true,
+            direction: Default::default(),
+            ticket: None,
         }
     }
 

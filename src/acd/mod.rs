@@ -29,6 +29,7 @@
 
 mod config;
 mod dispatch;
+mod outbound;
 mod seat;
 mod snapshot;
 
@@ -118,6 +119,9 @@ pub enum AcdError {
     /// A transfer's seat is not ready for a call now.
     #[error("seat {0} is not ready for a call")]
     SeatUnavailable(String),
+    /// A callback from a seat already ringing or on a call.
+    #[error("seat {0} is busy (ringing or on a call)")]
+    SeatBusy(String),
 }
 
 /// Where a transferred call goes.

@@ -514,6 +514,34 @@ fn unknown_queue_seat_and_duplicate_calls_are_errors() {
 }
 
 #[test]
+fn a_seat_on_a_callback_is_not_rung_and_is_ready_again_after() {
+    let mut r = Rig::simple(QueueConfig::new("q"), &["a", "b"]);
+    r.acd.outbound_started(r.now, "a", "cb1").unwrap();
+    r.drain();
+    r.arrive("1", "q");
+    assert_eq!(r.decisions(), [ring("1", "b")], "a is on its callback");
+    assert_eq!(r.acd.outbound_started(r.now, "b", "cb2"), Err(AcdError::SeatBusy("b".into())));
+    r.arrive("2", "q");
+    assert_eq!(r.decisions(), [], "nobody free");
+    r.acd.outbound_ended(r.now, "a", "cb1");
+    r.drain();
+    assert_eq!(r.decisions(), [ring("2", "a")], "a is ready again and takes the waiting call");
+}
+
+#[test]
+fn a_not_ready_seat_goes_back_to_its_reason_after_a_callback() {
+    let mut r = Rig::simple(QueueConfig::new("q"), &["a"]);
+    r.acd.set_agent_state(r.now, "a", StateRequest::NotReady("after-call-work".into())).unwrap();
+    r.acd.outbound_started(r.now, "a", "cb1").unwrap();
+    assert_eq!(r.acd.seat("a").unwrap().state, AgentState::OnCall { call: "cb1".into() });
+    r.acd.outbound_ended(r.now, "a", "cb1");
+    assert_eq!(r.acd.seat("a").unwrap().state, AgentState::NotReady { reason: "after-call-work".into() });
+    r.drain();
+    r.acd.outbound_ended(r.now, "a", "cb1");
+    assert_eq!(r.acd.seat("a").unwrap().state, AgentState::NotReady { reason: "after-call-work".into() }, "a second end changes nothing");
+}
+
+#[test]
 fn invariants_hold_under_random_traffic() {
     for seed in 1..=12u64 {
         let mut a = QueueConfig::new("a");

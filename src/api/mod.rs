@@ -7,7 +7,7 @@
 //! every endpoint.
 
 use crate::acd::{AcdError, StateRequest};
-use crate::b2bua::{Command, Refused};
+use crate::b2bua::{ClickToCall, Command, DialRefused, Refused};
 use crate::model::{EventKind, LineClass, Outcome};
 use crate::server::{CommandError, EngineHandle};
 use crate::store::{CallFilter, EventFilter, Store, WriterHandle};
@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/calls/live", get(live_calls))
+        .route("/api/callbacks", axum::routing::post(start_callback))
         .route("/api/calls", get(list_calls))
         .route("/api/calls/{id}", get(get_call))
         .route("/api/calls/{id}/ticket", put(set_call_ticket))
@@ -100,7 +101,11 @@ impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         let code = match &e {
             CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-            CommandError::Refused(Refused::Acd(AcdError::UnknownSeat(_)) | Refused::UnknownCall(_)) => StatusCode::NOT_FOUND,
+            CommandError::Refused(
+                Refused::Acd(AcdError::UnknownSeat(_)) | Refused::UnknownCall(_) | Refused::Dial(DialRefused::UnknownSeat(_)),
+            ) => StatusCode::NOT_FOUND,
+            CommandError::Refused(Refused::Dial(DialRefused::NotAllowed { .. })) => StatusCode::FORBIDDEN,
+            CommandError::Refused(Refused::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Refused(_) => StatusCode::CONFLICT,
         };
         ApiError(code, e.to_string())
@@ -375,6 +380,45 @@ async fn set_recording_paused(
     let by = body.by.unwrap_or_else(|| if caller.0 == "anonymous" { "api".into() } else { caller.0.clone() });
     s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(ApiError::from)?;
     Ok(Json(json!({ "call": id, "recording": if pause { "paused" } else { "recording" } })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackBody {
+    /// The seat whose phone rings first (its agent talks to the citizen).
+    seat: String,
+    /// The citizen's number, as dialled through the trunk (no prefix).
+    number: String,
+    /// The ticket the callback is for: stored on the call from the start.
+    #[serde(default)]
+    ticket_id: Option<String>,
+    /// Who asked, for the log; default the token's name.
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// Click-to-call: rings the seat's phone, and once the agent picks up,
+/// calls the citizen through the trunk. Answers 202 at once with the call
+/// id; the call's record (direction `outbound`) tells how it went.
+async fn start_callback(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiJson(body): ApiJson<CallbackBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let number = body.number.trim().to_string();
+    if number.is_empty() || !number.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("number {number:?} must be digits (an optional leading +)")));
+    }
+    let ticket = body.ticket_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    if ticket.as_ref().is_some_and(|t| t.len() > 200) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "ticket_id is longer than 200 characters".into()));
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let by = body.by.unwrap_or_else(|| caller.0.clone());
+    let req = ClickToCall { id: id.clone(), seat: body.seat.clone(), number: number.clone(), ticket: ticket.clone(), by };
+    s.engine.command(Command::Callback(req)).await.map_err(ApiError::from)?;
+    let answer = json!({ "call": id, "seat": body.seat, "number": number, "ticket_id": ticket, "state": "ringing_seat" });
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 #[derive(Deserialize, Default)]

@@ -301,7 +301,7 @@ impl Engine {
         if call.ended.is_some() {
             return;
         }
-        if by == HangupBy::Caller && self.in_survey(id, &LegRef::Inbound) {
+        if by == HangupBy::Caller && self.in_survey(id, &LegRef::Citizen) {
             self.finish_survey(now, id, "hangup", true);
             return;
         }
@@ -338,7 +338,7 @@ impl Engine {
     }
 
     pub(super) fn bye_inbound(&mut self, now: Instant, id: &str) {
-        self.flush_deferred_ack(id, &LegRef::Inbound);
+        self.flush_deferred_ack(id, &LegRef::Citizen);
         let Some(call) = self.calls.get_mut(id) else { return };
         let dialog = &mut call.inbound.dialog;
         let local = self.config.local_addr(Side::Trunk, dialog.flow.proto);
@@ -346,7 +346,7 @@ impl Engine {
         if let Some(bye) = dialog.request(Method::BYE, local, None) {
             let bye = self.decorate(bye);
             if let Some(key) = self.tx.send_request(now, &bye, flow) {
-                self.by_client.insert(key.clone(), (id.to_string(), LegRef::Inbound, Purpose::Fire));
+                self.by_client.insert(key.clone(), (id.to_string(), LegRef::Citizen, Purpose::Fire));
                 if let Some(call) = self.calls.get_mut(id) {
                     call.client_keys.push(key);
                 }

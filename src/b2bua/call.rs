@@ -18,9 +18,10 @@ use std::time::Instant;
 /// Which leg of a call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LegRef {
-    /// The citizen's leg from the trunk.
-    Inbound,
-    /// The leg to a seat, by extension.
+    /// The citizen's leg: from the trunk, or to it for a callback.
+    Citizen,
+    /// The leg to (or, for a callback dialled from the desk phone, from) a
+    /// seat, by extension.
     Seat(String),
 }
 
@@ -183,6 +184,7 @@ pub struct Call {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LiveCall {
     pub id: String,
+    pub direction: crate::model::Direction,
     pub line: String,
     pub tag: Option<String>,
     pub class: crate::model::LineClass,
@@ -222,6 +224,8 @@ impl Call {
             },
             survey: self.survey.as_ref().and_then(|s| s.answer.clone()),
             anchored: self.media.is_some(),
+            direction: crate::model::Direction::Inbound,
+            ticket: None,
         }
     }
 
@@ -234,6 +238,7 @@ impl Call {
         };
         LiveCall {
             id: self.id.clone(),
+            direction: crate::model::Direction::Inbound,
             line: self.line.number.clone(),
             tag: self.line.tag.clone(),
             class: self.line.class,

@@ -33,6 +33,54 @@ pub enum FeatureCode {
     NotReady,
 }
 
+/// Outbound callbacks (回访), from `[outbound]`.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// Where outbound INVITEs go (the trunk, over UDP).
+    pub trunk: SocketAddr,
+    /// Dialled before the number from a seat phone.
+    pub prefix: String,
+    /// The From user the citizen sees; the call record's line.
+    pub caller_id: String,
+    pub ring_timeout: std::time::Duration,
+    /// Per seat: its class and the patterns it may dial, by name.
+    pub seats: HashMap<String, SeatOutbound>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeatOutbound {
+    /// The class of the seat's calls: emergency if it serves an emergency queue.
+    pub class: LineClass,
+    pub allowed: Vec<(String, regex::Regex)>,
+}
+
+/// Why a seat may not dial a number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialRefused {
+    #[error("outbound calls are not configured ([outbound])")]
+    NotConfigured,
+    #[error("seat {0} does not exist")]
+    UnknownSeat(String),
+    #[error("{number} is not a number seat {seat} may dial (its patterns: {patterns})")]
+    NotAllowed { seat: String, number: String, patterns: String },
+}
+
+impl Outbound {
+    /// Whether `seat` may dial `number`; `Ok` names the pattern it matched.
+    pub fn check(&self, seat: &str, number: &str) -> Result<String, DialRefused> {
+        let s = self.seats.get(seat).ok_or_else(|| DialRefused::UnknownSeat(seat.into()))?;
+        if let Some((name, _)) = s.allowed.iter().find(|(_, re)| re.is_match(number)) {
+            return Ok(name.clone());
+        }
+        let names: Vec<&str> = s.allowed.iter().map(|(n, _)| n.as_str()).collect();
+        Err(DialRefused::NotAllowed {
+            seat: seat.into(),
+            number: number.into(),
+            patterns: if names.is_empty() { "none".into() } else { names.join(", ") },
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// User-Agent / Server header value.
@@ -56,6 +104,8 @@ pub struct EngineConfig {
     /// `None`: SDP passes end to end, hotline never touches audio.
     /// Shared: each call takes a handle on it, not a copy of its prompts.
     pub media: Option<std::sync::Arc<super::MediaSettings>>,
+    /// `None`: seats cannot dial out.
+    pub outbound: Option<Outbound>,
 }
 
 impl EngineConfig {

@@ -33,13 +33,17 @@ impl Engine {
             self.respond(now, &key, &msg, 481);
             return;
         };
+        if self.callbacks.contains_key(&id) {
+            self.callback_in_dialog(now, key, msg, &id, leg);
+            return;
+        }
         if method == Method::BYE {
             self.respond(now, &key, &msg, 200);
             let connected_seat = self.calls.get(&id).and_then(|c| c.seat.clone());
             match leg {
                 // RFC 3261 §15: a caller may end an early dialog with BYE.
-                LegRef::Inbound if connected_seat.is_none() => self.abandon(now, &id),
-                LegRef::Inbound => self.hang_up_answered(now, &id, HangupBy::Caller),
+                LegRef::Citizen if connected_seat.is_none() => self.abandon(now, &id),
+                LegRef::Citizen => self.hang_up_answered(now, &id, HangupBy::Caller),
                 LegRef::Seat(seat) if Some(&seat) == connected_seat.as_ref() => {
                     self.hang_up_answered(now, &id, HangupBy::Agent)
                 }
@@ -73,7 +77,7 @@ impl Engine {
                 self.respond(now, &server, &msg, 488);
                 return;
             };
-            let side = if from == LegRef::Inbound { Side::Trunk } else { Side::Phones };
+            let side = if from == LegRef::Citizen { Side::Trunk } else { Side::Phones };
             let proto = server_flow_proto(&msg);
             let local = self.config.local_addr(side, proto);
             let transport = proto.via_name().to_ascii_lowercase();
@@ -90,11 +94,11 @@ impl Engine {
         };
         let Some(method) = msg.method().cloned() else { return };
         let (other, dialog, side) = match &from {
-            LegRef::Inbound => match call.legs.get_mut(&seat) {
+            LegRef::Citizen => match call.legs.get_mut(&seat) {
                 Some(leg) => (LegRef::Seat(seat.clone()), &mut leg.dialog, Side::Phones),
                 None => return,
             },
-            LegRef::Seat(_) => (LegRef::Inbound, &mut call.inbound.dialog, Side::Trunk),
+            LegRef::Seat(_) => (LegRef::Citizen, &mut call.inbound.dialog, Side::Trunk),
         };
         let local = self.config.local_addr(side, dialog.flow.proto);
         let flow = dialog.flow;
@@ -128,7 +132,7 @@ impl Engine {
         // An ACK of our 2xx on a call leg: the transaction layer stopped the
         // retransmissions; it may bring the answer the other leg awaits.
         if let Some((id, leg)) = self.find_dialog(&msg) {
-            if leg == LegRef::Inbound {
+            if leg == LegRef::Citizen {
                 self.media_late_answer(&id, &msg);
             }
             self.release_deferred_ack(&id, &leg, &msg);
@@ -149,6 +153,7 @@ impl Engine {
                 }
             }
             Purpose::Fire => {}
+            Purpose::Callback => self.callback_invite_response(now, &id, &leg, &key, msg),
             Purpose::Relay { server, other } => {
                 if (200..300).contains(&code) && key.method == "INVITE" {
                     // ACK the re-INVITE's 2xx on this leg; the originator ACKs
@@ -172,7 +177,7 @@ impl Engine {
                     resp = resp.with_reason(&reason);
                 }
                 if (101..300).contains(&code) && key.method == "INVITE" {
-                    let side = if leg == LegRef::Inbound { Side::Phones } else { Side::Trunk };
+                    let side = if leg == LegRef::Citizen { Side::Phones } else { Side::Trunk };
                     let proto = server_flow_proto(&orig);
                     let local = self.config.local_addr(side, proto);
                     let transport = proto.via_name().to_ascii_lowercase();
@@ -196,6 +201,13 @@ impl Engine {
         if key.server {
             // Our 2xx to the trunk was never ACKed: the call cannot go on.
             if let Some(id) = self.by_invite.get(&key).cloned()
+                && self.callbacks.contains_key(&id)
+            {
+                tracing::warn!(call = %id, "no ACK for our 200 from the seat phone; ending the callback");
+                self.callback_unacked(now, &id);
+                return;
+            }
+            if let Some(id) = self.by_invite.get(&key).cloned()
                 && self.calls.get(&id).is_some_and(|c| c.seat.is_some())
             {
                 tracing::warn!(call = %id, "no ACK for our 200 from the trunk; ending the call");
@@ -209,6 +221,7 @@ impl Engine {
                 self.seat_invite_timeout(now, &id, &seat)
             }
             (Purpose::SeatInvite, _) => self.retired_invite_timeout(&id, &key),
+            (Purpose::Callback, leg) => self.callback_invite_timeout(now, &id, &leg, &key),
             (Purpose::Relay { server, .. }, _) => {
                 if let Some(orig) = self.tx.pending_request(&server) {
                     let resp = self.decorate(Message::response_to(&orig, 408, None));

@@ -83,7 +83,7 @@ impl Engine {
     fn send_leg_ack(&mut self, id: &str, leg: &LegRef, cseq: u32, body: Option<(String, Bytes)>) {
         let Some(call) = self.calls.get_mut(id) else { return };
         let (dialog, side) = match leg {
-            LegRef::Inbound => (&mut call.inbound.dialog, Side::Trunk),
+            LegRef::Citizen => (&mut call.inbound.dialog, Side::Trunk),
             LegRef::Seat(seat) => match call.legs.get_mut(seat) {
                 Some(l) => (&mut l.dialog, Side::Phones),
                 None => return,

@@ -110,11 +110,27 @@ pub struct CallMedia {
     pub late_offer: bool,
 }
 
-fn sdp_body(text: String) -> (String, Bytes) {
+/// hotline's answer to a new offer (re-INVITE, UPDATE) on `leg` of a
+/// call's media `m`: same ports, the next SDP version; with the offer as
+/// parsed. `None`: no usable offer (answer 488).
+pub(super) fn reoffer_answer(config: &EngineConfig, settings: &MediaSettings, m: &mut CallMedia, leg: Leg, offer: &Message) -> Option<(String, RemoteMedia)> {
+    let remote = std::str::from_utf8(&offer.body).ok().and_then(|t| sdp::parse(t).ok())?;
+    let neg = sdp::negotiate(&remote, &settings.codecs).ok()?;
+    let (side, port, index) = match leg {
+        Leg::Caller => (Side::Trunk, m.caller_port, 0),
+        Leg::Agent => (Side::Phones, m.agent_port, 1),
+    };
+    m.versions[index] += 1;
+    let local = SocketAddr::new(config.media_ip(side), port);
+    let answer = sdp::build_answer(local, &neg, sdp::answer_direction(remote.direction), m.session_id, m.versions[index]);
+    Some((answer, remote))
+}
+
+pub(super) fn sdp_body(text: String) -> (String, Bytes) {
     ("application/sdp".into(), Bytes::from(text))
 }
 
-fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
+pub(super) fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
     let pt = remote.formats.iter().find(|f| f.codec == Some(codec)).map(|f| f.pt).unwrap_or(codec.payload_type());
     LegConfig {
         codec,
@@ -127,7 +143,7 @@ fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
 }
 
 /// A call's two RTP ports (caller leg, agent leg), or the 503 to refuse it with.
-fn allocate_pair(ports: &mut crate::media::ports::PortPool) -> Result<(u16, u16), (u16, &'static str)> {
+pub(super) fn allocate_pair(ports: &mut crate::media::ports::PortPool) -> Result<(u16, u16), (u16, &'static str)> {
     let caller_port = ports.allocate().ok_or((503, "no free media port"))?;
     let Some(agent_port) = ports.allocate() else {
         ports.release(caller_port);
@@ -137,7 +153,7 @@ fn allocate_pair(ports: &mut crate::media::ports::PortPool) -> Result<(u16, u16)
 }
 
 impl EngineConfig {
-    fn media_ip(&self, side: Side) -> IpAddr {
+    pub(super) fn media_ip(&self, side: Side) -> IpAddr {
         self.local_addr(side, crate::sip::Proto::Udp).ip()
     }
 }
@@ -314,19 +330,20 @@ impl Engine {
         let settings = self.config.media.clone()?;
         let call = self.calls.get_mut(id)?;
         let queue = call.queue.clone();
-        let m = call.media.as_mut()?;
-        let remote = std::str::from_utf8(&offer.body).ok().and_then(|t| sdp::parse(t).ok())?;
-        let neg = sdp::negotiate(&remote, &settings.codecs).ok()?;
-        let (leg, side, port, index) = match from {
-            LegRef::Inbound => (Leg::Caller, Side::Trunk, m.caller_port, 0),
-            LegRef::Seat(_) => (Leg::Agent, Side::Phones, m.agent_port, 1),
-        };
-        m.versions[index] += 1;
-        let version = m.versions[index];
-        let session_id = m.session_id;
-        let local = SocketAddr::new(self.config.media_ip(side), port);
-        let answer = sdp::build_answer(local, &neg, sdp::answer_direction(remote.direction), session_id, version);
-        self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(&remote, neg.codec)));
+        let leg = if *from == LegRef::Citizen { Leg::Caller } else { Leg::Agent };
+        let (answer, remote) = reoffer_answer(&self.config, &settings, call.media.as_mut()?, leg, offer)?;
+        let music = settings.queues.get(&queue).map(|q| q.music.clone());
+        self.media_reoffered(id, leg, &remote, music);
+        Some(sdp_body(answer))
+    }
+
+    /// Applies a leg's new offer (answered with [`reoffer_answer`]) to
+    /// the call's media: the leg's new address and codec, the caller's
+    /// silence watch, and music while the agent holds.
+    pub(super) fn media_reoffered(&mut self, id: &str, leg: Leg, remote: &RemoteMedia, hold_music: Option<Clip>) {
+        let Some(settings) = self.config.media.clone() else { return };
+        let Some(codec) = remote.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)) else { return };
+        self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(remote, codec)));
         if leg == Leg::Caller && settings.rtp_timeout.is_some() {
             // A caller holding with `inactive` or `recvonly` sends nothing.
             let sends = matches!(remote.direction, Direction::SendRecv | Direction::SendOnly);
@@ -334,13 +351,11 @@ impl Engine {
         }
         if leg == Leg::Agent {
             if remote.is_hold() || matches!(remote.direction, Direction::SendOnly | Direction::Inactive) {
-                let music = settings.queues.get(&queue).map(|q| q.music.clone());
-                self.media_cmd(id, MediaCmd::Play { clips: Vec::new(), then_loop: music });
+                self.media_cmd(id, MediaCmd::Play { clips: Vec::new(), then_loop: hold_music });
             } else {
                 self.media_cmd(id, MediaCmd::Bridge);
             }
         }
-        Some(sdp_body(answer))
     }
 
     /// The call ended: its media task finishes the recording and reports.
@@ -385,6 +400,7 @@ impl Engine {
                 }
             }
             MediaEvent::Played { .. } => {}
+            MediaEvent::Silent { call, .. } if self.callbacks.contains_key(&*call) => self.callback_silent(now, &call),
             MediaEvent::Silent { call, .. } => self.caller_silent(now, &call),
         }
     }
@@ -396,7 +412,7 @@ impl Engine {
         let secs = self.config.media.as_ref().and_then(|m| m.rtp_timeout).map_or(0, |d| d.as_secs());
         let reason = format!("no RTP from the caller for {secs} s");
         tracing::warn!(call = %id, reason, "hanging up a silent call");
-        if self.in_survey(id, &LegRef::Inbound) {
+        if self.in_survey(id, &LegRef::Citizen) {
             self.finish_survey(now, id, "hangup", false);
             return;
         }

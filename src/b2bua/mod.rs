@@ -27,6 +27,7 @@
 
 mod acd_glue;
 mod call;
+mod callback;
 mod config;
 mod dialog;
 mod late_offer;
@@ -41,7 +42,8 @@ mod trunk;
 mod tests;
 
 pub use call::LiveCall;
-pub use config::{EngineConfig, FeatureCode, Line, SeatCredentials};
+pub use callback::ClickToCall;
+pub use config::{DialRefused, EngineConfig, FeatureCode, Line, Outbound, SeatCredentials, SeatOutbound};
 pub use media_glue::{Announcements, LineMedia, MediaOut, MediaSettings, QueueMedia};
 
 use crate::acd::Acd;
@@ -71,6 +73,8 @@ pub enum Command {
     /// Pause (`pause: true`) or resume a live call's recording while the
     /// caller gives sensitive details; `by` (who asked) goes to the log.
     PauseRecording { call: String, pause: bool, by: String },
+    /// Click-to-call: ring the seat, then call the citizen back.
+    Callback(ClickToCall),
 }
 
 /// Why the engine refused a [`Command`].
@@ -82,6 +86,12 @@ pub enum Refused {
     UnknownCall(String),
     #[error("call {0} is not being recorded (not answered yet, or no [media])")]
     NotRecorded(String),
+    #[error(transparent)]
+    Dial(#[from] DialRefused),
+    #[error("seat {0} has no registered phone")]
+    SeatUnreachable(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Maps the engine's `Instant`s to wall-clock Unix milliseconds.
@@ -109,6 +119,8 @@ enum Purpose {
     Fire,
     /// An in-dialog request relayed from the other leg: answer `server`.
     Relay { server: TxKey, other: LegRef },
+    /// A callback's INVITE (to the citizen, or click-to-call to the seat).
+    Callback,
 }
 
 pub struct Engine {
@@ -119,6 +131,8 @@ pub struct Engine {
     auth: DigestAuth,
     acd: Acd,
     calls: HashMap<String, Call>,
+    /// Outbound callbacks in progress (`callback.rs`), by call id.
+    callbacks: HashMap<String, callback::Callback>,
     /// INVITE server transaction of the inbound leg -> call id.
     by_invite: HashMap<TxKey, String>,
     /// (SIP Call-ID, our tag) -> call id and leg, for in-dialog requests.
@@ -158,6 +172,7 @@ impl Engine {
             auth,
             acd,
             calls: HashMap::new(),
+            callbacks: HashMap::new(),
             by_invite: HashMap::new(),
             by_dialog: HashMap::new(),
             by_client: HashMap::new(),
@@ -226,6 +241,7 @@ impl Engine {
         let result = match cmd {
             Command::SetAgentState { seat, request } => self.acd.set_agent_state(now, &seat, request).map_err(Refused::from),
             Command::PauseRecording { call, pause, by } => self.pause_recording(now, &call, pause, &by),
+            Command::Callback(req) => self.click_to_call(now, req),
         };
         self.drain(now);
         result
@@ -241,6 +257,7 @@ impl Engine {
         // no longer live.
         let mut calls: Vec<LiveCall> =
             self.calls.values().filter(|c| c.ended.is_none()).map(|c| c.live(now, &self.timebase)).collect();
+        calls.extend(self.callbacks.values().filter(|c| c.ended.is_none()).map(|c| c.live(now, &self.timebase)));
         calls.sort_by_key(|c| c.offered_at_ms);
         calls
     }
@@ -301,6 +318,12 @@ impl Engine {
     fn respond(&mut self, now: Instant, key: &TxKey, req: &Message, code: u16) {
         let resp = Message::response_to(req, code, Some(&crate::sip::random_token()));
         let resp = self.decorate(resp);
+        self.tx.send_response(now, key, resp);
+    }
+
+    fn respond_reason(&mut self, now: Instant, key: &TxKey, req: &Message, code: u16, reason: &str) {
+        let resp = Message::response_to(req, code, Some(&crate::sip::random_token()));
+        let resp = self.decorate(resp.with_reason(&callback::reason_phrase(code, reason)));
         self.tx.send_response(now, key, resp);
     }
 

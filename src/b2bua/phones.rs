@@ -110,6 +110,10 @@ impl Engine {
             return;
         }
         let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
+        if let Some(number) = self.outbound_number(&dialled) {
+            self.callback_from_phone(now, key, msg, flow, &user, &number);
+            return;
+        }
         let Some((feature, reason)) = self.config.feature(&dialled) else {
             tracing::info!(seat = %user, dialled, "404: seat dialled an unknown number");
             self.respond(now, &key, &msg, 404);

@@ -41,6 +41,8 @@ pub enum Timer {
     SurveyDone(String),
     /// The refusal prompt has played: send the final response.
     Reject(String),
+    /// A callback rang `[outbound] ring_timeout_secs` unanswered.
+    CallbackRing(String),
 }
 
 /// A call's survey, from the agent's hang-up on.
@@ -78,6 +80,7 @@ impl Engine {
                 self.finish_survey(now, &id, "none", false);
             }
             Timer::SurveyDone(id) => self.finish_survey(now, &id, "", false),
+            Timer::CallbackRing(id) => self.callback_ring_timeout(now, &id),
             Timer::Reject(id) => {
                 if let Some((code, reason)) = self.calls.get(&id).filter(|c| c.ended.is_none()).and_then(|c| c.rejecting.clone()) {
                     self.reject_call(now, &id, code, &reason);
@@ -238,7 +241,7 @@ impl Engine {
 
     /// Whether `leg` of call `id` is the caller waiting in the survey.
     pub(super) fn in_survey(&self, id: &str, leg: &LegRef) -> bool {
-        *leg == LegRef::Inbound && self.calls.get(id).is_some_and(|c| c.survey.is_some() && c.ended.is_none())
+        *leg == LegRef::Citizen && self.calls.get(id).is_some_and(|c| c.survey.is_some() && c.ended.is_none())
     }
 }
 

@@ -109,7 +109,7 @@ impl Engine {
         let sip_call_id = call.inbound.dialog.call_id.clone();
         self.calls.insert(id.clone(), call);
         self.by_invite.insert(key, id.clone());
-        self.by_dialog.insert((sip_call_id, local_tag), (id.clone(), LegRef::Inbound));
+        self.by_dialog.insert((sip_call_id, local_tag), (id.clone(), LegRef::Citizen));
         if !known {
             tracing::info!(dialled = %dialled, "404: no line for the dialled number");
             self.reject_call(now, &id, 404, "unknown number");
@@ -170,6 +170,10 @@ impl Engine {
     /// The caller CANCELled: 487 to the INVITE, the call is abandoned.
     pub(super) fn handle_cancel(&mut self, now: Instant, invite: TxKey) {
         let Some(id) = self.by_invite.get(&invite).cloned() else { return };
+        if self.callbacks.contains_key(&id) {
+            self.callback_cancelled(now, &id);
+            return;
+        }
         self.abandon(now, &id);
     }
 

@@ -24,6 +24,10 @@ pub struct Config {
     /// events wait in the outbox (visible through the API) until it is set.
     #[serde(default)]
     pub tickets: Option<TicketsConfig>,
+    /// Outbound callbacks (回访) through the trunk. Absent: seats cannot
+    /// dial out.
+    #[serde(default)]
+    pub outbound: Option<OutboundConfig>,
     #[serde(default)]
     pub feature_codes: FeatureCodes,
     /// Not-ready reason digit -> reason name.
@@ -228,6 +232,28 @@ pub struct TicketsConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// The trunk's SIP address (UDP) outbound calls are sent to.
+    pub trunk: SocketAddr,
+    /// Dialled from a seat phone before the number: `9` + `13800138000`.
+    pub prefix: String,
+    /// The number the citizen sees (the From user); also the call
+    /// record's line.
+    pub caller_id: String,
+    /// How long the citizen's phone may ring.
+    #[serde(default = "default_outbound_ring")]
+    pub ring_timeout_secs: u64,
+    /// Named number patterns: regular expressions matched against the
+    /// whole dialled number (after the prefix).
+    #[serde(default)]
+    pub patterns: BTreeMap<String, String>,
+    /// The patterns a seat may dial unless its own `outbound` says otherwise.
+    #[serde(default)]
+    pub default_allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     /// RTP ports, bound at start: even ports carry RTP, the odd one above
     /// each its RTCP; each call uses two pairs (caller leg, agent leg).
@@ -365,6 +391,10 @@ pub struct SeatConfig {
     #[serde(default)]
     pub name: Option<String>,
     pub queues: Vec<QueueMembership>,
+    /// The `[outbound.patterns]` this seat may dial; absent:
+    /// `outbound.default_allow`, `[]`: none.
+    #[serde(default)]
+    pub outbound: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,8 +405,14 @@ pub struct SeatRange {
     /// `{ext}` is replaced by the extension.
     pub password: String,
     pub queues: Vec<QueueMembership>,
+    /// As a seat's `outbound`, for every seat of the range.
+    #[serde(default)]
+    pub outbound: Option<Vec<String>>,
 }
 
+fn default_outbound_ring() -> u64 {
+    60
+}
 fn default_name() -> String {
     "hotline".into()
 }

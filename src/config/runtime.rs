@@ -66,6 +66,42 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         reject_codes: c.queues.iter().map(|q| (q.name.clone(), q.reject_code)).collect(),
         timers: TimerConfig::default(),
         media: media_settings(c)?,
+        outbound: outbound(c),
+    })
+}
+
+/// The engine's callback settings, with every seat's patterns compiled
+/// (validation has checked that they compile); `None` without `[outbound]`.
+pub fn outbound(c: &Config) -> Option<crate::b2bua::Outbound> {
+    use crate::b2bua::{Outbound, SeatOutbound};
+    let o = c.outbound.as_ref()?;
+    let compiled: HashMap<&str, regex::Regex> = o
+        .patterns
+        .iter()
+        .filter_map(|(name, p)| Some((name.as_str(), regex::Regex::new(&super::validate::anchored(p)).ok()?)))
+        .collect();
+    let emergency: std::collections::HashSet<&str> =
+        c.queues.iter().filter(|q| q.class == crate::model::LineClass::Emergency).map(|q| q.name.as_str()).collect();
+    let seats = c
+        .all_seats()
+        .into_iter()
+        .map(|s| {
+            let names = s.outbound.as_ref().unwrap_or(&o.default_allow);
+            let allowed = names.iter().filter_map(|n| Some((n.clone(), compiled.get(n.as_str())?.clone()))).collect();
+            let class = if s.queues.iter().any(|m| emergency.contains(m.queue.as_str())) {
+                crate::model::LineClass::Emergency
+            } else {
+                crate::model::LineClass::NonEmergency
+            };
+            (s.extension, SeatOutbound { class, allowed })
+        })
+        .collect();
+    Some(Outbound {
+        trunk: o.trunk,
+        prefix: o.prefix.clone(),
+        caller_id: o.caller_id.clone(),
+        ring_timeout: Duration::from_secs(o.ring_timeout_secs),
+        seats,
     })
 }
 

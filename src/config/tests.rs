@@ -160,3 +160,44 @@ fn announcements_and_the_survey_need_their_prompts_and_say_how_to_do_without() {
     let text = text.replace("survey = true\n", "");
     Config::from_str_at(&text, Path::new("m.toml")).expect("welcome and music are enough without them");
 }
+
+#[test]
+fn outbound_patterns_prefix_and_media_are_checked() {
+    let e = refuse(&demo_text().replace("mobile = \"1[3-9][0-9]{9}\"", "mobile = \"1[3-9][0-9]{9\""));
+    assert_eq!(e.key, "outbound.patterns.mobile");
+    assert!(e.reason.contains("not a valid regular expression"), "{e}");
+
+    let e = refuse(&demo_text().replace("default_allow = [\"mobile\", \"landline\"]", "default_allow = [\"mobile\", \"premium\"]"));
+    assert_eq!(e.key, "outbound.default_allow[1]");
+    assert!(e.reason.contains("no pattern \"premium\""), "{e}");
+
+    let e = refuse(&demo_text().replace("outbound = [\"mobile\", \"landline\", \"local\"]", "outbound = [\"international\"]"));
+    assert_eq!(e.key, "seat_ranges[1].outbound[0]");
+
+    let e = refuse(&demo_text().replace("prefix = \"9\"", "prefix = \"*1\""));
+    assert_eq!(e.key, "outbound.prefix");
+    assert!(e.reason.contains("feature_codes.login"), "{e}");
+
+    let no_media = demo_text().replace("\n[media]\n", "\n[unused_media]\n");
+    let no_media = no_media[..no_media.find("[unused_media]").unwrap()].to_string()
+        + &no_media[no_media.find("# The ticket system").unwrap()..];
+    let e = refuse(&no_media);
+    assert_eq!(e.key, "outbound");
+    assert!(e.reason.contains("needs [media]"), "{e}");
+}
+
+#[test]
+fn seats_may_dial_only_their_patterns() {
+    let c = Config::from_str_at(&demo_text(), Path::new("config/demo.toml")).unwrap();
+    let o = runtime::outbound(&c).expect("the demo has [outbound]");
+    assert_eq!(o.check("8001", "13800138000").unwrap(), "mobile");
+    assert_eq!(o.check("8001", "057188888888").unwrap(), "landline");
+    for forbidden in ["0044207946000", "12345", "95588", "8765432", "138001380001"] {
+        assert!(o.check("8001", forbidden).is_err(), "{forbidden} must be refused for a 12345 seat");
+    }
+    assert_eq!(o.check("8021", "8765432").unwrap(), "local", "emergency seats may dial local numbers");
+    assert_eq!(o.seats["8021"].class, crate::model::LineClass::Emergency);
+    assert_eq!(o.seats["8001"].class, crate::model::LineClass::NonEmergency);
+    let refused = o.check("8001", "0044207946000").unwrap_err().to_string();
+    assert!(refused.contains("mobile, landline"), "{refused}");
+}

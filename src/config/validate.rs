@@ -20,6 +20,7 @@ impl Config {
                     extension: ext,
                     name: None,
                     queues: range.queues.clone(),
+                    outbound: range.outbound.clone(),
                 });
             }
         }
@@ -107,7 +108,62 @@ impl Config {
         self.validate_feature_codes()?;
         self.validate_queues()?;
         self.validate_lines()?;
-        self.validate_seats()
+        self.validate_seats()?;
+        self.validate_outbound()
+    }
+
+    /// `[outbound]`: the prefix cannot be confused with a feature code,
+    /// every pattern compiles, every pattern named (by default or by a
+    /// seat) exists.
+    fn validate_outbound(&self) -> Result<(), Refusal> {
+        let named = |key: &str, names: &[String]| -> Result<(), Refusal> {
+            let Some(o) = &self.outbound else {
+                return Err((key.to_string(), "names outbound patterns, but there is no [outbound] section".into()));
+            };
+            for (j, n) in names.iter().enumerate() {
+                if !o.patterns.contains_key(n) {
+                    let known: Vec<&str> = o.patterns.keys().map(String::as_str).collect();
+                    return Err((format!("{key}[{j}]"), format!("no pattern {n:?} in [outbound.patterns] (there: {known:?})")));
+                }
+            }
+            Ok(())
+        };
+        for (i, s) in self.seats.iter().enumerate() {
+            if let Some(names) = &s.outbound {
+                named(&format!("seats[{i}].outbound"), names)?;
+            }
+        }
+        for (i, r) in self.seat_ranges.iter().enumerate() {
+            if let Some(names) = &r.outbound {
+                named(&format!("seat_ranges[{i}].outbound"), names)?;
+            }
+        }
+        let Some(o) = &self.outbound else { return Ok(()) };
+        if self.media.is_none() {
+            return Err(("outbound".into(), "needs [media]: callbacks are anchored and recorded like every call".into()));
+        }
+        if o.prefix.is_empty() || !o.prefix.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
+            return Err(("outbound.prefix".into(), format!("{:?} must be digits (or * and #), e.g. \"9\"", o.prefix)));
+        }
+        let fc = &self.feature_codes;
+        for (name, code) in [("login", &fc.login), ("logout", &fc.logout), ("ready", &fc.ready), ("not_ready", &fc.not_ready)] {
+            if code.starts_with(&o.prefix) || o.prefix.starts_with(code.as_str()) {
+                return Err(("outbound.prefix".into(), format!("{:?} overlaps feature_codes.{name} {code:?}", o.prefix)));
+            }
+        }
+        if o.caller_id.is_empty() || !o.caller_id.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()) {
+            return Err(("outbound.caller_id".into(), format!("{:?} must be a number (digits, an optional leading +)", o.caller_id)));
+        }
+        if o.ring_timeout_secs == 0 {
+            return Err(("outbound.ring_timeout_secs".into(), "must be at least 1".into()));
+        }
+        for (name, pattern) in &o.patterns {
+            if let Err(e) = regex::Regex::new(&anchored(pattern)) {
+                let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                return Err((format!("outbound.patterns.{name}"), format!("{pattern:?} is not a valid regular expression: {why}")));
+            }
+        }
+        named("outbound.default_allow", &o.default_allow)
     }
 
     fn validate_http(&self) -> Result<(), Refusal> {
@@ -405,6 +461,11 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A dial pattern matched against the whole number.
+pub(crate) fn anchored(pattern: &str) -> String {
+    format!("^(?:{pattern})$")
 }
 
 /// A prompt must be an 8 kHz mono 16-bit WAV; only its header is read here.

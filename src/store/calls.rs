@@ -14,15 +14,18 @@ use crate::model::{CallMedia, CallRecord, MediaStats, Outcome, Recording, Stored
 /// The columns of `calls`, in [`CallRecord`] then [`CallMedia`] field order.
 pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, \
-     survey, anchored, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
+     survey, anchored, direction, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
      media_stats, ticket_id";
 
 /// Insert, or replace every record column of the stored row, unless the
 /// stored row is final and the new one is not (see [`keeps_stored`]; same
 /// rule). The media columns are not the engine's: never touched here.
+/// `ticket_id` is written by the insert only (a callback's ticket); after
+/// that it belongs to the ticket system and the API.
 const UPSERT_CALL: &str = "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, \
-     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, survey, anchored) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+     offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, survey, anchored, \
+     direction, ticket_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
      ON CONFLICT (id) DO UPDATE SET sip_call_id = excluded.sip_call_id, line = excluded.line, \
      tag = excluded.tag, class = excluded.class, caller = excluded.caller, queue = excluded.queue, \
      seat = excluded.seat, offered_at_ms = excluded.offered_at_ms, \
@@ -75,6 +78,8 @@ pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result
         .bind(rec.talk_ms)
         .bind(rec.survey.as_deref())
         .bind(i32::from(rec.anchored))
+        .bind(rec.direction.as_str())
+        .bind(rec.ticket.as_deref())
         .execute(conn)
         .await?;
     Ok(())
@@ -193,6 +198,8 @@ pub(super) fn from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         talk_ms: get_i("talk_ms")?,
         survey: get_os("survey")?,
         anchored: get_i("anchored")? != 0,
+        direction: parse(&id, "direction", get_s("direction")?)?,
+        ticket: None,
         id,
     };
     let ticket_id = get_os("ticket_id")?;

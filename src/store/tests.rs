@@ -143,6 +143,8 @@ pub(super) fn offered(id: &str, offered: i64) -> CallRecord {
         talk_ms: 0,
         survey: None,
         anchored: false,
+        direction: Default::default(),
+        ticket: None,
     }
 }
 

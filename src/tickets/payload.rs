@@ -28,6 +28,9 @@ pub struct Payload<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct CallPart<'a> {
     pub id: &'a str,
+    /// `inbound` (a citizen called a line) or `outbound` (a callback:
+    /// `caller` is the citizen called, `line` the number shown to them).
+    pub direction: &'a str,
     pub line: &'a str,
     pub tag: Option<&'a str>,
     pub class: &'a str,
@@ -86,6 +89,7 @@ pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a
         occurred_at_ms: event.created_at_ms,
         call: CallPart {
             id: &c.id,
+            direction: c.direction.as_str(),
             line: &c.line,
             tag: c.tag.as_deref(),
             class: c.class.as_str(),
@@ -133,6 +137,8 @@ mod tests {
             talk_ms: 60_000,
             survey: Some("1".into()),
             anchored: true,
+            direction: Default::default(),
+            ticket: None,
         };
         let mut call = StoredCall::from(record);
         call.media.recording = Some(Recording { path: "x.wav".into(), duration_ms: 60_000, size_bytes: 1_920_044, sha256: "ab".repeat(32) });

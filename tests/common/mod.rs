@@ -47,7 +47,16 @@ pub fn free_udp_range(n: u16) -> (u16, u16) {
 /// The demo config with its `[media]` section removed: SDP passes end to
 /// end and hotline never touches audio.
 pub fn without_media(config: String) -> String {
-    let start = config.find("\n[media]\n").expect("the demo has [media]");
+    // Callbacks are recorded: [outbound] needs [media] and goes with it.
+    let config = without_section(config, "outbound.patterns");
+    let config = without_section(config, "outbound");
+    assert!(config.contains("\n[media]\n"), "the demo has [media]");
+    without_section(config, "media")
+}
+
+/// `config` without its `[name]` section (up to the next section), if any.
+pub fn without_section(config: String, name: &str) -> String {
+    let Some(start) = config.find(&format!("\n[{name}]\n")) else { return config };
     let end = config[start + 1..].find("\n[").map_or(config.len(), |i| start + 1 + i);
     format!("{}{}", &config[..start], &config[end..])
 }

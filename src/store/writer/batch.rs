@@ -99,6 +99,8 @@ mod tests {
             talk_ms: 0,
             survey: None,
             anchored: false,
+            direction: Default::default(),
+            ticket: None,
         }
     }
 
