@@ -20,6 +20,7 @@ mod text;
 
 mod agents;
 mod basics;
+mod callback;
 mod calls;
 mod dialog;
 mod late_offer;
