@@ -22,8 +22,9 @@
 //! `late_offer.rs` (ACKs that wait for the other leg's SDP answer),
 //! `media_glue.rs` (the call's RTP through hotline, with `[media]`) and
 //! `prompts.rs` (what hotline itself says to callers: place in line,
-//! estimated wait, the satisfaction survey) and `transfer.rs` (blind
-//! transfer by REFER from the seat phone).
+//! estimated wait, the satisfaction survey), `transfer.rs` (blind
+//! transfer by REFER from the seat phone) and `callback.rs` (callbacks:
+//! a seat calling a citizen back through the trunk).
 
 mod acd_glue;
 mod call;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod receiver;
 pub mod rtp;
 
 use serde_json::Value;

@@ -67,7 +67,10 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             duplicate = key in seen
             if not duplicate:
-                seen[key] = json.dumps({"ticket_id": "T-" + str(entry["call"])}).encode()
+                # A call that already belongs to a ticket (a callback made
+                # for it) keeps it; any other call opens "T-<call id>".
+                ticket = (payload.get("call") or {}).get("ticket_id") or "T-" + str(entry["call"])
+                seen[key] = json.dumps({"ticket_id": ticket}).encode()
             answer = seen[key]
         entry["duplicate"] = duplicate
         if not duplicate:

@@ -23,7 +23,7 @@ struct SeatCall {
     uri: String,
     from: String,
     call_id: String,
-    invite: String,
+    /// The branch of the authenticated INVITE (its CANCEL reuses it).
     branch: String,
 }
 
@@ -53,7 +53,7 @@ impl SeatCall {
         let (second, branch) = invite(sim, "2 INVITE", Some(&auth));
         phone.send(sim, &second);
         phone.expect_response(sim, 100, "INVITE");
-        SeatCall { uri, from, call_id, invite: second, branch }
+        SeatCall { uri, from, call_id, branch }
     }
 
     /// The seat's side of the dialog hotline's 2xx set up; ACKs it.
@@ -71,7 +71,6 @@ impl SeatCall {
         let to = format!("<{}>", self.uri.replace(PHONES_LISTEN, "127.0.0.1"));
         let headers = [("From", self.from.as_str()), ("To", &to), ("Call-ID", &self.call_id), ("CSeq", "2 CANCEL")];
         phone.send(sim, &request("CANCEL", &self.uri, phone.addr, &self.branch, &headers, ""));
-        let _ = &self.invite;
     }
 }
 

@@ -8,7 +8,8 @@
 //! (registration, OPTIONS, refusals), `agents.rs` (feature codes,
 //! registrations lapsing mid-call), `calls.rs` (answer, hang-up, cancel),
 //! `ringing.rs` (ring timeout, busy, decline, seats rung again),
-//! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP), `media.rs` (prompts,
+//! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP), `callback.rs` (callbacks
+//! through the trunk), `media.rs` (prompts,
 //! announcements, survey and recording with `[media]`),
 //! `retransmit.rs` (UDP timers) and `random.rs` (the ACD invariants under
 //! seeded random traffic, made by `traffic.rs` and `reactions.rs`).
