@@ -152,6 +152,11 @@ fn a_seat_dials_the_prefix_and_a_number_from_its_phone_and_a_forbidden_number_ge
     let (left, right, _) = channel_peaks(&wav);
     assert!(left > 1000 && right > 1000, "both voices recorded: {left} {right}");
 
+    assert_eq!(h.get("/api/calls?direction=outbound")["calls"][0]["id"], id.as_str());
+    assert!(h.get("/api/calls?direction=inbound")["calls"].as_array().unwrap().is_empty());
+    let (code, _) = h.get_status("/api/calls?direction=sideways");
+    assert_eq!(code, 400);
+
     // The agent desktop links it to the ticket afterwards.
     let (code, body) = h.put(&format!("/api/calls/{id}/ticket"), json!({ "ticket_id": "T-2026-0077" }));
     assert_eq!(code, 200, "{body}");

@@ -430,6 +430,7 @@ struct CallQuery {
     seat: Option<String>,
     outcome: Option<String>,
     class: Option<String>,
+    direction: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -463,6 +464,12 @@ async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>)
         })?),
         None => None,
     };
+    let direction = match &q.direction {
+        Some(d) => Some(d.parse::<crate::model::Direction>().map_err(|_| {
+            ApiError(StatusCode::BAD_REQUEST, format!("direction={d:?}: use inbound or outbound"))
+        })?),
+        None => None,
+    };
     let filter = CallFilter {
         from_ms: parse_time("from", &q.from)?,
         to_ms: parse_time("to", &q.to)?,
@@ -471,6 +478,7 @@ async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>)
         seat: q.seat,
         outcome,
         class,
+        direction,
         ticket_id: None,
         limit: q.limit,
         offset: q.offset,

@@ -143,6 +143,7 @@ pub(super) async fn list(
     c.eq("seat", f.seat.as_deref());
     c.eq("outcome", f.outcome.map(|o| o.as_str()));
     c.eq("class", f.class.map(|k| k.as_str()));
+    c.eq("direction", f.direction.map(|d| d.as_str()));
     c.eq("ticket_id", f.ticket_id.as_deref());
     let sql = c.select(CALL_COLUMNS, "calls", "offered_at_ms DESC, id DESC");
     let limit = clamp_limit(f.limit, CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT);

@@ -32,6 +32,8 @@ pub struct CallFilter {
     pub seat: Option<String>,
     pub outcome: Option<Outcome>,
     pub class: Option<LineClass>,
+    /// Inbound calls or callbacks.
+    pub direction: Option<crate::model::Direction>,
     /// Calls of this ticket (工单).
     pub ticket_id: Option<String>,
     /// At most this many rows: [`CALLS_DEFAULT_LIMIT`] if unset, capped at
