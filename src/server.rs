@@ -34,6 +34,10 @@ enum Request {
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: mpsc::Sender<Request>,
+    /// Bumped whenever the engine emitted a record or an event (a call
+    /// arrived, rang, was answered or ended; an agent changed state): the
+    /// live views (`/api/stats/stream`) look again.
+    changes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl EngineHandle {
@@ -41,6 +45,11 @@ impl EngineHandle {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Request::Snapshot(tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// A receiver that wakes on each change of the engine's live state.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.clone()
     }
 
     pub async fn command(&self, cmd: Command) -> Result<(), CommandError> {
@@ -61,7 +70,7 @@ pub enum CommandError {
     Refused(crate::b2bua::Refused),
 }
 
-fn unix_ms_now() -> i64 {
+pub(crate) fn unix_ms_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -123,9 +132,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let engine = Engine::new(engine_config, timebase, rand::random());
     let media = MediaSide::bind(&config, &transports).await?;
     let (req_tx, req_rx) = mpsc::channel(1024);
-    let handle = EngineHandle { tx: req_tx };
-    let engine_task =
-        tokio::spawn(run_engine(engine, inbound, req_rx, transports.clone(), writer.clone(), media, shutdown.clone()));
+    let (changed, changes) = tokio::sync::watch::channel(0u64);
+    let handle = EngineHandle { tx: req_tx, changes };
+    let engine_task = tokio::spawn(run_engine(
+        engine,
+        inbound,
+        req_rx,
+        transports.clone(),
+        EngineOutputs { writer: writer.clone(), changed },
+        media,
+        shutdown.clone(),
+    ));
     for ((side, proto), addr) in transports.local.iter() {
         tracing::info!(?side, ?proto, %addr, "SIP listening");
     }
@@ -319,15 +336,22 @@ fn coarse_deadline(epoch: Instant, deadline: Instant) -> Instant {
     epoch + Duration::from_nanos(u64::try_from(slots * g).unwrap_or(u64::MAX))
 }
 
+/// Where the engine task's records go, and who hears that something changed.
+struct EngineOutputs {
+    writer: WriterHandle,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
 async fn run_engine(
     mut engine: Engine,
     mut inbound: mpsc::Receiver<Inbound>,
     mut requests: mpsc::Receiver<Request>,
     transports: Transports,
-    writer: WriterHandle,
+    outputs: EngineOutputs,
     mut media: MediaSide,
     shutdown: CancellationToken,
 ) {
+    let EngineOutputs { writer, changed } = outputs;
     let epoch = Instant::now();
     // One timer, moved only when the engine's next deadline changes slot
     // (not a new timer-wheel entry for every message handled).
@@ -380,12 +404,17 @@ async fn run_engine(
         while let Some(t) = engine.poll_transmit() {
             transports.send(t);
         }
+        let mut any = false;
         while let Some(r) = engine.poll_record() {
+            any = true;
             writer.send(match r {
                 Record::Call(c) => StoreCmd::Call(c),
                 Record::Event(e) => StoreCmd::Event(e),
                 Record::Media { id, media } => StoreCmd::CallMedia { id, media },
             });
+        }
+        if any {
+            changed.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct QueueConfig {
     pub no_answer_not_ready: bool,
     /// Waiting calls of higher-priority queues are served first.
     pub priority: i32,
+    /// Emergency (110/119/122) or not: shown with the queue, and its
+    /// seats take the class of their queues.
+    pub class: crate::model::LineClass,
 }
 
 impl QueueConfig {
@@ -64,6 +67,7 @@ impl QueueConfig {
             wrapup: Duration::ZERO,
             no_answer_not_ready: false,
             priority: 0,
+            class: crate::model::LineClass::NonEmergency,
         }
     }
 }

@@ -13,6 +13,7 @@ pub struct AcdSnapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueSnapshot {
     pub name: String,
+    pub class: crate::model::LineClass,
     pub strategy: Strategy,
     pub priority: i32,
     /// Calls not yet connected (waiting or ringing a seat).
@@ -39,6 +40,8 @@ pub struct WaitingCall {
 #[derive(Debug, Clone, Serialize)]
 pub struct SeatSnapshot {
     pub extension: String,
+    /// Emergency if the seat serves an emergency queue.
+    pub class: crate::model::LineClass,
     pub state: AgentState,
     /// Time in the current state; 0 before the first change.
     pub in_state_ms: i64,
@@ -60,6 +63,15 @@ fn ms(d: std::time::Duration) -> i64 {
 }
 
 impl Acd {
+    /// A seat's class: emergency if any of its queues is.
+    fn seat_class(&self, seat: &super::seat::Seat) -> crate::model::LineClass {
+        let emergency = seat
+            .queues
+            .iter()
+            .any(|(q, _)| self.queues.get(q).is_some_and(|q| q.config.class == crate::model::LineClass::Emergency));
+        if emergency { crate::model::LineClass::Emergency } else { crate::model::LineClass::NonEmergency }
+    }
+
     pub fn snapshot(&self, now: Instant) -> AcdSnapshot {
         let mut queues: Vec<QueueSnapshot> = self
             .queues
@@ -71,6 +83,7 @@ impl Acd {
                 let seats = q.members.iter().filter_map(|(ext, _)| self.seats.get(ext));
                 QueueSnapshot {
                     name: q.config.name.clone(),
+                    class: q.config.class,
                     strategy: q.config.strategy,
                     priority: q.config.priority,
                     waiting: calls.len(),
@@ -97,6 +110,7 @@ impl Acd {
             .values()
             .map(|s| SeatSnapshot {
                 extension: s.extension.clone(),
+                class: self.seat_class(s),
                 state: s.state.clone(),
                 in_state_ms: s.since.map(|t| ms(now.saturating_duration_since(t))).unwrap_or(0),
                 registered: s.reachable,

@@ -6,7 +6,8 @@
 //!
 //! | request | needs |
 //! | --- | --- |
-//! | `GET /api/health` | nothing |
+//! | `GET /api/health`, `GET /` (the wallboard page) | nothing |
+//! | `GET /api/stats/live`, `GET /api/stats/stream` | read; the token may also come as `?token=` (a browser's EventSource sends no headers) |
 //! | `GET /api/calls/{id}/recording` | recordings, or a valid signed link |
 //! | `GET /api/calls/{id}/recording/accesses` | recordings |
 //! | `GET /api/outbox` | write |
@@ -46,7 +47,7 @@ impl Auth {
 
 /// What `method` on `path` needs; `None`: nothing.
 fn needs(method: &Method, path: &str) -> Option<Access> {
-    if path == "/api/health" {
+    if path == "/api/health" || path == "/" {
         return None;
     }
     if method != Method::GET && method != Method::HEAD {
@@ -83,6 +84,12 @@ fn link_valid(secret: &[u8], call: &str, query: &str, now: i64) -> bool {
     expires >= now && want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// The value of `name` in a query string (no percent-decoding: tokens are
+/// plain ASCII).
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+}
+
 fn deny(code: StatusCode, why: &str) -> Response {
     (code, axum::Json(serde_json::json!({ "error": why }))).into_response()
 }
@@ -95,12 +102,16 @@ pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
         req.extensions_mut().insert(Caller("anonymous".into()));
         return next.run(req).await;
     }
+    let query_token = path.starts_with("/api/stats/").then(|| query_param(req.uri().query(), "token")).flatten();
     let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+        .map(str::to_string)
+        .or(query_token);
+    let bearer = bearer.as_deref();
     let token = bearer.and_then(|b| auth.tokens.iter().find(|t| t.token.len() == b.len() && t.token.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0));
     let caller = match (bearer, token) {
         (Some(_), None) => return deny(StatusCode::UNAUTHORIZED, "unknown API token: check [http] tokens"),

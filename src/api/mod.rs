@@ -30,11 +30,15 @@ pub struct AppState {
 }
 
 pub mod auth;
+mod live;
 use auth::Caller;
 
 pub fn router(state: AppState) -> Router {
     let auth = state.auth.clone();
     Router::new()
+        .route("/", get(live::wallboard))
+        .route("/api/stats/live", get(live::live))
+        .route("/api/stats/stream", get(live::stream))
         .route("/api/health", get(health))
         .route("/api/calls/live", get(live_calls))
         .route("/api/callbacks", axum::routing::post(start_callback))

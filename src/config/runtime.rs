@@ -141,6 +141,7 @@ fn queue(q: &FileQueue) -> QueueConfig {
         wrapup: Duration::from_secs(q.wrapup_secs),
         no_answer_not_ready: q.no_answer_not_ready,
         priority: q.priority,
+        class: q.class,
     }
 }
 
