@@ -22,10 +22,11 @@ fn subscribe(url: &str) -> mpsc::Receiver<Value> {
             let Ok(line) = line else { return };
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                if event == "live" && tx.send(serde_json::from_str(data).unwrap()).is_err() {
-                    return;
-                }
+            } else if let Some(data) = line.strip_prefix("data: ")
+                && event == "live"
+                && tx.send(serde_json::from_str(data).unwrap()).is_err()
+            {
+                return;
             }
         }
     });
