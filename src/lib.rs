@@ -21,6 +21,7 @@ pub mod model;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod simulate;
 pub mod tickets;
 pub mod timers;
 
