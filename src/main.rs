@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hotline::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "hotline", version, about = "Telephony core for citizen-service hotline call centers")]
@@ -44,6 +45,52 @@ enum Cmd {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Drive a running hotline with simulated seat phones and callers over
+    /// SIP, and print what was observed beside Erlang C and Erlang A.
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// The running service's config file (its phones and trunk addresses,
+    /// seats, passwords, lines and queues).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Lines and their calls per hour (or per minute: /m).
+    #[arg(long, default_value = "12345=150/h,12329=30/h,110=12/h")]
+    lines: String,
+    /// The seats whose phones are simulated (their own phones stay away).
+    #[arg(long, default_value = "8001-8010,8021-8022")]
+    seats: String,
+    /// Mean talk time in seconds (exponential).
+    #[arg(long, default_value_t = 120)]
+    talk_secs: u64,
+    /// Mean patience of a waiting caller in seconds (exponential); 0: never gives up.
+    #[arg(long, default_value_t = 60)]
+    patience_secs: u64,
+    /// How long a seat rings before its agent picks up, seconds.
+    #[arg(long, default_value_t = 2)]
+    answer_secs: u64,
+    /// How long calls keep arriving, seconds.
+    #[arg(long, default_value_t = 300)]
+    duration_secs: u64,
+    /// Multiply every line's rate (a typhoon: 5).
+    #[arg(long, default_value_t = 1.0)]
+    surge: f64,
+    /// The service level threshold, seconds.
+    #[arg(long, default_value_t = 20)]
+    sl_secs: u64,
+    /// Send no RTP (only for a hotline without [media]: with it, calls
+    /// without RTP are hung up after rtp_timeout_secs).
+    #[arg(long)]
+    no_media: bool,
+    /// Print the predictions and the seats the load needs; place no call.
+    #[arg(long)]
+    plan: bool,
+    /// Seed of the arrival, talk and patience draws (printed; give it to
+    /// run the same calls again). Default: a new one each run.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +147,16 @@ fn main() -> ExitCode {
             };
             run(tokio::runtime::Builder::new_current_thread(), outbox(c, action))
         }
+        Cmd::Simulate(args) => {
+            let c = match Config::load(&args.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            run(tokio::runtime::Builder::new_multi_thread(), simulate(c, args))
+        }
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
@@ -130,6 +187,36 @@ fn run(mut builder: tokio::runtime::Builder, work: impl std::future::Future<Outp
             ExitCode::from(1)
         }
     }
+}
+
+async fn simulate(c: Config, a: SimulateArgs) -> anyhow::Result<()> {
+    use hotline::simulate;
+    let secs = Duration::from_secs;
+    let opts = simulate::Options {
+        lines: simulate::parse_lines(&a.lines).map_err(|e| anyhow::anyhow!("--lines {e}"))?,
+        seats: simulate::parse_seats(&a.seats).map_err(|e| anyhow::anyhow!("--seats {e}"))?,
+        talk: secs(a.talk_secs.max(1)),
+        patience: (a.patience_secs > 0).then(|| secs(a.patience_secs)),
+        answer_delay: secs(a.answer_secs),
+        duration: secs(a.duration_secs),
+        surge: a.surge,
+        media: !a.no_media,
+        sl: secs(a.sl_secs),
+        seed: a.seed.unwrap_or_else(rand::random),
+    };
+    if !a.plan {
+        eprintln!("seed {} (--seed {} repeats these calls)", opts.seed, opts.seed);
+    }
+    if !(opts.surge > 0.0 && opts.surge.is_finite()) {
+        anyhow::bail!("--surge {}: give a factor above 0 (5 for a fivefold surge)", a.surge);
+    }
+    let queues = if a.plan {
+        simulate::plan(&c, &opts).map_err(anyhow::Error::msg)?
+    } else {
+        simulate::run(&c, &opts).await?
+    };
+    print!("{}", simulate::render(&queues, &opts, !a.plan));
+    Ok(())
 }
 
 async fn outbox(c: Config, action: OutboxAction) -> anyhow::Result<()> {
