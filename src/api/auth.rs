@@ -47,7 +47,7 @@ impl Auth {
 
 /// What `method` on `path` needs; `None`: nothing.
 fn needs(method: &Method, path: &str) -> Option<Access> {
-    if path == "/api/health" || path == "/" {
+    if path == "/api/health" || path == "/" || path == "/favicon.ico" {
         return None;
     }
     if method != Method::GET && method != Method::HEAD {

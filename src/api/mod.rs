@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     let auth = state.auth.clone();
     Router::new()
         .route("/", get(live::wallboard))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/stats/live", get(live::live))
         .route("/api/stats/stream", get(live::stream))
         .route("/api/health", get(health))

@@ -139,7 +139,10 @@ pub fn plan(config: &Config, opts: &Options) -> Result<Vec<QueueOutcome>, String
 }
 
 /// Runs the simulation against the hotline `config` describes (its phones
-/// and trunk UDP addresses); prints progress to stderr every 10 s.
+/// and trunk UDP addresses); prints progress to stderr every 10 s. Ctrl-C
+/// ends it early, cleanly: calls are hung up, the seats unregistered (a
+/// seat left registered at a dead port would be rung, found unreachable
+/// and paused by the ACD).
 pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOutcome>> {
     let mut queues = plan(config, opts).map_err(anyhow::Error::msg)?;
     let phones = udp_target(config.sip.phones.udp, "sip.phones.udp")?;
@@ -228,6 +231,10 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOut
             }
             _ = tokio::time::sleep_until(drain_until) => {
                 eprintln!("{} calls still going long after the last arrival: hanging them up", next - ended.len());
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: hanging up {} calls and unregistering the seats", next - ended.len());
                 break;
             }
         }
