@@ -192,10 +192,14 @@ impl Engine {
         }
         let class = o.seats.get(seat).map(|s| s.class).unwrap_or_default();
         let line = o.caller_id.clone();
+        if let Some(why) = self.over_capacity(class, id) {
+            return Err((503, why));
+        }
         if let Err(e) = self.acd.outbound_started(now, seat, id) {
             return Err((486, e.to_string()));
         }
-        let (caller_port, agent_port) = match allocate_pair(&mut self.ports) {
+        let keep = self.legs_to_keep(class);
+        let (caller_port, agent_port) = match allocate_pair(&mut self.ports, keep) {
             Ok(p) => p,
             Err((code, why)) => {
                 self.acd.outbound_ended(now, seat, id);

@@ -106,6 +106,15 @@ pub struct EngineConfig {
     pub media: Option<std::sync::Arc<super::MediaSettings>>,
     /// `None`: seats cannot dial out.
     pub outbound: Option<Outbound>,
+    /// `None`: no limit on calls at once but the media ports.
+    pub capacity: Option<Capacity>,
+}
+
+/// Calls at once, from `[capacity]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub max_calls: usize,
+    pub reserved_emergency: usize,
 }
 
 impl EngineConfig {

@@ -142,8 +142,12 @@ pub(super) fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
     }
 }
 
-/// A call's two RTP ports (caller leg, agent leg), or the 503 to refuse it with.
-pub(super) fn allocate_pair(ports: &mut crate::media::ports::PortPool) -> Result<(u16, u16), (u16, &'static str)> {
+/// A call's two RTP ports (caller leg, agent leg), leaving `keep_free`
+/// legs free (the emergency reserve), or the 503 to refuse it with.
+pub(super) fn allocate_pair(ports: &mut crate::media::ports::PortPool, keep_free: usize) -> Result<(u16, u16), (u16, &'static str)> {
+    if ports.capacity().saturating_sub(ports.in_use()) < 2 + keep_free {
+        return Err((503, if keep_free > 0 { "no free media port (the rest is held for emergency calls)" } else { "no free media port" }));
+    }
     let caller_port = ports.allocate().ok_or((503, "no free media port"))?;
     let Some(agent_port) = ports.allocate() else {
         ports.release(caller_port);
@@ -170,7 +174,8 @@ impl Engine {
         }
         let offer = std::str::from_utf8(body).ok().and_then(|t| sdp::parse(t).ok()).ok_or((488, "no usable SDP offer"))?;
         let neg = sdp::negotiate(&offer, &settings.codecs).map_err(|_| (488, "no common codec"))?;
-        let (caller_port, agent_port) = allocate_pair(&mut self.ports)?;
+        let keep = self.legs_to_keep(call.line.class);
+        let (caller_port, agent_port) = allocate_pair(&mut self.ports, keep)?;
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
         let answer = sdp::build_answer(local, &neg, sdp::answer_direction(offer.direction), session_id, 1);
@@ -193,7 +198,8 @@ impl Engine {
     /// Nothing to play before the answer: the caller has no SDP of ours.
     fn open_late_offer_media(&mut self, id: &str) -> Result<(), (u16, &'static str)> {
         let Some(settings) = self.config.media.clone() else { return Ok(()) };
-        let (caller_port, agent_port) = allocate_pair(&mut self.ports)?;
+        let keep = self.calls.get(id).map_or(0, |c| self.legs_to_keep(c.line.class));
+        let (caller_port, agent_port) = allocate_pair(&mut self.ports, keep)?;
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
         let offer = sdp::build_offer(local, &settings.codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, session_id, 1);

@@ -29,6 +29,7 @@
 mod acd_glue;
 mod call;
 mod callback;
+mod capacity;
 mod config;
 mod dialog;
 mod late_offer;
@@ -44,7 +45,7 @@ mod tests;
 
 pub use call::LiveCall;
 pub use callback::ClickToCall;
-pub use config::{DialRefused, EngineConfig, FeatureCode, Line, Outbound, SeatCredentials, SeatOutbound};
+pub use config::{Capacity, DialRefused, EngineConfig, FeatureCode, Line, Outbound, SeatCredentials, SeatOutbound};
 pub use media_glue::{Announcements, LineMedia, MediaOut, MediaSettings, QueueMedia};
 
 use crate::acd::Acd;

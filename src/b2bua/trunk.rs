@@ -115,12 +115,20 @@ impl Engine {
             self.reject_call(now, &id, 404, "unknown number");
             return;
         }
+        let over = self.over_capacity(self.calls[&id].line.class, &id);
         if let Err((code, why)) = self.open_media(now, &id) {
             tracing::info!(code, why, "call refused: media");
             self.reject_call(now, &id, code, why);
             return;
         }
         self.record_call(&id);
+        if let Some(why) = over {
+            tracing::warn!(call = %id, why, "call refused: capacity");
+            if !self.reject_after_prompt(now, &id, 486, &why) {
+                self.reject_call(now, &id, 486, &why);
+            }
+            return;
+        }
         let queue = self.calls[&id].queue.clone();
         match self.acd.call_arrived(now, &id, &queue) {
             Ok(()) => self.queued.push(id),

@@ -24,6 +24,10 @@ pub struct Config {
     /// events wait in the outbox (visible through the API) until it is set.
     #[serde(default)]
     pub tickets: Option<TicketsConfig>,
+    /// Calls at once, and the share held back for emergency lines.
+    /// Absent: no limit but the media ports.
+    #[serde(default)]
+    pub capacity: Option<CapacityConfig>,
     /// Outbound callbacks (回访) through the trunk. Absent: seats cannot
     /// dial out.
     #[serde(default)]
@@ -228,6 +232,18 @@ pub struct TicketsConfig {
     /// links in events; default `http://<[http] listen>`.
     #[serde(default)]
     pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Calls at once through the trunk, all classes (inbound and
+    /// callbacks): the trunk's channels.
+    pub max_calls: u32,
+    /// Of those, held for emergency lines: non-emergency calls get at most
+    /// `max_calls - reserved_emergency`, emergency calls all of them.
+    #[serde(default)]
+    pub reserved_emergency: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -67,6 +67,10 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         timers: TimerConfig::default(),
         media: media_settings(c)?,
         outbound: outbound(c),
+        capacity: c.capacity.as_ref().map(|k| crate::b2bua::Capacity {
+            max_calls: k.max_calls as usize,
+            reserved_emergency: k.reserved_emergency as usize,
+        }),
     })
 }
 

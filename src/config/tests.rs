@@ -201,3 +201,17 @@ fn seats_may_dial_only_their_patterns() {
     let refused = o.check("8001", "0044207946000").unwrap_err().to_string();
     assert!(refused.contains("mobile, landline"), "{refused}");
 }
+
+#[test]
+fn capacity_needs_its_reserve_within_the_total_and_the_media_ports_for_it() {
+    let with = |c: &str| demo_text() + "\n[capacity]\n" + c;
+    assert!(Config::from_str_at(&with("max_calls = 240\nreserved_emergency = 30\n"), Path::new("x.toml")).is_ok());
+    let e = refuse(&with("max_calls = 10\nreserved_emergency = 11\n"));
+    assert_eq!(e.key, "capacity.reserved_emergency");
+    // The demo's 1000 ports hold 500 legs: 250 calls.
+    let e = refuse(&with("max_calls = 251\n"));
+    assert_eq!(e.key, "capacity.max_calls");
+    assert!(e.reason.contains("widen the range or lower max_calls"), "{e}");
+    let e = refuse(&with("max_calls = 0\n"));
+    assert_eq!(e.key, "capacity.max_calls");
+}

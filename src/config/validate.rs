@@ -109,7 +109,38 @@ impl Config {
         self.validate_queues()?;
         self.validate_lines()?;
         self.validate_seats()?;
-        self.validate_outbound()
+        self.validate_outbound()?;
+        self.validate_capacity()
+    }
+
+    /// `[capacity]`: a reserve within the total, and (with `[media]`)
+    /// enough RTP ports for the total: two legs per call.
+    fn validate_capacity(&self) -> Result<(), Refusal> {
+        let Some(c) = &self.capacity else { return Ok(()) };
+        if c.max_calls == 0 {
+            return Err(("capacity.max_calls".into(), "must be at least 1".into()));
+        }
+        if c.reserved_emergency > c.max_calls {
+            return Err((
+                "capacity.reserved_emergency".into(),
+                format!("{} is more than max_calls ({})", c.reserved_emergency, c.max_calls),
+            ));
+        }
+        if let Some(m) = &self.media {
+            let legs = crate::media::ports::PortPool::new(m.rtp_port_min, m.rtp_port_max).capacity();
+            if (c.max_calls as usize) * 2 > legs {
+                return Err((
+                    "capacity.max_calls".into(),
+                    format!(
+                        "{} calls need {} RTP ports (two legs each, RTP and RTCP), but [media] rtp_port_min..rtp_port_max holds {} legs: widen the range or lower max_calls",
+                        c.max_calls,
+                        c.max_calls * 4,
+                        legs
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `[outbound]`: the prefix cannot be confused with a feature code,

@@ -22,6 +22,7 @@ mod text;
 mod agents;
 mod basics;
 mod callback;
+mod capacity;
 mod calls;
 mod dialog;
 mod late_offer;
