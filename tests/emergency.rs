@@ -1,0 +1,74 @@
+//! Emergency lines on shared infrastructure, kept apart and first: a
+//! flood of 12345 calls beyond their share of the lines is refused while
+//! 110 calls still reach the emergency seats, no slower than without it.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The 110 calls: id, set-up time (offer to answer, ms) and seat.
+fn emergency_calls(h: &Hotline) -> Vec<(String, i64, String)> {
+    h.calls(1000)
+        .iter()
+        .filter(|c| c["line"] == "110" && !c["outcome"].is_null())
+        .map(|c| {
+            assert_eq!(c["outcome"], "answered", "every emergency call is answered: {c}");
+            (c["id"].as_str().unwrap().to_string(), c["wait_ms"].as_i64().unwrap(), c["seat"].as_str().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+fn summary(waits: &[i64]) -> String {
+    let mut w = waits.to_vec();
+    w.sort();
+    let mean = w.iter().sum::<i64>() as f64 / w.len().max(1) as f64;
+    format!("{} calls, set-up mean {mean:.0} ms, median {} ms, max {} ms", w.len(), w[w.len() / 2], w[w.len() - 1])
+}
+
+#[test]
+fn a_citizen_flood_at_three_times_its_share_is_refused_and_emergency_calls_still_reach_emergency_seats() {
+    // 12 lines, 4 held for emergency: 12345 gets 8 calls at once.
+    // The emergency seat takes its next call at once (no wrap-up), so
+    // that 110 calls queue behind each other as little as possible.
+    let h = Hotline::start(|c| without_media(c).replace("wrapup_secs = 3", "wrapup_secs = 0") + "\n[capacity]\nmax_calls = 12\nreserved_emergency = 4\n");
+    let seat = Seat::start(&h, "8021", "127.0.0.46", "seat_answer.xml", 20, "-d 100");
+
+    // Ten 110 calls without a flood, one a second, 300 ms each.
+    trunk(&h, "trunk_call.xml", "110", 10, "-r 1 -d 300").run_ok();
+    h.wait_for("the calm calls recorded", Duration::from_secs(10), |h| emergency_calls(h).len() == 10);
+    let calm = emergency_calls(&h);
+
+    // 12345 at 8 calls/s, each caller waiting 3 s: 24 at once offered, three
+    // times the 8 its share allows. Then ten more 110 calls in the middle of it.
+    let flood_sipp = trunk(&h, "trunk_wait_or_busy.xml", "12345", 120, "-r 8 -d 3000 -l 40");
+    let mut flood = flood_sipp.spawn();
+    std::thread::sleep(Duration::from_secs(3));
+    trunk(&h, "trunk_call.xml", "110", 10, "-r 1 -d 300").run_ok();
+    let out = flood.wait_with_output().unwrap();
+    flood_sipp.check(&out, true);
+    seat.finish();
+    h.wait_for("every call recorded as ended", Duration::from_secs(10), |h| h.calls(1000).iter().all(|c| !c["outcome"].is_null()));
+
+    let all = emergency_calls(&h);
+    assert_eq!(all.len(), 20);
+    assert!(all.iter().all(|(_, _, seat)| seat == "8021"), "every emergency call reached the emergency seat: {all:?}");
+    let calm_waits: Vec<i64> = calm.iter().map(|(_, w, _)| *w).collect();
+    let flood_waits: Vec<i64> = all.iter().filter(|(id, _, _)| !calm.iter().any(|(c, _, _)| c == id)).map(|(_, w, _)| *w).collect();
+    assert_eq!(flood_waits.len(), 10);
+
+    let citizens: Vec<Value> = h.calls(1000).into_iter().filter(|c| c["line"] == "12345").collect();
+    assert_eq!(citizens.len(), 120);
+    let refused = citizens.iter().filter(|c| c["outcome"] == "rejected").count();
+    assert!(citizens.iter().all(|c| c["seat"].is_null()), "no 12345 call reached a seat");
+    assert!(
+        citizens.iter().filter(|c| c["outcome"] == "rejected").all(|c| c["reason"].as_str().unwrap().contains("held for emergency lines")),
+        "refused for capacity"
+    );
+    assert!(refused >= 50, "about two thirds of the flood is beyond the share: {refused} of 120 refused");
+    let max_waiting = citizens.iter().filter(|c| c["outcome"] == "abandoned").count();
+    eprintln!("12345 flood: {} offered, {refused} refused over capacity, {max_waiting} queued and gave up", citizens.len());
+    eprintln!("110 without the flood: {}", summary(&calm_waits));
+    eprintln!("110 with the flood:    {}", summary(&flood_waits));
+}
