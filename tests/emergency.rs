@@ -43,7 +43,7 @@ fn a_citizen_flood_at_three_times_its_share_is_refused_and_emergency_calls_still
     // 12345 at 8 calls/s, each caller waiting 3 s: 24 at once offered, three
     // times the 8 its share allows. Then ten more 110 calls in the middle of it.
     let flood_sipp = trunk(&h, "trunk_wait_or_busy.xml", "12345", 120, "-r 8 -d 3000 -l 40");
-    let mut flood = flood_sipp.spawn();
+    let flood = flood_sipp.spawn();
     std::thread::sleep(Duration::from_secs(3));
     trunk(&h, "trunk_call.xml", "110", 10, "-r 1 -d 300").run_ok();
     let out = flood.wait_with_output().unwrap();
