@@ -209,10 +209,12 @@ impl Report {
 /// Computes the report `q` from `store` with `settings`; `now_ms` ends the
 /// spans of seats still in a state.
 pub async fn run(store: &Store, q: &ReportQuery, settings: &ReportSettings, now_ms: i64) -> Result<Report, StoreError> {
+    let started = std::time::Instant::now();
     let rows = match q.by {
         By::Seat => sql::seat_rows(store, q, settings, now_ms).await?,
         _ => sql::call_rows(store, q, settings, now_ms).await?,
     };
+    tracing::info!(by = q.by.as_str(), rows = rows.len(), query_ms = started.elapsed().as_millis() as u64, "report computed");
     Ok(Report { query: q.clone(), settings: settings.clone(), rows })
 }
 
