@@ -212,7 +212,7 @@ pub async fn run(store: &Store, q: &ReportQuery, settings: &ReportSettings, now_
     let started = std::time::Instant::now();
     let rows = match q.by {
         By::Seat => sql::seat_rows(store, q, settings, now_ms).await?,
-        _ => sql::call_rows(store, q, settings, now_ms).await?,
+        _ => sql::call_rows(store, q, settings).await?,
     };
     tracing::info!(by = q.by.as_str(), rows = rows.len(), query_ms = started.elapsed().as_millis() as u64, "report computed");
     Ok(Report { query: q.clone(), settings: settings.clone(), rows })

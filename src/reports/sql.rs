@@ -137,7 +137,7 @@ async fn fetch(store: &Store, sql: String, binds: &[String], op: &'static str) -
 }
 
 /// Rows of call figures (by line, tag, class, queue or interval).
-pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings, now_ms: i64) -> Result<Vec<Row>, StoreError> {
+pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings) -> Result<Vec<Row>, StoreError> {
     let value_col = match q.by {
         By::Line => Some("c.line"),
         By::Tag => Some("c.tag"),
@@ -169,7 +169,7 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     let sql = format!(
         "SELECT {keys}{answered_n} AS answered, {short_n} AS short_abandoned, {abandoned_n} AS abandoned, \
          {rejected_n} AS rejected, {failed_n} AS failed, {open_n} AS in_progress, {overflowed} AS overflowed, \
-         {in_sl} AS answered_in_sl, {wait} AS answered_wait_ms, {talk} AS talk_ms, \
+         {in_sl} AS answered_in_sl, {wait} AS answered_wait_ms, {talk} AS talk_ms, {wrapup} AS wrapup_ms, \
          MAX(CASE WHEN {done} THEN c.wait_ms END) AS longest_wait_ms \
          FROM calls c{overflow_join} WHERE {window}{group}",
         keys = keys.select(),
@@ -182,6 +182,7 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
         in_sl = count_if(&format!("{answered} AND c.wait_ms <= {sl}")),
         wait = sum_if(answered, "c.wait_ms"),
         talk = sum_if(answered, "c.talk_ms"),
+        wrapup = sum_if(done, "COALESCE(c.wrapup_ms, 0)"),
         window = offered_where(q),
         group = keys.group_by(),
     );
@@ -201,7 +202,7 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
             answered_in_sl: get("answered_in_sl")?,
             answered_wait_ms: get("answered_wait_ms")?,
             talk_ms: get("talk_ms")?,
-            wrapup_ms: 0,
+            wrapup_ms: get("wrapup_ms")?,
             longest_wait_ms: r.try_get::<Option<i64>, _>("longest_wait_ms").map_err(read)?,
         };
         rows.entry(key).or_default().add(&counts);
@@ -225,29 +226,6 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
             row.overflowed += n;
         }
     }
-    // Wrap-up after these calls: the seats' wrap_up spans carrying the call id.
-    let keys = Keys::new(q, s, value_col, Some("c.class"), "c.offered_at_ms");
-    let sql = format!(
-        "WITH s AS (SELECT e.call_id, e.at_ms, e.detail, \
-         LEAD(e.at_ms) OVER (PARTITION BY e.seat ORDER BY e.at_ms, e.id) AS next_ms \
-         FROM queue_events e WHERE e.kind = 'agent_state' AND e.at_ms >= {from} AND e.at_ms < {to_slack}) \
-         SELECT {keys}{wrap} AS wrapup_ms FROM s JOIN calls c ON c.id = s.call_id \
-         WHERE s.detail LIKE '%->wrap_up' AND {done} AND {window}{group}",
-        from = q.from_ms,
-        to_slack = q.to_ms + SLACK_MS,
-        keys = keys.select(),
-        wrap = format!(
-            "CAST(COALESCE(SUM(CASE WHEN s.next_ms IS NOT NULL THEN s.next_ms - s.at_ms \
-             WHEN s.at_ms < {now_ms} THEN {now_ms} - s.at_ms ELSE 0 END), 0) AS BIGINT)"
-        ),
-        window = offered_where(q),
-        group = keys.group_by(),
-    );
-    for r in fetch(store, sql, &[], "report wrap-up").await? {
-        let key = key_of(&r, q, s, value_col.is_some()).map_err(read)?;
-        let ms: i64 = r.try_get("wrapup_ms").map_err(read)?;
-        rows.entry(key).or_default().wrapup_ms += ms;
-    }
     Ok(into_rows(rows, Figures::Calls))
 }
 
@@ -258,15 +236,14 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     let from = q.from_ms;
     let class_join = if q.mix_classes { "" } else { " LEFT JOIN calls c ON c.id = t.call_id" };
     let keys = Keys::new(q, s, Some("t.seat"), Some("c.class"), "t.start_ms");
+    // Each state change's span is [at_ms, until_ms) (migration 0007),
+    // clipped to the window; a state still on lasts until `end`.
     let sql = format!(
-        "WITH s AS (SELECT e.seat, e.call_id, e.at_ms, e.detail, \
-         LEAD(e.at_ms) OVER (PARTITION BY e.seat ORDER BY e.at_ms, e.id) AS next_ms \
-         FROM queue_events e WHERE e.kind = 'agent_state' AND e.seat IS NOT NULL \
-         AND e.at_ms >= {before} AND e.at_ms < {end}), \
-         t AS (SELECT seat, call_id, at_ms, SUBSTR(detail, {arrow} + 2) AS state, \
+        "WITH t AS (SELECT seat, call_id, at_ms, SUBSTR(detail, {arrow} + 2) AS state, \
          CASE WHEN at_ms < {from} THEN {from} ELSE at_ms END AS start_ms, \
-         CASE WHEN next_ms IS NULL OR next_ms > {end} THEN {end} ELSE next_ms END AS end_ms \
-         FROM s WHERE next_ms IS NULL OR next_ms >= {from}) \
+         CASE WHEN until_ms IS NULL OR until_ms > {end} THEN {end} ELSE until_ms END AS end_ms \
+         FROM queue_events WHERE kind = 'agent_state' AND seat IS NOT NULL \
+         AND at_ms >= {before} AND at_ms < {end} AND (until_ms IS NULL OR until_ms >= {from})) \
          SELECT {keys}t.state AS k_state, {begun} AS begun, {ms} AS ms \
          FROM t{class_join} WHERE t.end_ms >= t.start_ms GROUP BY {group}, t.state",
         before = from - SLACK_MS,

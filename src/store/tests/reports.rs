@@ -334,3 +334,92 @@ async fn seat_reports_sum_agent_states_by_reason() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn migration_0007_fills_state_ends_and_wrapups_of_older_events() {
+    on_each_backend("migrate_to_0007", |db| async move {
+        // A database of its own, next to the test's, as hotline left it at 0005.
+        let (url, schema) = match &db.schema {
+            Some(s) => (db.url.clone(), Some(format!("{s}_v5"))),
+            None => (db.url.replace("hotline.db", "v0005.db"), None),
+        };
+        let old = crate::store::Store::connect_at_version(&url, schema.as_deref(), 5)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c1 = CALLS.iter().find(|c| c.id == "c1").unwrap();
+        // The 0005 code wrote records and events with their columns only.
+        let rec = record(c1);
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, offered_at_ms, answered_at_ms, \
+             ended_at_ms, outcome, wait_ms, talk_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(rec.id.as_str())
+        .bind(rec.sip_call_id.as_str())
+        .bind(rec.line.as_str())
+        .bind(rec.tag.as_deref())
+        .bind(rec.class.as_str())
+        .bind(rec.caller.as_str())
+        .bind(rec.queue.as_deref())
+        .bind(rec.seat.as_deref())
+        .bind(rec.offered_at_ms)
+        .bind(rec.answered_at_ms)
+        .bind(rec.ended_at_ms)
+        .bind("answered")
+        .bind(rec.wait_ms)
+        .bind(rec.talk_ms)
+        .execute(old.pool())
+        .await
+        .expect("insert call");
+        let mut evs = vec![state(M - 11 * MIN, "8001", None, "logged_out->ready")];
+        seat_call(&mut evs, "8001", "c1", "citizen", M - 10 * MIN + 8 * S, (2 * S, 120 * S, 5 * S));
+        for e in &evs {
+            sqlx::query("INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(e.at_ms)
+                .bind(e.call_id.as_deref())
+                .bind(e.queue.as_deref())
+                .bind(e.seat.as_deref())
+                .bind(e.kind.as_str())
+                .bind(e.detail.as_deref())
+                .execute(old.pool())
+                .await
+                .expect("insert event");
+        }
+        old.close().await;
+
+        let new = crate::store::Store::connect_with_schema(&url, schema.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("migrate to 0007: {e}"));
+        let wrapup: Option<i64> = sqlx::query_scalar("SELECT wrapup_ms FROM calls WHERE id = 'c1'")
+            .fetch_one(new.pool())
+            .await
+            .expect("read wrapup_ms");
+        assert_eq!(wrapup, Some(5 * S));
+        let spans: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT detail, until_ms - at_ms FROM queue_events WHERE kind = 'agent_state' ORDER BY at_ms, id",
+        )
+        .fetch_all(new.pool())
+        .await
+        .expect("read spans");
+        let want: Vec<(String, Option<i64>)> = [
+            ("logged_out->ready", Some(MIN + 8 * S)),
+            ("ready->ringing", Some(2 * S)),
+            ("ringing->on_call", Some(120 * S)),
+            ("on_call->wrap_up", Some(5 * S)),
+            ("wrap_up->ready", None),
+        ]
+        .iter()
+        .map(|(d, ms)| (d.to_string(), *ms))
+        .collect();
+        assert_eq!(spans, want);
+        // And the seat report reads them as if they had been written now.
+        let q = ReportQuery::new(M - 10 * MIN, M, By::Seat, None, false).unwrap();
+        let r = reports::run(&new, &q, &settings(), M + DAY).await.expect("report");
+        let s1 = seat(&r, NE, "8001");
+        assert_eq!((s1.handled, s1.talk_ms, s1.wrapup_ms, s1.ready_ms), (1, 120 * S, 5 * S, 10 * MIN - 127 * S));
+        new.close().await;
+        if let Some(schema) = schema {
+            db.exec(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
+        }
+    })
+    .await;
+}
