@@ -1,7 +1,8 @@
 //! The report queries: aggregation in the database (GROUP BY with CASE
 //! sums), one SQL text for SQLite and PostgreSQL through sqlx's `Any`
-//! driver, as the store does. The only dialect difference is the
-//! string-search function ([`find_arrow`]).
+//! driver, as the store does. Seat states are grouped by the raw
+//! `from->to` detail and parsed here, which keeps string functions (that
+//! differ between the two) out of the SQL.
 //!
 //! Numbers in the SQL (window bounds, thresholds, offsets) are formatted
 //! from `i64`s, never from text; the one kind of text that goes in, queue
@@ -10,7 +11,7 @@
 use super::figures::{CallCounts, SeatCounts};
 use super::{By, Figures, Gather, ReportQuery, ReportSettings, Row, into_rows};
 use crate::model::LineClass;
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
@@ -21,7 +22,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 /// query on offered calls goes through [`offered_where`].
 pub const OFFERED_CALLS_FILTER: Option<&str> = None;
 
-/// How long after its offer a call's overflow and wrap-up events are
+/// How long after its offer a call's overflow events are
 /// looked for, and how far before the window a seat's state change is
 /// looked for.
 const SLACK_MS: i64 = 86_400_000;
@@ -34,14 +35,6 @@ fn offered_where(q: &ReportQuery) -> String {
         w.push_str(f);
     }
     w
-}
-
-/// The position of `->` in `col`: `INSTR` in SQLite, `STRPOS` in PostgreSQL.
-fn find_arrow(backend: Backend, col: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("INSTR({col}, '->')"),
-        Backend::Postgres => format!("STRPOS({col}, '->')"),
-    }
 }
 
 /// `CASE WHEN cond THEN 1 ELSE 0 END`, summed.
@@ -152,26 +145,12 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     let mut binds = Vec::new();
     let sl = sl_threshold(s, &mut binds);
     let short = s.short_abandon_ms;
-    // Calls that overflowed at least once (rows by queue count overflow
-    // per queue instead, below).
-    let (overflow_join, overflowed) = if by_queue {
-        (String::new(), "0".to_string())
-    } else {
-        (
-            format!(
-                " LEFT JOIN (SELECT DISTINCT call_id FROM queue_events WHERE kind = 'overflow' AND at_ms >= {} AND at_ms < {}) o ON o.call_id = c.id",
-                q.from_ms,
-                q.to_ms + SLACK_MS
-            ),
-            count_if(&format!("{done} AND o.call_id IS NOT NULL")),
-        )
-    };
     let sql = format!(
         "SELECT {keys}{answered_n} AS answered, {short_n} AS short_abandoned, {abandoned_n} AS abandoned, \
-         {rejected_n} AS rejected, {failed_n} AS failed, {open_n} AS in_progress, {overflowed} AS overflowed, \
+         {rejected_n} AS rejected, {failed_n} AS failed, {open_n} AS in_progress, \
          {in_sl} AS answered_in_sl, {wait} AS answered_wait_ms, {talk} AS talk_ms, {wrapup} AS wrapup_ms, \
          MAX(CASE WHEN {done} THEN c.wait_ms END) AS longest_wait_ms \
-         FROM calls c{overflow_join} WHERE {window}{group}",
+         FROM calls c WHERE {window}{group}",
         keys = keys.select(),
         answered_n = count_if(answered),
         short_n = count_if(&format!("c.outcome = 'abandoned' AND c.wait_ms < {short}")),
@@ -196,7 +175,7 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
             short_abandoned: get("short_abandoned")?,
             rejected: get("rejected")?,
             failed: get("failed")?,
-            overflowed: get("overflowed")?,
+            overflowed: 0,
             overflow_is_outcome: by_queue,
             in_progress: get("in_progress")?,
             answered_in_sl: get("answered_in_sl")?,
@@ -207,24 +186,24 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
         };
         rows.entry(key).or_default().add(&counts);
     }
-    if by_queue {
-        // Calls that left each queue by overflow: offered there too.
-        let keys = Keys::new(q, s, Some("e.queue"), Some("c.class"), "c.offered_at_ms");
-        let sql = format!(
-            "SELECT {keys}COUNT(DISTINCT c.id) AS n FROM queue_events e JOIN calls c ON c.id = e.call_id \
-             WHERE e.kind = 'overflow' AND e.at_ms >= {} AND e.at_ms < {} AND {done} AND {}{}",
-            q.from_ms,
-            q.to_ms + SLACK_MS,
-            offered_where(q),
-            keys.group_by(),
-            keys = keys.select(),
-        );
-        for r in fetch(store, sql, &[], "report overflows").await? {
-            let key = key_of(&r, q, s, true).map_err(read)?;
-            let n: i64 = r.try_get("n").map_err(read)?;
-            let row = rows.entry(key).or_insert_with(|| CallCounts { overflow_is_outcome: true, ..Default::default() });
-            row.overflowed += n;
-        }
+    // Overflows, from the (few) overflow events: by queue, the calls that
+    // left each queue (offered there too); otherwise the calls that
+    // overflowed at least once.
+    let keys = Keys::new(q, s, if by_queue { Some("e.queue") } else { value_col }, Some("c.class"), "c.offered_at_ms");
+    let sql = format!(
+        "SELECT {keys}COUNT(DISTINCT c.id) AS n FROM queue_events e JOIN calls c ON c.id = e.call_id \
+         WHERE e.kind = 'overflow' AND e.at_ms >= {} AND e.at_ms < {} AND {done} AND {}{}",
+        q.from_ms,
+        q.to_ms + SLACK_MS,
+        offered_where(q),
+        keys.group_by(),
+        keys = keys.select(),
+    );
+    for r in fetch(store, sql, &[], "report overflows").await? {
+        let key = key_of(&r, q, s, by_queue || value_col.is_some()).map_err(read)?;
+        let n: i64 = r.try_get("n").map_err(read)?;
+        let row = rows.entry(key).or_insert_with(|| CallCounts { overflow_is_outcome: by_queue, ..Default::default() });
+        row.overflowed += n;
     }
     Ok(into_rows(rows, Figures::Calls))
 }
@@ -239,15 +218,14 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     // Each state change's span is [at_ms, until_ms) (migration 0007),
     // clipped to the window; a state still on lasts until `end`.
     let sql = format!(
-        "WITH t AS (SELECT seat, call_id, at_ms, SUBSTR(detail, {arrow} + 2) AS state, \
+        "WITH t AS (SELECT seat, call_id, at_ms, detail, \
          CASE WHEN at_ms < {from} THEN {from} ELSE at_ms END AS start_ms, \
          CASE WHEN until_ms IS NULL OR until_ms > {end} THEN {end} ELSE until_ms END AS end_ms \
          FROM queue_events WHERE kind = 'agent_state' AND seat IS NOT NULL \
          AND at_ms >= {before} AND at_ms < {end} AND (until_ms IS NULL OR until_ms >= {from})) \
-         SELECT {keys}t.state AS k_state, {begun} AS begun, {ms} AS ms \
-         FROM t{class_join} WHERE t.end_ms >= t.start_ms GROUP BY {group}, t.state",
+         SELECT {keys}t.detail AS k_detail, {begun} AS begun, {ms} AS ms \
+         FROM t{class_join} WHERE t.end_ms >= t.start_ms GROUP BY {group}, t.detail",
         before = from - SLACK_MS,
-        arrow = find_arrow(store.backend(), "detail"),
         keys = keys.select(),
         begun = count_if(&format!("t.at_ms >= {from}")),
         ms = sum_if("1 = 1", "t.end_ms - t.start_ms"),
@@ -270,8 +248,10 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     for r in fetch(store, sql, &[], "report seat states").await? {
         let key = key_of(&r, q, s, true).map_err(read)?;
         let has_call = !q.mix_classes && r.try_get::<Option<String>, _>("k_class").map_err(read)?.is_some();
-        let state: Option<String> = r.try_get("k_state").map_err(read)?;
-        let state = state.unwrap_or_default();
+        // `from->to`: the span is in state `to`.
+        let detail: Option<String> = r.try_get("k_detail").map_err(read)?;
+        let detail = detail.unwrap_or_default();
+        let state = detail.split_once("->").map_or("", |(_, to)| to).to_string();
         let call_time = matches!(state.as_str(), "ringing" | "on_call" | "wrap_up");
         let key = resolve(key, call_time, has_call);
         let ms: i64 = r.try_get("ms").map_err(read)?;
