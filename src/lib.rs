@@ -9,7 +9,8 @@
 //! `server` wires the IO edges to the engine; `config` loads and validates
 //! the TOML file; `model` holds the domain types they share; `media`
 //! negotiates SDP and converts G.711 audio; `tickets` pushes call events
-//! from the store's outbox to the ticket system.
+//! from the store's outbox to the ticket system; `reports` computes answer
+//! rates and the other figures of docs/metrics.md from the store.
 #![forbid(unsafe_code)]
 
 pub mod acd;
@@ -18,6 +19,7 @@ pub mod b2bua;
 pub mod config;
 pub mod media;
 pub mod model;
+pub mod reports;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The `hotline` command: `serve` runs the service, `check-config`
 //! validates a config file without starting anything, `outbox` lists and
-//! replays the ticket system's events in the service's database.
+//! replays the ticket system's events in the service's database, `report`
+//! computes answer rates from it (docs/metrics.md).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hotline::config::Config;
@@ -48,6 +49,35 @@ enum Cmd {
     /// Drive a running hotline with simulated seat phones and callers over
     /// SIP, and print what was observed beside Erlang C and Erlang A.
     Simulate(SimulateArgs),
+
+    /// Answer rate, service level, abandons and seat figures from the
+    /// service's database (definitions: docs/metrics.md).
+    Report {
+        /// The service's config file (its [store] url is the database; its
+        /// [reports] section sets the time zone and thresholds).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Calls offered from: 2026-11-25 (local midnight), today,
+        /// yesterday, or RFC 3339 (2026-11-25T08:00:00+08:00).
+        #[arg(long, default_value = "today")]
+        from: String,
+        /// Calls offered until (exclusive); a date means the end of that
+        /// day, so --from 2026-11-01 --to 2026-11-30 is all of November.
+        #[arg(long, default_value = "now")]
+        to: String,
+        /// line, tag, class, queue, seat or interval.
+        #[arg(long, default_value = "line")]
+        by: String,
+        /// Rows per 15m, 1h or 1d too (by interval: 1h if not given).
+        #[arg(long)]
+        interval: Option<String>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Count emergency and non-emergency calls together (class null).
+        #[arg(long)]
+        mix_classes: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -157,6 +187,18 @@ fn main() -> ExitCode {
             };
             run(tokio::runtime::Builder::new_multi_thread(), simulate(c, args))
         }
+        Cmd::Report { config, from, to, by, interval, format, mix_classes } => {
+            let c = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    eprintln!("fix the config (`hotline check-config {}` checks it) and run the report again", config.display());
+                    return ExitCode::from(1);
+                }
+            };
+            let args = ReportArgs { from, to, by, interval, format, mix_classes };
+            run(tokio::runtime::Builder::new_current_thread(), report(c, args))
+        }
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
@@ -261,6 +303,63 @@ async fn outbox(c: Config, action: OutboxAction) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// `hotline report`'s options, as typed.
+struct ReportArgs {
+    from: String,
+    to: String,
+    by: String,
+    interval: Option<String>,
+    format: String,
+    mix_classes: bool,
+}
+
+async fn report(c: Config, a: ReportArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use hotline::reports::{self, By, End, Interval, ReportQuery};
+    let settings = hotline::config::runtime::report_settings(&c);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let bad = |opt: &str, e: String| anyhow::anyhow!("--{opt}: {e}");
+    let from = reports::parse_bound(&a.from, settings.tz, now, End::From).map_err(|e| bad("from", e))?;
+    let to = reports::parse_bound(&a.to, settings.tz, now, End::To).map_err(|e| bad("to", e))?;
+    let by = By::parse(&a.by).map_err(|e| bad("by", e))?;
+    let interval = a.interval.as_deref().map(Interval::parse).transpose().map_err(|e| bad("interval", e))?;
+    if !matches!(a.format.as_str(), "table" | "csv" | "json") {
+        anyhow::bail!("--format {:?}: use table, csv or json", a.format);
+    }
+    let query = ReportQuery::new(from, to, by, interval, a.mix_classes).map_err(|e| {
+        anyhow::anyhow!("{e} (from {}, to {})", settings.tz.format(from), settings.tz.format(to))
+    })?;
+    if let Some(path) = sqlite_file(&c.store.url)
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no database at {} ([store] url = {:?}, relative to the working directory {}): run the report in the service's working directory, with its config",
+            path.display(),
+            c.store.url,
+            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+        );
+    }
+    let store = hotline::store::Store::connect(&c.store.url)
+        .await
+        .with_context(|| format!("opening the database ([store] url = {:?}); run the report where the service runs, with its config", c.store.url))?;
+    let report = reports::run(&store, &query, &settings, now).await;
+    store.close().await;
+    let report = report?;
+    match a.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&reports::format::to_json(&report))?),
+        "csv" => print!("{}", reports::format::to_csv(&report)),
+        _ => print!("{}", reports::format::to_table(&report)),
+    }
+    Ok(())
+}
+
+/// The file a `sqlite:` URL names, unless it is an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory")).then(|| PathBuf::from(path))
 }
 
 fn addr_list(udp: Option<std::net::SocketAddr>, tcp: Option<std::net::SocketAddr>) -> String {

@@ -161,6 +161,7 @@ mod tests {
     fn what_each_request_needs() {
         assert_eq!(needs(&Method::GET, "/api/health"), None);
         assert_eq!(needs(&Method::GET, "/api/calls"), Some(Access::Read));
+        assert_eq!(needs(&Method::GET, "/api/reports"), Some(Access::Read));
         assert_eq!(needs(&Method::GET, "/api/calls/x/recording"), Some(Access::Recordings));
         assert_eq!(needs(&Method::GET, "/api/calls/x/recording/accesses"), Some(Access::Recordings));
         assert_eq!(needs(&Method::POST, "/api/calls/x/recording/pause"), Some(Access::Write));

@@ -27,6 +27,8 @@ pub struct AppState {
     /// `[recordings] root`: recording paths on call records are relative to it.
     pub recordings_root: std::path::PathBuf,
     pub auth: std::sync::Arc<auth::Auth>,
+    /// `[reports]`: time zone and thresholds of `GET /api/reports`.
+    pub reports: crate::reports::ReportSettings,
 }
 
 pub mod auth;
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/calls/{id}/recording/pause", axum::routing::post(pause_recording))
         .route("/api/calls/{id}/recording/resume", axum::routing::post(resume_recording))
         .route("/api/events", get(list_events))
+        .route("/api/reports", get(report))
         .route("/api/outbox", get(list_outbox))
         .route("/api/outbox/{id}/replay", axum::routing::post(replay_outbox))
         .route("/api/queues", get(queues))
@@ -539,4 +542,30 @@ async fn list_events(State(s): State<AppState>, ApiQuery(q): ApiQuery<EventQuery
     };
     let events = s.store.list_events(&filter).await?;
     Ok(Json(json!({ "events": events })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    from: Option<String>,
+    to: Option<String>,
+    by: Option<String>,
+    interval: Option<String>,
+    mix_classes: Option<bool>,
+}
+
+/// A historical report (docs/metrics.md), as `hotline report --format json`.
+async fn report(State(s): State<AppState>, ApiQuery(q): ApiQuery<ReportParams>) -> ApiResult<serde_json::Value> {
+    use crate::reports::{self, By, End, Interval, ReportQuery};
+    let bad = |key: &str, e: String| ApiError(StatusCode::BAD_REQUEST, format!("{key}: {e}"));
+    let tz = s.reports.tz;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let from = reports::parse_bound(q.from.as_deref().unwrap_or("today"), tz, now, End::From).map_err(|e| bad("from", e))?;
+    let to = reports::parse_bound(q.to.as_deref().unwrap_or("now"), tz, now, End::To).map_err(|e| bad("to", e))?;
+    let by = By::parse(q.by.as_deref().unwrap_or("line")).map_err(|e| bad("by", e))?;
+    let interval = q.interval.as_deref().map(Interval::parse).transpose().map_err(|e| bad("interval", e))?;
+    let query = ReportQuery::new(from, to, by, interval, q.mix_classes.unwrap_or(false))
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.replace("--to", "to").replace("--from", "from")))?;
+    let report = reports::run(&s.store, &query, &s.reports, now).await?;
+    Ok(Json(reports::format::to_json(&report)))
 }

@@ -32,6 +32,9 @@ pub struct Config {
     /// dial out.
     #[serde(default)]
     pub outbound: Option<OutboundConfig>,
+    /// How reports count (docs/metrics.md): time zone and thresholds.
+    #[serde(default)]
+    pub reports: ReportsConfig,
     #[serde(default)]
     pub feature_codes: FeatureCodes,
     /// Not-ready reason digit -> reason name.
@@ -182,6 +185,33 @@ pub struct RecordingsConfig {
 impl Default for RecordingsConfig {
     fn default() -> Self {
         RecordingsConfig { root: default_recordings_root() }
+    }
+}
+
+/// `[reports]`: the thresholds and local time of answer-rate reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// The center's UTC offset: where report days and hours begin.
+    #[serde(default = "default_report_timezone")]
+    pub timezone: String,
+    /// A caller who hangs up before this has "short abandoned": counted
+    /// apart, and not held against the answer rate.
+    #[serde(default = "default_short_abandon")]
+    pub short_abandon_secs: u64,
+    /// Service level T: answered within this many seconds of the offer.
+    /// A queue may set its own (`[[queues]] service_level_secs`).
+    #[serde(default = "default_service_level")]
+    pub service_level_secs: u64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            timezone: default_report_timezone(),
+            short_abandon_secs: default_short_abandon(),
+            service_level_secs: default_service_level(),
+        }
     }
 }
 
@@ -365,6 +395,10 @@ pub struct QueueConfig {
     pub no_answer_not_ready: bool,
     #[serde(default)]
     pub priority: i32,
+    /// Service level T for this queue's calls in reports; default
+    /// `[reports] service_level_secs`.
+    #[serde(default)]
+    pub service_level_secs: Option<u64>,
     /// With [media]: music while waiting; default `music/hold.wav`.
     #[serde(default)]
     pub music: Option<std::path::PathBuf>,
@@ -512,6 +546,15 @@ fn fc_not_ready() -> String {
 }
 fn default_reasons() -> BTreeMap<String, String> {
     [("9", "other")].into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+}
+fn default_report_timezone() -> String {
+    "+08:00".into()
+}
+fn default_short_abandon() -> u64 {
+    5
+}
+fn default_service_level() -> u64 {
+    20
 }
 fn default_ring_timeout() -> u64 {
     15

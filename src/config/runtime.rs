@@ -200,3 +200,28 @@ pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::
         recordings_root: c.recordings.root.clone(),
     })))
 }
+
+/// The settings reports are computed with: `[reports]`, the queues' own
+/// service levels and each seat's class (its first queue's).
+pub fn report_settings(c: &Config) -> crate::reports::ReportSettings {
+    let queue_class: HashMap<&str, crate::model::LineClass> = c.queues.iter().map(|q| (q.name.as_str(), q.class)).collect();
+    crate::reports::ReportSettings {
+        // Validated: the fallback never applies.
+        tz: crate::reports::Tz::parse(&c.reports.timezone).unwrap_or(crate::reports::Tz::CHINA),
+        short_abandon_ms: (c.reports.short_abandon_secs * 1000) as i64,
+        service_level_ms: (c.reports.service_level_secs * 1000) as i64,
+        queue_service_level_ms: c
+            .queues
+            .iter()
+            .filter_map(|q| q.service_level_secs.map(|s| (q.name.clone(), (s * 1000) as i64)))
+            .collect(),
+        seat_class: c
+            .all_seats()
+            .into_iter()
+            .filter_map(|s| {
+                let class = s.queues.first().and_then(|m| queue_class.get(m.queue.as_str()).copied())?;
+                Some((s.extension, class))
+            })
+            .collect(),
+    }
+}

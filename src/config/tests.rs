@@ -215,3 +215,33 @@ fn capacity_needs_its_reserve_within_the_total_and_the_media_ports_for_it() {
     let e = refuse(&with("max_calls = 0\n"));
     assert_eq!(e.key, "capacity.max_calls");
 }
+
+#[test]
+fn reports_settings_come_from_the_file_and_default_to_china() {
+    let c = Config::from_str_at(&demo_text(), Path::new("demo.toml")).unwrap();
+    let s = runtime::report_settings(&c);
+    assert_eq!(s.tz, crate::reports::Tz::CHINA);
+    assert_eq!((s.short_abandon_ms, s.service_level_ms), (5_000, 20_000));
+    assert_eq!(s.queue_service_level_ms.get("emergency"), Some(&10_000));
+    assert_eq!(s.queue_service_level_ms.get("citizen"), None);
+    assert_eq!(s.seat_class.get("8021"), Some(&crate::model::LineClass::Emergency));
+    assert_eq!(s.seat_class.get("8001"), Some(&crate::model::LineClass::NonEmergency));
+    let start = demo_text().find("\n[reports]\n").unwrap();
+    let end = demo_text().find("\n[feature_codes]\n").unwrap();
+    let without = format!("{}{}", &demo_text()[..start], &demo_text()[end..]);
+    let c = Config::from_str_at(&without, Path::new("demo.toml")).unwrap();
+    assert_eq!(c.reports.timezone, "+08:00");
+    assert_eq!(c.reports.short_abandon_secs, 5);
+}
+
+#[test]
+fn bad_report_settings_are_named() {
+    let e = refuse(&demo_text().replace("timezone = \"+08:00\"", "timezone = \"Asia/Shanghai\""));
+    assert_eq!(e.key, "reports.timezone");
+    assert!(e.reason.contains("\"+08:00\""), "{e}");
+    let e = refuse(&demo_text().replace("short_abandon_secs = 5", "short_abandon_secs = 300"));
+    assert_eq!(e.key, "reports.short_abandon_secs");
+    let e = refuse(&demo_text().replace("service_level_secs = 10", "service_level_secs = 0"));
+    assert_eq!(e.key, "queues[1].service_level_secs");
+    assert!(e.reason.contains("between 1 and 3600"), "{e}");
+}

@@ -103,6 +103,7 @@ impl Config {
             );
         }
         self.validate_media()?;
+        self.validate_reports()?;
         self.validate_tickets()?;
         self.validate_http()?;
         self.validate_feature_codes()?;
@@ -194,6 +195,32 @@ impl Config {
             }
         }
         named("outbound.default_allow", &o.default_allow)
+    }
+
+    fn validate_reports(&self) -> Result<(), Refusal> {
+        let r = &self.reports;
+        if let Err(reason) = crate::reports::Tz::parse(&r.timezone) {
+            return Err(("reports.timezone".into(), format!("{reason}: the center's fixed UTC offset, e.g. \"+08:00\"")));
+        }
+        if r.short_abandon_secs > 60 {
+            return Err((
+                "reports.short_abandon_secs".into(),
+                format!("{} is too long: a short abandon is a hang-up within seconds (default 5, at most 60)", r.short_abandon_secs),
+            ));
+        }
+        let sl = |key: String, secs: u64| -> Result<(), Refusal> {
+            if !(1..=3600).contains(&secs) {
+                return Err((key, format!("{secs} is not between 1 and 3600 seconds")));
+            }
+            Ok(())
+        };
+        sl("reports.service_level_secs".into(), r.service_level_secs)?;
+        for (i, q) in self.queues.iter().enumerate() {
+            if let Some(secs) = q.service_level_secs {
+                sl(format!("queues[{i}].service_level_secs"), secs)?;
+            }
+        }
+        Ok(())
     }
 
     fn validate_http(&self) -> Result<(), Refusal> {

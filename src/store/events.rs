@@ -1,19 +1,42 @@
 //! The `queue_events` table: appending [`QueueEvent`]s and listing them back
-//! oldest first (by time, then by insertion order).
+//! oldest first (by time, then by insertion order). Appending a seat's
+//! change of state also ends its previous state (`until_ms`) and adds a
+//! finished wrap-up to its call (`calls.wrapup_ms`), for reports.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::error::StoreError;
 use super::filter::{Conditions, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, EventFilter, clamp_limit};
-use crate::model::QueueEvent;
+use crate::model::{EventKind, QueueEvent};
 
 const INSERT_EVENT: &str = "INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)";
 
 const EVENT_COLUMNS: &str = "id, at_ms, call_id, queue, seat, kind, detail";
 
-/// Appends `ev`.
+/// Adds the wrap-up a seat's change of state at `$1` ends to the call it
+/// was for (the seat's open `wrap_up` span, see [`CLOSE_STATE`]).
+const ADD_WRAPUP: &str = "UPDATE calls SET wrapup_ms = COALESCE(wrapup_ms, 0) + \
+     (SELECT COALESCE(SUM($1 - e.at_ms), 0) FROM queue_events e WHERE e.kind = 'agent_state' AND e.seat = $2 \
+     AND e.until_ms IS NULL AND e.at_ms <= $1 AND e.detail LIKE '%->wrap_up' AND e.call_id = calls.id) \
+     WHERE id IN (SELECT e.call_id FROM queue_events e WHERE e.kind = 'agent_state' AND e.seat = $2 \
+     AND e.until_ms IS NULL AND e.at_ms <= $1 AND e.detail LIKE '%->wrap_up')";
+
+/// Ends the seat's current state at `$1`: reports read a state's time as
+/// `until_ms - at_ms` (migration 0007) instead of looking for the next
+/// change.
+const CLOSE_STATE: &str = "UPDATE queue_events SET until_ms = $1 \
+     WHERE kind = 'agent_state' AND seat = $2 AND until_ms IS NULL AND at_ms <= $1";
+
+/// Appends `ev`. A seat's change of state first ends its previous state
+/// (and adds a wrap-up it ends to its call's `wrapup_ms`).
 pub(super) async fn insert(conn: &mut AnyConnection, ev: &QueueEvent) -> Result<(), sqlx::Error> {
+    if ev.kind == EventKind::AgentState
+        && let Some(seat) = ev.seat.as_deref()
+    {
+        sqlx::query(ADD_WRAPUP).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+        sqlx::query(CLOSE_STATE).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+    }
     sqlx::query(INSERT_EVENT)
         .bind(ev.at_ms)
         .bind(ev.call_id.as_deref())

@@ -10,6 +10,7 @@ mod calls;
 mod events;
 mod media;
 mod outbox;
+mod reports;
 mod writer;
 
 use std::future::Future;
