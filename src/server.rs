@@ -153,6 +153,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         recordings_root: config.recordings.root.clone(),
         auth: std::sync::Arc::new(crate::api::auth::Auth::from_config(&config)),
         reports: crate::config::runtime::report_settings(&config),
+        today: Default::default(),
     });
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await

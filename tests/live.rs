@@ -82,6 +82,16 @@ fn the_stream_shows_a_seat_and_a_waiting_call_within_a_second_and_keeps_emergenc
     caller.wait().unwrap();
     next_where(&rx, Duration::from_secs(3), |d| d["emergency"]["waiting"] == 0);
 
+    // Today's figures count it, in the emergency panel only, as the
+    // reports do.
+    let doc = next_where(&rx, Duration::from_secs(3), |d| d["emergency"]["today"]["lines"].as_array().is_some_and(|l| !l.is_empty()));
+    let police = &doc["emergency"]["today"]["lines"][0];
+    assert_eq!((&police["line"], &police["offered"], &police["answered"]), (&serde_json::json!("110"), &serde_json::json!(1), &serde_json::json!(0)));
+    assert!(doc["non_emergency"]["today"]["lines"].as_array().unwrap().is_empty());
+    let report = h.get("/api/reports?by=line");
+    let row = report["rows"].as_array().unwrap().iter().find(|r| r["line"] == "110").cloned().unwrap();
+    assert_eq!(row["offered"], police["offered"], "the wallboard and the report agree");
+
     let live = h.get("/api/stats/live");
     assert_eq!(live["emergency"]["waiting"], 0);
     assert!(live["at_ms"].as_i64().unwrap() > 0);

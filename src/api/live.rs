@@ -6,6 +6,10 @@
 //!
 //! Emergency and non-emergency are two panels, never summed: every queue,
 //! seat, line and call carries its class, and the document groups them.
+//! Today's figures per line come from the same SQL as `hotline report`
+//! (`crate::reports`, by line from local midnight), so the wallboard and
+//! the reports agree; they are computed at most twice a second, however
+//! many wallboards watch.
 //!
 //! ```text
 //!  engine task --changes (watch)--> stream: wait for a change (or 5 s),
@@ -24,16 +28,42 @@ use std::time::Duration;
 /// The wallboard: one page, its script inline.
 const WALLBOARD: &str = include_str!("wallboard.html");
 
-pub async fn wallboard() -> impl IntoResponse {
+pub(super) async fn wallboard() -> impl IntoResponse {
     Html(WALLBOARD)
+}
+
+/// Today's report by line, shared by every viewer for half a second.
+#[derive(Default)]
+pub struct TodayCache {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Value)>>,
+}
+
+/// Today's figures per line (from local midnight), as `GET /api/reports`
+/// gives them.
+async fn today(s: &AppState, now_ms: i64) -> Result<Value, ApiError> {
+    let mut last = s.today.last.lock().await;
+    if let Some((at, v)) = last.as_ref()
+        && at.elapsed() < Duration::from_millis(500)
+    {
+        return Ok(v.clone());
+    }
+    let from = s.reports.tz.day_start(now_ms);
+    let query = crate::reports::ReportQuery::new(from, now_ms + 1, crate::reports::By::Line, None, false)
+        .map_err(|e| ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let report = crate::reports::run(&s.store, &query, &s.reports, now_ms).await?;
+    let v = crate::reports::format::to_json(&report);
+    *last = Some((std::time::Instant::now(), v.clone()));
+    Ok(v)
 }
 
 /// The live document: per class, the queues, seats and calls now, and
 /// today's figures per line.
-pub async fn live_view(s: &AppState) -> Result<Value, ApiError> {
+pub(super) async fn live_view(s: &AppState) -> Result<Value, ApiError> {
     let snap = super::snapshot(s).await?;
     let now_ms = crate::server::unix_ms_now();
+    let today = today(s, now_ms).await?;
     let panel = |class: LineClass| {
+        let lines: Vec<&Value> = today["rows"].as_array().map(|r| r.iter().filter(|row| row["class"] == class.as_str()).collect()).unwrap_or_default();
         let queues: Vec<&crate::acd::QueueSnapshot> = snap.acd.queues.iter().filter(|q| q.class == class).collect();
         let mut seats: Vec<&crate::acd::SeatSnapshot> = snap.acd.seats.iter().filter(|q| q.class == class).collect();
         seats.sort_by(|a, b| a.extension.cmp(&b.extension));
@@ -45,6 +75,7 @@ pub async fn live_view(s: &AppState) -> Result<Value, ApiError> {
             "queues": queues,
             "seats": seats,
             "calls": calls,
+            "today": { "from": today["from"], "lines": lines },
         })
     };
     Ok(json!({
@@ -54,14 +85,14 @@ pub async fn live_view(s: &AppState) -> Result<Value, ApiError> {
     }))
 }
 
-pub async fn live(State(s): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
+pub(super) async fn live(State(s): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
     Ok(axum::Json(live_view(&s).await?))
 }
 
 /// `event: live` with the live document at once, then again after every
 /// change (at most every 100 ms), one second after a change (the call
 /// records it wrote are in today's figures by then), and every 5 s.
-pub async fn stream(State(s): State<AppState>) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+pub(super) async fn stream(State(s): State<AppState>) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let changes = s.engine.changes();
     let start = Step { s, changes, first: true, catch_up: false };
     let events = futures_util::stream::unfold(start, |mut step| async move {

@@ -29,10 +29,12 @@ pub struct AppState {
     pub auth: std::sync::Arc<auth::Auth>,
     /// `[reports]`: time zone and thresholds of `GET /api/reports`.
     pub reports: crate::reports::ReportSettings,
+    /// Today's figures for the live view, shared by its viewers.
+    pub today: std::sync::Arc<live::TodayCache>,
 }
 
 pub mod auth;
-mod live;
+pub mod live;
 use auth::Caller;
 
 pub fn router(state: AppState) -> Router {
