@@ -72,3 +72,77 @@ fn a_citizen_flood_at_three_times_its_share_is_refused_and_emergency_calls_still
     eprintln!("110 without the flood: {}", summary(&calm_waits));
     eprintln!("110 with the flood:    {}", summary(&flood_waits));
 }
+
+const TICKETS: &str = "demo-ticket-token-change-me";
+const EMERGENCY: &str = "demo-emergency-token-change-me";
+
+/// GET `path` with `token`: status and body.
+fn get_as(h: &Hotline, token: &str, path: &str) -> (u16, Value) {
+    let r = reqwest::blocking::Client::new().get(format!("{}{path}", h.http)).bearer_auth(token).send().unwrap();
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_12345_token_gets_403_on_every_emergency_call_recording_and_figure() {
+    let h = Hotline::start(|c| c);
+    // A 110 caller waits (its wait is recorded: record_wait) and gives up;
+    // so does a 12345 caller.
+    trunk(&h, "trunk_cancel.xml", "110", 1, "-d 2000").run_ok();
+    trunk(&h, "trunk_cancel.xml", "12345", 1, "-d 1000").run_ok();
+    h.wait_for("both calls recorded, the 110 one with its recording", Duration::from_secs(15), |h| {
+        let calls = h.calls(10);
+        calls.len() == 2 && calls.iter().any(|c| c["line"] == "110" && !c["recording"].is_null())
+    });
+    let calls = h.calls(10);
+    let id = |line: &str| calls.iter().find(|c| c["line"] == line).unwrap()["id"].as_str().unwrap().to_string();
+    let (police, citizen) = (id("110"), id("12345"));
+
+    // The ticket system (scope non_emergency) sees 12345 only.
+    let (code, list) = get_as(&h, TICKETS, "/api/calls");
+    assert_eq!(code, 200);
+    let lines: Vec<&str> = list["calls"].as_array().unwrap().iter().map(|c| c["line"].as_str().unwrap()).collect();
+    assert_eq!(lines, ["12345"]);
+    for path in [
+        format!("/api/calls/{police}"),
+        format!("/api/calls/{police}/recording"),
+        format!("/api/calls/{police}/recording/accesses"),
+        "/api/calls?class=emergency".to_string(),
+    ] {
+        let (code, body) = get_as(&h, TICKETS, &path);
+        assert_eq!(code, 403, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("may not see emergency calls"), "{path}: {body}");
+    }
+    assert_eq!(get_as(&h, TICKETS, &format!("/api/calls/{citizen}")).0, 200);
+    let (_, live) = get_as(&h, TICKETS, "/api/stats/live");
+    assert!(live["emergency"].is_null() && live["non_emergency"].is_object(), "{live}");
+    let (_, report) = get_as(&h, TICKETS, "/api/reports?by=line");
+    assert!(report["rows"].as_array().unwrap().iter().all(|r| r["class"] == "non_emergency"), "{report}");
+    assert_eq!(get_as(&h, TICKETS, "/api/reports?mix_classes=true").0, 403);
+    let (_, queues) = get_as(&h, TICKETS, "/api/queues");
+    assert_eq!(queues["queues"].as_array().unwrap().len(), 1);
+    let (_, seats) = get_as(&h, TICKETS, "/api/seats");
+    assert_eq!(seats["seats"].as_array().unwrap().len(), 20, "seats 8001-8020 only");
+    let (_, events) = get_as(&h, TICKETS, "/api/events");
+    assert!(events["events"].as_array().unwrap().iter().all(|e| e["queue"] != "emergency"), "{events}");
+
+    // The emergency desk sees the other side, and not 12345.
+    let (_, list) = get_as(&h, EMERGENCY, "/api/calls");
+    let lines: Vec<&str> = list["calls"].as_array().unwrap().iter().map(|c| c["line"].as_str().unwrap()).collect();
+    assert_eq!(lines, ["110"]);
+    assert_eq!(get_as(&h, EMERGENCY, &format!("/api/calls/{citizen}")).0, 403);
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}/api/calls/{police}/recording", h.http))
+        .bearer_auth(EMERGENCY)
+        .header("X-Hotline-User", "operator 7")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(get_as(&h, EMERGENCY, "/api/outbox").0, 403, "the outbox is for admins");
+
+    // Every access to the emergency recording is audited; a refused one never reached it.
+    let (_, audit) = get_as(&h, ADMIN_TOKEN, &format!("/api/calls/{police}/recording/accesses"));
+    let who: Vec<&str> = audit["accesses"].as_array().unwrap().iter().map(|a| a["who"].as_str().unwrap()).collect();
+    assert_eq!(who, ["emergency-desk for operator 7"]);
+    // The admin sees both sides.
+    assert_eq!(get_as(&h, ADMIN_TOKEN, "/api/calls").1["calls"].as_array().unwrap().len(), 2);
+}

@@ -14,7 +14,7 @@
 //! | other `GET` | read |
 //! | `PUT`, `POST` | write |
 
-use crate::config::{Access, ApiToken};
+use crate::config::{Access, ApiToken, Scope};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -31,9 +31,27 @@ pub struct Auth {
     pub link_secret: Option<Vec<u8>>,
 }
 
-/// Who made a request, for handlers (audit log, pause `by`).
+/// Who made a request, for handlers (audit log, pause `by`), and whose
+/// calls it may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub String);
+pub struct Caller {
+    pub name: String,
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// `Ok` if this caller sees calls (seats, queues) of `class`; else the
+    /// 403 that says why.
+    pub(super) fn may_see(&self, class: crate::model::LineClass) -> Result<(), super::ApiError> {
+        if self.scope.sees(class) {
+            return Ok(());
+        }
+        Err(super::ApiError(
+            StatusCode::FORBIDDEN,
+            format!("{} (scope {}) may not see {} calls: give the token scope = \"admin\" or \"{}\" in [http] tokens", self.name, self.scope.as_str(), class.as_str(), class.as_str()),
+        ))
+    }
+}
 
 impl Auth {
     pub fn from_config(c: &crate::config::Config) -> Auth {
@@ -99,7 +117,8 @@ pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     let path = req.uri().path().to_string();
     let Some(need) = needs(req.method(), &path) else { return next.run(req).await };
     if auth.tokens.is_empty() {
-        req.extensions_mut().insert(Caller("anonymous".into()));
+        // No tokens: the API is open (hotline warns at start).
+        req.extensions_mut().insert(Caller { name: "anonymous".into(), scope: Scope::Admin });
         return next.run(req).await;
     }
     let query_token = path.starts_with("/api/stats/").then(|| query_param(req.uri().query(), "token")).flatten();
@@ -115,7 +134,7 @@ pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     let token = bearer.and_then(|b| auth.tokens.iter().find(|t| t.token.len() == b.len() && t.token.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0));
     let caller = match (bearer, token) {
         (Some(_), None) => return deny(StatusCode::UNAUTHORIZED, "unknown API token: check [http] tokens"),
-        (_, Some(t)) if t.access.contains(&need) => t.name.clone(),
+        (_, Some(t)) if t.access.contains(&need) => (t.name.clone(), t.scope),
         (_, Some(t)) => {
             return deny(StatusCode::FORBIDDEN, &format!("token {:?} may not do this: it needs {need:?} access in [http] tokens", t.name));
         }
@@ -127,15 +146,17 @@ pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
                 _ => false,
             };
             if signed {
-                "signed link".to_string()
+                // The link names its one call: it is the permission.
+                ("signed link".to_string(), Scope::Admin)
             } else if auth.anonymous.contains(&need) {
-                "anonymous".to_string()
+                // Anonymous readers never see emergency calls.
+                ("anonymous".to_string(), Scope::NonEmergency)
             } else {
                 return deny(StatusCode::UNAUTHORIZED, "this needs an API token: Authorization: Bearer <token> (see [http] tokens)");
             }
         }
     };
-    req.extensions_mut().insert(Caller(caller));
+    req.extensions_mut().insert(Caller { name: caller.0, scope: caller.1 });
     next.run(req).await
 }
 

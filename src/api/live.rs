@@ -58,7 +58,8 @@ async fn today(s: &AppState, now_ms: i64) -> Result<Value, ApiError> {
 
 /// The live document: per class, the queues, seats and calls now, and
 /// today's figures per line.
-pub(super) async fn live_view(s: &AppState) -> Result<Value, ApiError> {
+/// A token limited to one side gets `null` for the other's panel.
+pub(super) async fn live_view(s: &AppState, scope: crate::config::Scope) -> Result<Value, ApiError> {
     let snap = super::snapshot(s).await?;
     let now_ms = crate::server::unix_ms_now();
     let today = today(s, now_ms).await?;
@@ -78,23 +79,27 @@ pub(super) async fn live_view(s: &AppState) -> Result<Value, ApiError> {
             "today": { "from": today["from"], "lines": lines },
         })
     };
+    let shown = |class: LineClass| if scope.sees(class) { panel(class) } else { Value::Null };
     Ok(json!({
         "at_ms": now_ms,
-        "non_emergency": panel(LineClass::NonEmergency),
-        "emergency": panel(LineClass::Emergency),
+        "non_emergency": shown(LineClass::NonEmergency),
+        "emergency": shown(LineClass::Emergency),
     }))
 }
 
-pub(super) async fn live(State(s): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(live_view(&s).await?))
+pub(super) async fn live(State(s): State<AppState>, axum::Extension(caller): axum::Extension<super::Caller>) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(live_view(&s, caller.scope).await?))
 }
 
 /// `event: live` with the live document at once, then again after every
 /// change (at most every 100 ms), one second after a change (the call
 /// records it wrote are in today's figures by then), and every 5 s.
-pub(super) async fn stream(State(s): State<AppState>) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+pub(super) async fn stream(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::Caller>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let changes = s.engine.changes();
-    let start = Step { s, changes, first: true, catch_up: false };
+    let start = Step { s, scope: caller.scope, changes, first: true, catch_up: false };
     let events = futures_util::stream::unfold(start, |mut step| async move {
         if !step.first {
             let idle = if step.catch_up { Duration::from_secs(1) } else { Duration::from_secs(5) };
@@ -110,7 +115,7 @@ pub(super) async fn stream(State(s): State<AppState>) -> Sse<impl futures_util::
         step.first = false;
         step.changes.borrow_and_update();
         // The engine stopped (shutting down): the stream ends.
-        let view = live_view(&step.s).await.ok()?;
+        let view = live_view(&step.s, step.scope).await.ok()?;
         let event = Event::default().event("live").json_data(view).unwrap_or_else(|_| Event::default().comment("unserialisable"));
         Some((Ok(event), step))
     });
@@ -119,6 +124,7 @@ pub(super) async fn stream(State(s): State<AppState>) -> Sse<impl futures_util::
 
 struct Step {
     s: AppState,
+    scope: crate::config::Scope,
     changes: tokio::sync::watch::Receiver<u64>,
     first: bool,
     /// A change was sent: send once more a second later.

@@ -152,6 +152,33 @@ async fn health(State(s): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+/// 403 unless the caller sees call `id`'s class (404 if there is no such call).
+async fn call_visible(s: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let call = s.store.get_call(id).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
+    caller.may_see(call.class)
+}
+
+/// 403 unless the caller sees seat `ext`'s side (an unknown seat is the
+/// engine's 404 later).
+async fn seat_visible(s: &AppState, caller: &Caller, ext: &str) -> Result<(), ApiError> {
+    if caller.scope.only().is_none() {
+        return Ok(());
+    }
+    let snap = snapshot(s).await?;
+    match snap.acd.seats.iter().find(|seat| seat.extension == ext) {
+        Some(seat) => caller.may_see(seat.class),
+        None => Ok(()),
+    }
+}
+
+/// The outbox holds both sides' events: operators (scope admin) only.
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.scope == crate::config::Scope::Admin {
+        return Ok(());
+    }
+    Err(ApiError(StatusCode::FORBIDDEN, format!("{} (scope {}) may not see the outbox: it needs scope = \"admin\"", caller.name, caller.scope.as_str())))
+}
+
 async fn snapshot(s: &AppState) -> Result<crate::server::Snapshot, ApiError> {
     s.engine
         .snapshot()
@@ -159,29 +186,31 @@ async fn snapshot(s: &AppState) -> Result<crate::server::Snapshot, ApiError> {
         .ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, "engine is not running".into()))
 }
 
-async fn live_calls(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+async fn live_calls(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
-    Ok(Json(json!({ "calls": snap.calls })))
+    let calls: Vec<_> = snap.calls.iter().filter(|c| caller.scope.sees(c.class)).collect();
+    Ok(Json(json!({ "calls": calls })))
 }
 
-async fn queues(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+async fn queues(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
-    Ok(Json(json!({ "queues": snap.acd.queues })))
+    let queues: Vec<_> = snap.acd.queues.iter().filter(|q| caller.scope.sees(q.class)).collect();
+    Ok(Json(json!({ "queues": queues })))
 }
 
-async fn seats(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+async fn seats(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
-    Ok(Json(json!({ "seats": seat_views(snap, None) })))
+    Ok(Json(json!({ "seats": seat_views(snap, None, caller.scope) })))
 }
 
 /// Seats as the API shows them: the ACD's view with each seat's
 /// registrations; only `only` when given.
-fn seat_views(snap: crate::server::Snapshot, only: Option<&str>) -> Vec<serde_json::Value> {
+fn seat_views(snap: crate::server::Snapshot, only: Option<&str>, scope: crate::config::Scope) -> Vec<serde_json::Value> {
     let registrations: std::collections::HashMap<_, _> = snap.registrations.into_iter().collect();
     snap.acd
         .seats
         .iter()
-        .filter(|seat| only.is_none_or(|ext| seat.extension == ext))
+        .filter(|seat| only.is_none_or(|ext| seat.extension == ext) && scope.sees(seat.class))
         .map(|seat| {
             let mut v = serde_json::to_value(seat).unwrap_or_default();
             let regs = registrations.get(&seat.extension).cloned().unwrap_or_default();
@@ -202,8 +231,10 @@ struct StateBody {
 async fn set_state(
     State(s): State<AppState>,
     Path(ext): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
     ApiJson(body): ApiJson<StateBody>,
 ) -> ApiResult<serde_json::Value> {
+    seat_visible(&s, &caller, &ext).await?;
     let request = match body.state.as_str() {
         "ready" => StateRequest::Ready,
         "not_ready" => StateRequest::NotReady(body.reason.unwrap_or_else(|| "other".into())),
@@ -221,7 +252,7 @@ async fn set_state(
         .await
         .map_err(ApiError::from)?;
     let snap = snapshot(&s).await?;
-    let seat = seat_views(snap, Some(&ext)).pop();
+    let seat = seat_views(snap, Some(&ext), caller.scope).pop();
     Ok(Json(json!({ "seat": seat })))
 }
 
@@ -242,6 +273,7 @@ async fn download_recording(
         (header("x-hotline-user"), header("range"))
     };
     let call = s.store.get_call(&id).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
+    caller.may_see(call.class)?;
     let Some(rec) = call.media.recording.as_ref() else {
         let why = call.media.recording_error.as_deref().unwrap_or("the call was not recorded (or its recording is not finished yet)");
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no recording for call {id}: {why}")));
@@ -254,8 +286,8 @@ async fn download_recording(
         at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         call_id: id.clone(),
         who: match who.filter(|w| !w.is_empty()) {
-            Some(user) => format!("{} for {user}", caller.0),
-            None => caller.0.clone(),
+            Some(user) => format!("{} for {user}", caller.name),
+            None => caller.name.clone(),
         },
         remote: remote.to_string(),
         byte_range,
@@ -273,7 +305,8 @@ async fn download_recording(
 }
 
 /// The audit log of a call's recording downloads.
-async fn recording_accesses(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+async fn recording_accesses(State(s): State<AppState>, Path(id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+    call_visible(&s, &caller, &id).await?;
     let accesses = s.store.recording_accesses(&id).await?;
     Ok(Json(json!({ "call": id, "accesses": accesses })))
 }
@@ -290,8 +323,10 @@ struct TicketBody {
 async fn set_call_ticket(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> ApiResult<serde_json::Value> {
+    call_visible(&s, &caller, &id).await?;
     let ticket = body.ticket_id.filter(|t| !t.trim().is_empty());
     if ticket.as_ref().is_some_and(|t| t.len() > 200) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "ticket_id: at most 200 characters".into()));
@@ -305,8 +340,8 @@ async fn set_call_ticket(
 
 /// Every call of a ticket, first call first (the citizen's call, then
 /// callbacks and transfers).
-async fn ticket_calls(State(s): State<AppState>, Path(ticket_id): Path<String>) -> ApiResult<serde_json::Value> {
-    let filter = CallFilter { ticket_id: Some(ticket_id.clone()), limit: Some(1000), ..Default::default() };
+async fn ticket_calls(State(s): State<AppState>, Path(ticket_id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+    let filter = CallFilter { ticket_id: Some(ticket_id.clone()), class: caller.scope.only(), limit: Some(1000), ..Default::default() };
     let mut calls = s.store.list_calls(&filter).await?;
     calls.reverse();
     Ok(Json(json!({ "ticket_id": ticket_id, "calls": calls })))
@@ -322,7 +357,8 @@ struct OutboxQuery {
 
 /// The ticket system's events: what waits, what was delivered, what is
 /// dead-lettered and why.
-async fn list_outbox(State(s): State<AppState>, ApiQuery(q): ApiQuery<OutboxQuery>) -> ApiResult<serde_json::Value> {
+async fn list_outbox(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<OutboxQuery>) -> ApiResult<serde_json::Value> {
+    admin_only(&caller)?;
     if let Some(state) = q.state.as_deref()
         && !matches!(state, "pending" | "delivered" | "dead")
     {
@@ -335,7 +371,8 @@ async fn list_outbox(State(s): State<AppState>, ApiQuery(q): ApiQuery<OutboxQuer
 
 /// Puts a dead-lettered event back in line (after the ticket system or
 /// the secret was fixed).
-async fn replay_outbox(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+async fn replay_outbox(State(s): State<AppState>, Path(id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+    admin_only(&caller)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     if !s.store.outbox_replay(&id, now).await? {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no dead event {id:?}; list them with GET /api/outbox?state=dead")));
@@ -386,8 +423,9 @@ async fn set_recording_paused(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("body: {e}; send {{\"by\": \"who asked\"}} or nothing")))?
     };
+    call_visible(&s, &caller, &id).await?;
     // Without tokens the caller is "anonymous": keep the old default "api".
-    let by = body.by.unwrap_or_else(|| if caller.0 == "anonymous" { "api".into() } else { caller.0.clone() });
+    let by = body.by.unwrap_or_else(|| if caller.name == "anonymous" { "api".into() } else { caller.name.clone() });
     s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(ApiError::from)?;
     Ok(Json(json!({ "call": id, "recording": if pause { "paused" } else { "recording" } })))
 }
@@ -424,7 +462,8 @@ async fn start_callback(
         return Err(ApiError(StatusCode::BAD_REQUEST, "ticket_id is longer than 200 characters".into()));
     }
     let id = uuid::Uuid::now_v7().to_string();
-    let by = body.by.unwrap_or_else(|| caller.0.clone());
+    seat_visible(&s, &caller, &body.seat).await?;
+    let by = body.by.unwrap_or_else(|| caller.name.clone());
     let req = ClickToCall { id: id.clone(), seat: body.seat.clone(), number: number.clone(), ticket: ticket.clone(), by };
     s.engine.command(Command::Callback(req)).await.map_err(ApiError::from)?;
     let answer = json!({ "call": id, "seat": body.seat, "number": number, "ticket_id": ticket, "state": "ringing_seat" });
@@ -461,7 +500,7 @@ fn parse_time(key: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
         })
 }
 
-async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>) -> ApiResult<serde_json::Value> {
+async fn list_calls(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<CallQuery>) -> ApiResult<serde_json::Value> {
     let outcome = match &q.outcome {
         Some(o) => Some(o.parse::<Outcome>().map_err(|_| {
             ApiError(StatusCode::BAD_REQUEST, format!("outcome={o:?}: use answered, abandoned, overflowed, rejected or failed"))
@@ -474,6 +513,12 @@ async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>)
         })?),
         None => None,
     };
+    // A token limited to one side lists only its calls; asking for the
+    // other side's is refused, not answered empty.
+    if let Some(c) = class {
+        caller.may_see(c)?;
+    }
+    let class = class.or(caller.scope.only());
     let direction = match &q.direction {
         Some(d) => Some(d.parse::<crate::model::Direction>().map_err(|_| {
             ApiError(StatusCode::BAD_REQUEST, format!("direction={d:?}: use inbound or outbound"))
@@ -497,9 +542,10 @@ async fn list_calls(State(s): State<AppState>, ApiQuery(q): ApiQuery<CallQuery>)
     Ok(Json(json!({ "calls": calls })))
 }
 
-async fn get_call(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_call(State(s): State<AppState>, Path(id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> Result<Response, ApiError> {
     match s.store.get_call(&id).await? {
         Some(call) => {
+            caller.may_see(call.class)?;
             let events = s
                 .store
                 .list_events(&EventFilter { call_id: Some(id), ..Default::default() })
@@ -522,7 +568,7 @@ struct EventQuery {
     offset: Option<u32>,
 }
 
-async fn list_events(State(s): State<AppState>, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<serde_json::Value> {
+async fn list_events(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<serde_json::Value> {
     let kind = match &q.kind {
         Some(k) => Some(k.parse::<EventKind>().map_err(|_| {
             ApiError(
@@ -542,7 +588,18 @@ async fn list_events(State(s): State<AppState>, ApiQuery(q): ApiQuery<EventQuery
         limit: q.limit,
         offset: q.offset,
     };
-    let events = s.store.list_events(&filter).await?;
+    let mut events = s.store.list_events(&filter).await?;
+    if caller.scope.only().is_some() {
+        // An event belongs to its queue's side, else to its seat's; one
+        // with neither (none is logged so today) only admins see.
+        let snap = snapshot(&s).await?;
+        let queue_class: std::collections::HashMap<&str, LineClass> = snap.acd.queues.iter().map(|q| (q.name.as_str(), q.class)).collect();
+        let seat_class: std::collections::HashMap<&str, LineClass> = snap.acd.seats.iter().map(|q| (q.extension.as_str(), q.class)).collect();
+        events.retain(|e| {
+            let class = e.queue.as_deref().and_then(|q| queue_class.get(q)).or_else(|| e.seat.as_deref().and_then(|x| seat_class.get(x)));
+            class.is_some_and(|c| caller.scope.sees(*c))
+        });
+    }
     Ok(Json(json!({ "events": events })))
 }
 
@@ -557,7 +614,7 @@ struct ReportParams {
 }
 
 /// A historical report (docs/metrics.md), as `hotline report --format json`.
-async fn report(State(s): State<AppState>, ApiQuery(q): ApiQuery<ReportParams>) -> ApiResult<serde_json::Value> {
+async fn report(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<ReportParams>) -> ApiResult<serde_json::Value> {
     use crate::reports::{self, By, End, Interval, ReportQuery};
     let bad = |key: &str, e: String| ApiError(StatusCode::BAD_REQUEST, format!("{key}: {e}"));
     let tz = s.reports.tz;
@@ -568,6 +625,13 @@ async fn report(State(s): State<AppState>, ApiQuery(q): ApiQuery<ReportParams>) 
     let interval = q.interval.as_deref().map(Interval::parse).transpose().map_err(|e| bad("interval", e))?;
     let query = ReportQuery::new(from, to, by, interval, q.mix_classes.unwrap_or(false))
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.replace("--to", "to").replace("--from", "from")))?;
+    if query.mix_classes && caller.scope.only().is_some() {
+        return Err(ApiError(StatusCode::FORBIDDEN, format!("{} (scope {}) may not mix emergency and non-emergency figures", caller.name, caller.scope.as_str())));
+    }
     let report = reports::run(&s.store, &query, &s.reports, now).await?;
-    Ok(Json(reports::format::to_json(&report)))
+    let mut v = reports::format::to_json(&report);
+    if let (Some(only), Some(rows)) = (caller.scope.only(), v["rows"].as_array_mut()) {
+        rows.retain(|r| r["class"] == only.as_str());
+    }
+    Ok(Json(v))
 }

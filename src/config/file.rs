@@ -145,6 +145,52 @@ pub struct ApiToken {
     pub token: String,
     /// What it may do.
     pub access: Vec<Access>,
+    /// Whose calls it sees: `non_emergency` (12345, the default),
+    /// `emergency` (110/119/122) or `admin` (both).
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Which side of the center a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// 12345 and its merged lines only: any emergency call, recording or
+    /// figure answers 403.
+    #[default]
+    NonEmergency,
+    /// 110/119/122 only.
+    Emergency,
+    /// Both sides (supervisors of the shared center, operators).
+    Admin,
+}
+
+impl Scope {
+    /// Whether this scope sees calls, seats and queues of `class`.
+    pub fn sees(self, class: LineClass) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::NonEmergency => class == LineClass::NonEmergency,
+            Scope::Emergency => class == LineClass::Emergency,
+        }
+    }
+
+    /// The one class this scope is limited to; `None` for admin.
+    pub fn only(self) -> Option<LineClass> {
+        match self {
+            Scope::Admin => None,
+            Scope::NonEmergency => Some(LineClass::NonEmergency),
+            Scope::Emergency => Some(LineClass::Emergency),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::NonEmergency => "non_emergency",
+            Scope::Emergency => "emergency",
+        }
+    }
 }
 
 /// What an API caller may do.
