@@ -53,7 +53,8 @@ fn seat<'a>(doc: &'a Value, class: &str, ext: &str) -> Option<&'a Value> {
 #[test]
 fn the_stream_shows_a_seat_and_a_waiting_call_within_a_second_and_keeps_emergency_apart() {
     let h = Hotline::start(|c| c);
-    let rx = subscribe(&format!("{}/api/stats/stream", h.http));
+    // The admin sees both panels (anonymous readers see 12345 only).
+    let rx = subscribe(&format!("{}/api/stats/stream?token={ADMIN_TOKEN}", h.http));
     let first = rx.recv_timeout(Duration::from_secs(2)).expect("a document at once");
     assert_eq!(first["non_emergency"]["class"], "non_emergency");
     let queues = |doc: &Value, class: &str| -> Vec<String> {
