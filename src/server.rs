@@ -173,13 +173,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if tickets.is_none() {
         tracing::info!("no [tickets]: call events wait in the outbox");
     }
+    let emergency_tickets = crate::tickets::WorkerConfig::emergency_from_config(&config).map(|cfg| {
+        crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token())
+    });
+    if emergency_tickets.is_none() {
+        tracing::info!("no [emergency_tickets]: emergency calls' events are sent nowhere (they wait in the outbox)");
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = engine_task.await;
     let _ = api_task.await;
     flush_store(&writer).await;
-    if let Some(t) = tickets {
+    for t in [tickets, emergency_tickets].into_iter().flatten() {
         let _ = t.await;
     }
     Ok(())

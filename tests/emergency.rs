@@ -146,3 +146,29 @@ fn a_12345_token_gets_403_on_every_emergency_call_recording_and_figure() {
     // The admin sees both sides.
     assert_eq!(get_as(&h, ADMIN_TOKEN, "/api/calls").1["calls"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn emergency_calls_events_reach_their_own_receiver_and_never_the_12345_ticket_system() {
+    let emergency_port = free_port();
+    let h = Hotline::start(|c| {
+        c.replace("retry_max_secs = 600", "retry_max_secs = 2")
+            + &format!("\n[emergency_tickets]\nurl = \"http://127.0.0.1:{emergency_port}/events\"\nsecret = \"emergency-secret-0123\"\nretry_max_secs = 2\n")
+    });
+    let tickets = common::receiver::Receiver::start(h.dir.path(), h.tickets_port, "demo-ticket-secret-change-me", "");
+    let dir = tempfile::tempdir().unwrap();
+    let emergency = common::receiver::Receiver::start(dir.path(), emergency_port, "emergency-secret-0123", "");
+    trunk(&h, "trunk_cancel.xml", "110", 1, "-d 1500").run_ok();
+    trunk(&h, "trunk_cancel.xml", "12345", 1, "-d 1500").run_ok();
+    h.wait_for("each receiver has its call.ended", Duration::from_secs(20), |_| {
+        tickets.effective().len() == 1 && emergency.effective().len() == 1
+    });
+    let line = |rx: &common::receiver::Receiver| rx.effective()[0]["payload"]["call"]["line"].as_str().unwrap().to_string();
+    assert_eq!(line(&tickets), "12345");
+    assert_eq!(line(&emergency), "110");
+    assert!(emergency.effective()[0]["signature_ok"] == true);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(tickets.requests().iter().all(|r| r["payload"]["call"]["class"] != "emergency"), "{:?}", tickets.requests());
+    let outbox = h.get("/api/outbox");
+    let sinks: Vec<(&str, &str)> = outbox["events"].as_array().unwrap().iter().map(|e| (e["call_id"].as_str().unwrap(), e["sink"].as_str().unwrap())).collect();
+    assert_eq!(sinks.iter().filter(|(_, s)| *s == "emergency").count(), 1, "{sinks:?}");
+}

@@ -24,6 +24,10 @@ pub struct Config {
     /// events wait in the outbox (visible through the API) until it is set.
     #[serde(default)]
     pub tickets: Option<TicketsConfig>,
+    /// Where the emergency calls' events go (never to `[tickets]`).
+    /// Absent: nowhere; they wait in the outbox.
+    #[serde(default)]
+    pub emergency_tickets: Option<TicketsConfig>,
     /// Calls at once, and the share held back for emergency lines.
     /// Absent: no limit but the media ports.
     #[serde(default)]

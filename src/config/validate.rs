@@ -251,27 +251,43 @@ impl Config {
     }
 
     fn validate_tickets(&self) -> Result<(), Refusal> {
-        let Some(t) = &self.tickets else { return Ok(()) };
+        if let Some(t) = &self.tickets {
+            Self::validate_ticket_sink("tickets", t)?;
+        }
+        if let Some(e) = &self.emergency_tickets {
+            Self::validate_ticket_sink("emergency_tickets", e)?;
+            if self.tickets.as_ref().is_some_and(|t| t.url == e.url) {
+                return Err((
+                    "emergency_tickets.url".into(),
+                    "is [tickets] url: emergency calls' events must not reach the 12345 ticket system; give them their own receiver, or leave [emergency_tickets] out".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A `[tickets]`-shaped section under `key`.
+    fn validate_ticket_sink(key: &str, t: &TicketsConfig) -> Result<(), Refusal> {
         let http = |u: &str| (u.starts_with("http://") || u.starts_with("https://")) && u.len() > "https://".len();
         if !http(&t.url) {
-            return Err(("tickets.url".into(), format!("{:?} is not an http:// or https:// URL", t.url)));
+            return Err((format!("{key}.url"), format!("{:?} is not an http:// or https:// URL", t.url)));
         }
         if t.secret.len() < 16 {
-            return Err(("tickets.secret".into(), "must be at least 16 characters (the receiver checks the signature with it)".into()));
+            return Err((format!("{key}.secret"), "must be at least 16 characters (the receiver checks the signature with it)".into()));
         }
         if t.max_attempts == 0 {
-            return Err(("tickets.max_attempts".into(), "must be at least 1".into()));
+            return Err((format!("{key}.max_attempts"), "must be at least 1".into()));
         }
         if t.timeout_secs == 0 {
-            return Err(("tickets.timeout_secs".into(), "must be at least 1".into()));
+            return Err((format!("{key}.timeout_secs"), "must be at least 1".into()));
         }
         if t.retry_min_secs == 0 || t.retry_min_secs > t.retry_max_secs {
-            return Err(("tickets.retry_min_secs".into(), "must be at least 1 and at most retry_max_secs".into()));
+            return Err((format!("{key}.retry_min_secs"), "must be at least 1 and at most retry_max_secs".into()));
         }
         if let Some(u) = &t.public_url
             && !http(u)
         {
-            return Err(("tickets.public_url".into(), format!("{u:?} is not an http:// or https:// URL")));
+            return Err((format!("{key}.public_url"), format!("{u:?} is not an http:// or https:// URL")));
         }
         Ok(())
     }

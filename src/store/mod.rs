@@ -252,8 +252,9 @@ impl Store {
     }
 
     /// Takes up to `limit` due events for `owner` (see [`outbox::claim`]).
-    pub async fn claim_outbox(&self, owner: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
-        outbox::claim(&mut *self.conn().await?, owner, now_ms, now_ms + lease_ms, limit)
+    /// Only events of `sink` (`tickets` or `emergency`).
+    pub async fn claim_outbox(&self, owner: &str, sink: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
+        outbox::claim(&mut *self.conn().await?, owner, sink, now_ms, now_ms + lease_ms, limit)
             .await
             .map_err(StoreError::query("claim outbox events"))
     }

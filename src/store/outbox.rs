@@ -59,17 +59,22 @@ pub fn event_id(call: &str, kind: EventKind) -> String {
     format!("{call}:{}", kind.as_str())
 }
 
-const INSERT: &str = "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING";
+/// An event's sink, from its call's class: an emergency call's events
+/// never go to the 12345 ticket system.
+const SINK: &str = "CASE WHEN c.class = 'emergency' THEN 'emergency' ELSE 'tickets' END";
+
+const INSERT: &str = "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms, sink) \
+     SELECT $1, c.id, $2, $3, $4, $4, CASE WHEN c.class = 'emergency' THEN 'emergency' ELSE 'tickets' END FROM calls c WHERE c.id = $5 \
+     ON CONFLICT (id) DO NOTHING";
 
 /// Adds call `call`'s event of `kind`, happened at `at_ms`, unless it exists.
 pub(super) async fn add(conn: &mut AnyConnection, call: &str, kind: EventKind, at_ms: i64) -> Result<(), sqlx::Error> {
     sqlx::query(INSERT)
         .bind(event_id(call, kind))
-        .bind(call)
         .bind(kind.as_str())
         .bind(kind.ordinal())
         .bind(at_ms)
+        .bind(call)
         .execute(conn)
         .await?;
     Ok(())
@@ -84,8 +89,8 @@ const FINAL: &str = "c.ended_at_ms IS NOT NULL AND COALESCE(c.outcome, '') <> 'o
 /// statistics, a recording or a recording error).
 pub(super) async fn ended_if_complete(conn: &mut AnyConnection, call: &str) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms) \
-         SELECT $1, c.id, $2, $3, c.ended_at_ms, c.ended_at_ms FROM calls c WHERE c.id = $4 AND {FINAL} \
+        "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms, sink) \
+         SELECT $1, c.id, $2, $3, c.ended_at_ms, c.ended_at_ms, {SINK} FROM calls c WHERE c.id = $4 AND {FINAL} \
          AND (c.anchored = 0 OR c.media_stats IS NOT NULL OR c.recording_path IS NOT NULL OR c.recording_error IS NOT NULL) \
          ON CONFLICT (id) DO NOTHING"
     );
@@ -109,8 +114,8 @@ pub(super) async fn ended_if_complete(conn: &mut AnyConnection, call: &str) -> R
 pub(super) async fn ended_for_all_final(conn: &mut AnyConnection) -> Result<u64, sqlx::Error> {
     let kind = EventKind::CallEnded;
     let sql = format!(
-        "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms) \
-         SELECT c.id || $1, c.id, $2, $3, c.ended_at_ms, c.ended_at_ms FROM calls c WHERE {FINAL} \
+        "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms, sink) \
+         SELECT c.id || $1, c.id, $2, $3, c.ended_at_ms, c.ended_at_ms, {SINK} FROM calls c WHERE {FINAL} \
          AND c.anchored = 1 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = c.id || $1) \
          ON CONFLICT (id) DO NOTHING"
     );
@@ -136,13 +141,16 @@ pub struct OutboxEvent {
     pub next_attempt_at_ms: i64,
     pub last_error: Option<String>,
     pub delivered_at_ms: Option<i64>,
+    /// `tickets` (the 12345 ticket system) or `emergency` (the emergency
+    /// side's receiver, or nowhere).
+    pub sink: String,
 }
 
 /// Events in `state` (all if `None`), oldest first, at most `limit`.
 pub(super) async fn list(conn: &mut AnyConnection, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>, sqlx::Error> {
     let filter = if state.is_some() { "WHERE state = $2" } else { "" };
     let sql = format!(
-        "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms \
+        "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms, sink \
          FROM outbox {filter} ORDER BY created_at_ms, call_id, ordinal LIMIT $1"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit);
@@ -162,18 +170,20 @@ pub(super) async fn list(conn: &mut AnyConnection, state: Option<&str>, limit: i
 pub(super) async fn claim(
     conn: &mut AnyConnection,
     owner: &str,
+    sink: &str,
     now_ms: i64,
     lease_until_ms: i64,
     limit: i64,
 ) -> Result<Vec<OutboxEvent>, sqlx::Error> {
     let due: Vec<String> = sqlx::query_scalar(
-        "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at_ms <= $1 \
+        "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.sink = $3 AND o.next_attempt_at_ms <= $1 \
          AND (o.lease_until_ms IS NULL OR o.lease_until_ms < $1) \
          AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.call_id = o.call_id AND p.ordinal < o.ordinal AND p.state = 'pending') \
          ORDER BY o.next_attempt_at_ms, o.created_at_ms LIMIT $2",
     )
     .bind(now_ms)
     .bind(limit)
+    .bind(sink)
     .fetch_all(&mut *conn)
     .await?;
     let mut taken = Vec::new();
@@ -204,7 +214,7 @@ pub(super) async fn claim(
 /// One event by id.
 pub(super) async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxEvent>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms \
+        "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms, sink \
          FROM outbox WHERE id = $1",
     )
     .bind(id)
@@ -224,6 +234,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<OutboxEvent, sqlx::Error> {
         next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
         last_error: r.try_get("last_error")?,
         delivered_at_ms: r.try_get("delivered_at_ms")?,
+        sink: r.try_get("sink")?,
     })
 }
 

@@ -157,6 +157,7 @@ mod tests {
             next_attempt_at_ms: at,
             last_error: None,
             delivered_at_ms: None,
+            sink: "tickets".into(),
         }
     }
 

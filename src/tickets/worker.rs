@@ -34,13 +34,24 @@ pub struct WorkerConfig {
     pub owner: String,
     /// How often to look for due events when there were none.
     pub poll: Duration,
+    /// Whose events this worker delivers: `tickets` (12345) or `emergency`.
+    pub sink: &'static str,
 }
 
 impl WorkerConfig {
-    /// From the `[tickets]` section; `http_listen` is the default public URL.
+    /// From the `[tickets]` section: the 12345 calls' events.
     pub fn from_config(c: &crate::config::Config) -> Option<WorkerConfig> {
-        let t = c.tickets.as_ref()?;
-        Some(WorkerConfig {
+        Some(WorkerConfig::from_section(c, c.tickets.as_ref()?, "tickets"))
+    }
+
+    /// From the `[emergency_tickets]` section: the emergency calls' events.
+    pub fn emergency_from_config(c: &crate::config::Config) -> Option<WorkerConfig> {
+        Some(WorkerConfig::from_section(c, c.emergency_tickets.as_ref()?, "emergency"))
+    }
+
+    /// `http_listen` is the default public URL.
+    fn from_section(c: &crate::config::Config, t: &crate::config::TicketsConfig, sink: &'static str) -> WorkerConfig {
+        WorkerConfig {
             url: t.url.clone(),
             secret: t.secret.clone().into_bytes(),
             timeout: Duration::from_secs(t.timeout_secs),
@@ -52,7 +63,8 @@ impl WorkerConfig {
             agents: c.all_seats().into_iter().filter_map(|s| Some((s.extension, s.name?))).collect(),
             owner: format!("hotline-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             poll: Duration::from_millis(500),
-        })
+            sink,
+        }
     }
 
     /// Events taken at once.
@@ -87,9 +99,9 @@ async fn run(store: Store, cfg: WorkerConfig, shutdown: CancellationToken) {
             return;
         }
     };
-    tracing::info!(url = %cfg.url, "delivering call events to the ticket system");
+    tracing::info!(url = %cfg.url, sink = cfg.sink, "delivering call events to the ticket system");
     while !shutdown.is_cancelled() {
-        let claimed = store.claim_outbox(&cfg.owner, unix_ms(), cfg.lease().as_millis() as i64, i64::from(WorkerConfig::BATCH)).await;
+        let claimed = store.claim_outbox(&cfg.owner, cfg.sink, unix_ms(), cfg.lease().as_millis() as i64, i64::from(WorkerConfig::BATCH)).await;
         let events = match claimed {
             Ok(events) => events,
             Err(e) => {

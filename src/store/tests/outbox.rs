@@ -115,3 +115,23 @@ async fn a_call_a_crash_left_open_ends_for_the_ticket_system_when_it_is_closed_a
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_emergency_calls_events_go_to_their_own_sink_never_to_the_ticket_systems() {
+    on_each_backend("outbox_sinks", |db| async move {
+        let s = &db.store;
+        let citizen = ended(&answered(&offered("c1", 1_000), "8001", 2_000), Outcome::Answered, 3_000);
+        let police = CallRecord { class: crate::model::LineClass::Emergency, line: "110".into(), ..offered("e1", 1_000) };
+        let police = ended(&answered(&police, "8021", 2_000), Outcome::Answered, 3_000);
+        s.write_batch(&[citizen, police], &[], &[]).await.unwrap();
+        let sinks: Vec<(String, String)> = s.list_outbox(None, 10).await.unwrap().into_iter().map(|e| (e.id, e.sink)).collect();
+        assert!(sinks.contains(&("e1:call.answered".into(), "emergency".into())), "{sinks:?}");
+        assert!(sinks.contains(&("c1:call.ended".into(), "tickets".into())), "{sinks:?}");
+        let tickets = s.claim_outbox("w1", "tickets", 10_000, 60_000, 10).await.unwrap();
+        assert!(tickets.iter().all(|e| e.call_id == "c1"), "the 12345 worker takes 12345 events only: {tickets:?}");
+        assert_eq!(tickets.len(), 1, "call.answered first; call.ended once it is delivered");
+        let emergency = s.claim_outbox("w2", "emergency", 10_000, 60_000, 10).await.unwrap();
+        assert_eq!(emergency.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1:call.answered"]);
+    })
+    .await;
+}
