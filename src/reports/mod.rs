@@ -218,8 +218,12 @@ pub async fn run(store: &Store, q: &ReportQuery, settings: &ReportSettings, now_
     Ok(Report { query: q.clone(), settings: settings.clone(), rows })
 }
 
-/// Sort and group key of a row while rows are gathered.
-type Gather<T> = BTreeMap<(Option<i64>, Option<&'static str>, Option<String>), T>;
+/// Sort and group key of a row while rows are gathered: interval start,
+/// class, key value.
+type GatherKey = (Option<i64>, Option<&'static str>, Option<String>);
+
+/// Rows' figures while they are gathered, in row order.
+type Gather<T> = BTreeMap<GatherKey, T>;
 
 fn class_of(s: Option<&str>) -> Option<LineClass> {
     s.and_then(|c| c.parse().ok())

@@ -9,7 +9,7 @@
 //! names with their own service level, is bound.
 
 use super::figures::{CallCounts, SeatCounts};
-use super::{By, Figures, Gather, ReportQuery, ReportSettings, Row, into_rows};
+use super::{By, Figures, Gather, GatherKey, ReportQuery, ReportSettings, Row, into_rows};
 use crate::model::LineClass;
 use crate::store::{Store, StoreError};
 use sqlx::any::AnyRow;
@@ -90,7 +90,7 @@ impl Keys {
 }
 
 /// The gather key of a result row.
-fn key_of(row: &AnyRow, q: &ReportQuery, s: &ReportSettings, has_value: bool) -> Result<(Option<i64>, Option<&'static str>, Option<String>), sqlx::Error> {
+fn key_of(row: &AnyRow, q: &ReportQuery, s: &ReportSettings, has_value: bool) -> Result<GatherKey, sqlx::Error> {
     let class = if q.mix_classes {
         None
     } else {
@@ -234,7 +234,7 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
         seat.as_ref().and_then(|x| s.seat_class.get(x)).copied().unwrap_or_default().as_str()
     };
     // Ringing, talk and wrap-up belong to the call's class; the rest to the seat's.
-    let resolve = |key: (Option<i64>, Option<&'static str>, Option<String>), call_time: bool, has_call: bool| {
+    let resolve = |key: GatherKey, call_time: bool, has_call: bool| {
         let (bucket, class, seat) = key;
         let class = match class {
             None if q.mix_classes => None,
