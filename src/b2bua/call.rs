@@ -44,6 +44,23 @@ pub struct Dialog {
 }
 
 impl Dialog {
+    /// Our side (the UAS's) of the dialog an INVITE that arrived on `flow`
+    /// sets up, with `local_tag` as our To tag; `user` names the peer in
+    /// the target when the INVITE has no Contact.
+    pub fn from_invite(msg: &Message, flow: Flow, local_tag: &str, user: &str) -> Dialog {
+        Dialog {
+            call_id: msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
+            local_tag: local_tag.to_string(),
+            remote_tag: msg.from().and_then(|f| f.tag).map(|t| t.to_string()),
+            local_uri: msg.raw(&Name::TO).map(|t| without_tag(t)).unwrap_or_default(),
+            remote_uri: msg.raw(&Name::FROM).map(|f| without_tag(f)).unwrap_or_default(),
+            remote_target: contact_uri(msg).unwrap_or_else(|| format!("sip:{user}@{}", flow.remote)),
+            route_set: msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect(),
+            local_cseq: 0,
+            flow,
+        }
+    }
+
     /// A new in-dialog request with a fresh branch; `cseq` overrides the
     /// next local CSeq (ACK and CANCEL reuse the INVITE's).
     pub fn request(&mut self, method: Method, local: SocketAddr, cseq: Option<u32>) -> Option<Message> {

@@ -28,7 +28,7 @@
 //! which and the SIP status); `abandoned` when the agent gave up first;
 //! `failed` when the trunk or the seat phone could not be reached.
 
-use super::call::{Dialog, Inbound, LegRef, SeatLeg, SeatLegState, contact_uri, without_tag};
+use super::call::{Dialog, Inbound, LegRef, SeatLeg, SeatLegState};
 use super::media_glue::{CallMedia, MediaOut, allocate_pair, leg_config, reoffer_answer, sdp_body};
 use super::{Engine, Purpose, Record, Refused};
 use crate::media::driver::{MediaCmd, RecordingTarget};
@@ -256,17 +256,7 @@ impl Engine {
         };
         let id = uuid::Uuid::now_v7().to_string();
         let local_tag = random_token();
-        let dialog = Dialog {
-            call_id: msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
-            local_tag: local_tag.clone(),
-            remote_tag: msg.from().and_then(|f| f.tag).map(|t| t.to_string()),
-            local_uri: msg.raw(&Name::TO).map(|t| without_tag(t)).unwrap_or_default(),
-            remote_uri: msg.raw(&Name::FROM).map(|f| without_tag(f)).unwrap_or_default(),
-            remote_target: contact_uri(&msg).unwrap_or_else(|| format!("sip:{seat}@{}", flow.remote)),
-            route_set: msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect(),
-            local_cseq: 0,
-            flow,
-        };
+        let dialog = Dialog::from_invite(&msg, flow, &local_tag, &seat);
         let seat_call_id = dialog.call_id.clone();
         let leg = Inbound { dialog, invite_tx: key.clone(), invite: msg.clone(), ringing_sent: false, answered: false };
         if let Err((code, why)) = self.open_callback(now, &id, seat, number, None, SeatSide::Dialled(Box::new(leg))) {

@@ -148,22 +148,12 @@ impl Engine {
 
     /// BYE for a confirmed feature-code call.
     pub(super) fn bye_feature_dialog(&mut self, now: Instant, invite: &Message, flow: Flow) {
-        use super::call::{Dialog, contact_uri, without_tag};
         let Some(call_id) = invite.call_id() else { return };
         let Some((dk, _)) = self.feature_dialogs.iter().find(|((c, _), _)| *c == call_id.as_str()) else { return };
         let dk = dk.clone();
         self.feature_dialogs.remove(&dk);
-        let mut dialog = Dialog {
-            call_id: dk.0,
-            local_tag: dk.1,
-            remote_tag: invite.from().and_then(|f| f.tag).map(|t| t.to_string()),
-            local_uri: invite.raw(&Name::TO).map(|t| without_tag(t)).unwrap_or_default(),
-            remote_uri: invite.raw(&Name::FROM).map(|f| without_tag(f)).unwrap_or_default(),
-            remote_target: contact_uri(invite).unwrap_or_default(),
-            route_set: Vec::new(),
-            local_cseq: 0,
-            flow,
-        };
+        let user = invite.from().and_then(|f| uri_user(&f.uri.uri)).unwrap_or_default();
+        let mut dialog = super::call::Dialog::from_invite(invite, flow, &dk.1, &user);
         let local = self.config.local_addr(Side::Phones, flow.proto);
         if let Some(bye) = dialog.request(Method::BYE, local, None) {
             let bye = self.decorate(bye);

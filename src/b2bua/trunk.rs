@@ -1,7 +1,7 @@
 //! The trunk side: citizens' INVITEs become calls on a line and enter its
 //! queue; CANCEL abandons them; only the trunk's addresses are served.
 
-use super::call::{Call, Dialog, Inbound, LegRef, contact_uri, without_tag};
+use super::call::{Call, Dialog, Inbound, LegRef};
 use super::{Engine, Record};
 use crate::model::{HangupBy, Outcome};
 use crate::sip::transaction::TxKey;
@@ -70,17 +70,7 @@ impl Engine {
             ),
         };
         let local_tag = random_token();
-        let dialog = Dialog {
-            call_id: msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
-            local_tag: local_tag.clone(),
-            remote_tag: msg.from().and_then(|f| f.tag).map(|t| t.to_string()),
-            local_uri: msg.raw(&Name::TO).map(|t| without_tag(t)).unwrap_or_default(),
-            remote_uri: msg.raw(&Name::FROM).map(|f| without_tag(f)).unwrap_or_default(),
-            remote_target: contact_uri(&msg).unwrap_or_else(|| format!("sip:{caller}@{}", flow.remote)),
-            route_set: msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect(),
-            local_cseq: 0,
-            flow,
-        };
+        let dialog = Dialog::from_invite(&msg, flow, &local_tag, &caller);
         let span = tracing::info_span!("call", id = %id);
         let _g = span.enter();
         let call = Call {
