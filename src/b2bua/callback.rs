@@ -256,7 +256,7 @@ impl Engine {
         };
         let id = uuid::Uuid::now_v7().to_string();
         let local_tag = random_token();
-        let dialog = Dialog::from_invite(&msg, flow, &local_tag, &seat);
+        let dialog = Dialog::from_invite(&msg, flow, &local_tag, seat);
         let seat_call_id = dialog.call_id.clone();
         let leg = Inbound { dialog, invite_tx: key.clone(), invite: msg.clone(), ringing_sent: false, answered: false };
         if let Err((code, why)) = self.open_callback(now, &id, seat, number, None, SeatSide::Dialled(Box::new(leg))) {
