@@ -235,6 +235,10 @@ pub struct Recording {
     pub size_bytes: u64,
     /// SHA-256 of the whole file, lower-case hex.
     pub sha256: String,
+    /// When the retention sweep deleted the file (`[recordings]
+    /// retention_days`); `None` while it is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at_ms: Option<i64>,
 }
 
 impl From<&crate::media::wav::RecordingInfo> for Recording {
@@ -244,6 +248,7 @@ impl From<&crate::media::wav::RecordingInfo> for Recording {
             duration_ms: r.duration_ms,
             size_bytes: r.size_bytes,
             sha256: r.sha256.clone(),
+            deleted_at_ms: None,
         }
     }
 }
@@ -457,6 +462,7 @@ mod tests {
                     duration_ms: 7_000,
                     size_bytes: 224_044,
                     sha256: "ab".repeat(32),
+                    deleted_at_ms: None,
                 }),
                 recording_error: None,
                 media_stats: Some(MediaStats {

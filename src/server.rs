@@ -87,9 +87,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if closed > 0 {
         tracing::warn!(calls = closed, "closed call records left open by an earlier crash");
     }
-    if config.media.is_some() {
-        let root = config.recordings.root.clone();
-        let fixed = tokio::task::spawn_blocking(move || crate::media::wav::finalise_unfinished(&root)).await?;
+    for root in config.recordings.roots().into_iter().filter(|_| config.media.is_some()) {
+        let scanned = root.clone();
+        let fixed = tokio::task::spawn_blocking(move || crate::media::wav::finalise_unfinished(&scanned)).await?;
         match fixed {
             Ok(fixed) if !fixed.is_empty() => {
                 tracing::warn!(recordings = fixed.len(), "finalised recordings left unfinished by an earlier crash");
@@ -107,7 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(root = %config.recordings.root.display(), error = %e, "cannot scan the recordings root for unfinished files"),
+            Err(e) => tracing::error!(root = %root.display(), error = %e, "cannot scan the recordings root for unfinished files"),
         }
     }
     match store.add_missing_call_ended().await {
@@ -150,7 +150,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         engine: handle,
         store: store.clone(),
         writer: writer.clone(),
-        recordings_root: config.recordings.root.clone(),
+        recordings: config.recordings.clone(),
         auth: std::sync::Arc::new(crate::api::auth::Auth::from_config(&config)),
         reports: crate::config::runtime::report_settings(&config),
         today: Default::default(),
@@ -173,6 +173,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if tickets.is_none() {
         tracing::info!("no [tickets]: call events wait in the outbox");
     }
+    tokio::spawn(sweep_recordings(store.clone(), config.recordings.clone(), shutdown.child_token()));
     let emergency_tickets = crate::tickets::WorkerConfig::emergency_from_config(&config).map(|cfg| {
         crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token())
     });
@@ -526,5 +527,56 @@ mod tests {
 
     fn public_text_with_real_passwords() -> String {
         DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
+    }
+}
+
+/// Deletes recordings older than their class's retention period
+/// (`[recordings] retention_days`, `emergency_retention_days`), at start and
+/// every hour, and marks their records. A file already gone counts as
+/// deleted; one that cannot be removed is tried again next time.
+async fn sweep_recordings(store: Store, recordings: crate::config::RecordingsConfig, shutdown: CancellationToken) {
+    use crate::model::LineClass;
+    loop {
+        for class in [LineClass::NonEmergency, LineClass::Emergency] {
+            let Some(keep) = recordings.retention(class) else { continue };
+            let cutoff = unix_ms_now() - keep.as_millis() as i64;
+            let root = recordings.root_for(class).to_path_buf();
+            let mut deleted = 0usize;
+            loop {
+                let batch = match store.expired_recordings(class, cutoff, 500).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention: cannot list expired recordings; trying again in an hour");
+                        break;
+                    }
+                };
+                let mut progressed = false;
+                for (id, rel) in &batch {
+                    let path = root.join(rel);
+                    match tokio::fs::remove_file(&path).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(call = %id, path = %path.display(), error = %e, "retention: cannot delete a recording; check its permissions");
+                            continue;
+                        }
+                    }
+                    if store.mark_recording_deleted(id, unix_ms_now()).await.is_ok() {
+                        deleted += 1;
+                        progressed = true;
+                    }
+                }
+                if batch.len() < 500 || !progressed {
+                    break;
+                }
+            }
+            if deleted > 0 {
+                tracing::info!(class = class.as_str(), deleted, days = keep.as_secs() / 86_400, "retention: deleted recordings past their retention period");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
     }
 }

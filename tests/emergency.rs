@@ -172,3 +172,43 @@ fn emergency_calls_events_reach_their_own_receiver_and_never_the_12345_ticket_sy
     let sinks: Vec<(&str, &str)> = outbox["events"].as_array().unwrap().iter().map(|e| (e["call_id"].as_str().unwrap(), e["sink"].as_str().unwrap())).collect();
     assert_eq!(sinks.iter().filter(|(_, s)| *s == "emergency").count(), 1, "{sinks:?}");
 }
+
+#[test]
+fn emergency_recordings_go_under_their_own_root_and_are_deleted_after_their_retention() {
+    let mut h = Hotline::start(|c| {
+        c.replace(
+            "root = \"recordings\"\n",
+            "root = \"recordings\"\nemergency_root = \"emergency-recordings\"\nemergency_retention_days = 30\n",
+        )
+    });
+    // A 110 caller waits (recorded: record_wait) and gives up.
+    trunk(&h, "trunk_cancel.xml", "110", 1, "-d 1500").run_ok();
+    h.wait_for("the emergency call's recording", Duration::from_secs(15), |h| h.calls(1).first().is_some_and(|c| !c["recording"].is_null()));
+    let call = h.calls(1).remove(0);
+    let id = call["id"].as_str().unwrap().to_string();
+    let rel = call["recording"]["path"].as_str().unwrap().to_string();
+    let wav = h.dir.path().join("emergency-recordings").join(&rel);
+    assert!(wav.is_file(), "under the emergency root: {}", wav.display());
+    assert!(!h.dir.path().join("recordings").join(&rel).exists(), "not under the 12345 root");
+    let r = reqwest::blocking::Client::new().get(format!("{}/api/calls/{id}/recording", h.http)).bearer_auth(ADMIN_TOKEN).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "downloaded from its own root");
+
+    // Thirty-one days later (the record's end moved back in the database):
+    // the sweep at the next start deletes the file and says so.
+    let db = h.dir.path().join("hotline.db");
+    let script = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); c.execute(\"UPDATE calls SET ended_at_ms = ended_at_ms - 31*86400000 WHERE id = ?\", ({id:?},)); c.commit()",
+        db.display().to_string()
+    );
+    assert!(std::process::Command::new("python3").args(["-c", &script]).status().unwrap().success());
+    h.crash_and_restart();
+    h.wait_for("the recording marked deleted", Duration::from_secs(10), |h| {
+        !h.get(&format!("/api/calls/{id}"))["call"]["recording"]["deleted_at_ms"].is_null()
+    });
+    assert!(!wav.exists(), "the file is gone");
+    let (code, body) = h.get_status(&format!("/api/calls/{id}/recording"));
+    assert_eq!(code, 410, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("retention"), "{body}");
+    let kept = h.get(&format!("/api/calls/{id}"));
+    assert_eq!(kept["call"]["recording"]["sha256"], call["recording"]["sha256"], "the metadata stays");
+}

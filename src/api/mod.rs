@@ -24,8 +24,9 @@ pub struct AppState {
     pub engine: EngineHandle,
     pub store: Store,
     pub writer: WriterHandle,
-    /// `[recordings] root`: recording paths on call records are relative to it.
-    pub recordings_root: std::path::PathBuf,
+    /// `[recordings]`: recording paths on call records are relative to
+    /// their class's root.
+    pub recordings: crate::config::RecordingsConfig,
     pub auth: std::sync::Arc<auth::Auth>,
     /// `[reports]`: time zone and thresholds of `GET /api/reports`.
     pub reports: crate::reports::ReportSettings,
@@ -278,7 +279,13 @@ async fn download_recording(
         let why = call.media.recording_error.as_deref().unwrap_or("the call was not recorded (or its recording is not finished yet)");
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no recording for call {id}: {why}")));
     };
-    let path = s.recordings_root.join(&rec.path);
+    if let Some(at) = rec.deleted_at_ms {
+        return Err(ApiError(
+            StatusCode::GONE,
+            format!("the recording of call {id} was deleted at {at} (Unix ms) by the retention policy ([recordings] retention_days); its duration and SHA-256 stay on the record"),
+        ));
+    }
+    let path = s.recordings.root_for(call.class).join(&rec.path);
     if !path.is_file() {
         return Err(ApiError(StatusCode::GONE, format!("the recording of call {id} is on record but its file {} is missing", rec.path)));
     }

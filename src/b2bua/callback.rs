@@ -479,7 +479,8 @@ impl Engine {
         }
         self.media_cmd(id, MediaCmd::Bridge);
         self.timers.cancel(&super::prompts::Timer::CallbackRing(id.into()));
-        let root = self.config.media.as_ref().map(|m| m.recordings_root.clone()).unwrap_or_default();
+        let line_class = self.callbacks.get(id).map(|cb| cb.class).unwrap_or_default();
+        let root = self.config.media.as_ref().map(|m| m.recordings.root_for(line_class).to_path_buf()).unwrap_or_default();
         let rtp_timeout = self.config.media.as_ref().and_then(|m| m.rtp_timeout);
         let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

@@ -24,7 +24,6 @@ use crate::sip::{Message, Side};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The engine's media settings, from `[media]`.
@@ -46,7 +45,8 @@ pub struct MediaSettings {
     pub survey_timeout: Duration,
     /// An answered caller silent this long is taken for gone.
     pub rtp_timeout: Option<Duration>,
-    pub recordings_root: PathBuf,
+    /// Where each class's recordings go.
+    pub recordings: crate::config::RecordingsConfig,
 }
 
 /// What a line's callers hear from hotline itself.
@@ -259,12 +259,13 @@ impl Engine {
         let Some(call) = self.calls.get_mut(id) else { return };
         let Some(media) = call.media.as_mut().filter(|m| !m.recording) else { return };
         media.recording = true;
-        let class = call.line.class.as_str().to_string();
+        let call_class = call.line.class;
+        let class = call_class.as_str().to_string();
         let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         self.media_cmd(
             id,
-            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings_root.clone(), class, call_id: id.into(), started }),
+            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings.root_for(call_class).to_path_buf(), class, call_id: id.into(), started }),
         );
     }
 

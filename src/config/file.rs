@@ -228,13 +228,52 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingsConfig {
+    /// Where the 12345 calls' recordings go (and the emergency ones',
+    /// without `emergency_root`).
     #[serde(default = "default_recordings_root")]
     pub root: std::path::PathBuf,
+    /// Where the emergency calls' recordings go: their own root, e.g.
+    /// another disk with its own access rights.
+    #[serde(default)]
+    pub emergency_root: Option<std::path::PathBuf>,
+    /// Days a 12345 recording is kept after its call ended; 0: for ever.
+    #[serde(default)]
+    pub retention_days: u32,
+    /// Days an emergency recording is kept; 0: for ever.
+    #[serde(default)]
+    pub emergency_retention_days: u32,
 }
 
 impl Default for RecordingsConfig {
     fn default() -> Self {
-        RecordingsConfig { root: default_recordings_root() }
+        RecordingsConfig { root: default_recordings_root(), emergency_root: None, retention_days: 0, emergency_retention_days: 0 }
+    }
+}
+
+impl RecordingsConfig {
+    /// The root recordings of `class` go under (their path on the call
+    /// record is relative to it).
+    pub fn root_for(&self, class: LineClass) -> &std::path::Path {
+        match (class, &self.emergency_root) {
+            (LineClass::Emergency, Some(r)) => r,
+            _ => &self.root,
+        }
+    }
+
+    /// Every root, once.
+    pub fn roots(&self) -> Vec<std::path::PathBuf> {
+        let mut roots = vec![self.root.clone()];
+        roots.extend(self.emergency_root.iter().filter(|r| **r != self.root).cloned());
+        roots
+    }
+
+    /// How long recordings of `class` are kept; `None`: for ever.
+    pub fn retention(&self, class: LineClass) -> Option<std::time::Duration> {
+        let days = match class {
+            LineClass::Emergency => self.emergency_retention_days,
+            LineClass::NonEmergency => self.retention_days,
+        };
+        (days > 0).then(|| std::time::Duration::from_secs(u64::from(days) * 86_400))
     }
 }
 

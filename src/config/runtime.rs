@@ -197,7 +197,7 @@ pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::
         survey,
         survey_timeout: Duration::from_secs(m.survey_timeout_secs),
         rtp_timeout: (m.rtp_timeout_secs > 0).then(|| Duration::from_secs(m.rtp_timeout_secs)),
-        recordings_root: c.recordings.root.clone(),
+        recordings: c.recordings.clone(),
     })))
 }
 

@@ -15,7 +15,7 @@ use crate::model::{CallMedia, CallRecord, MediaStats, Outcome, Recording, Stored
 pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, \
      survey, anchored, direction, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
-     media_stats, ticket_id";
+     media_stats, ticket_id, recording_deleted_at_ms";
 
 /// Insert, or replace every record column of the stored row, unless the
 /// stored row is final and the new one is not (see [`keeps_stored`]; same
@@ -242,6 +242,7 @@ fn recording(row: &AnyRow, id: &str) -> Result<Option<Recording>, StoreError> {
             .try_get::<Option<String>, _>("recording_sha256")
             .map_err(q())?
             .ok_or_else(|| missing("recording_sha256"))?,
+        deleted_at_ms: row.try_get::<Option<i64>, _>("recording_deleted_at_ms").map_err(q())?,
     }))
 }
 

@@ -30,6 +30,7 @@ mod events;
 mod filter;
 pub mod outbox;
 mod recovery;
+mod retention;
 mod writer;
 
 #[cfg(test)]
@@ -238,6 +239,21 @@ impl Store {
 
     /// Links call `id` to ticket `ticket_id` (`None` unlinks); false if
     /// there is no such call.
+    /// Recordings of `class` whose call ended before `cutoff_ms`, not yet
+    /// deleted: (call id, path), oldest first, at most `limit`.
+    pub async fn expired_recordings(&self, class: crate::model::LineClass, cutoff_ms: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+        retention::expired(&mut *self.conn().await?, class.as_str(), cutoff_ms, limit)
+            .await
+            .map_err(StoreError::query("list expired recordings"))
+    }
+
+    /// Call `id`'s recording file was deleted at `at_ms` (retention).
+    pub async fn mark_recording_deleted(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        retention::mark_deleted(&mut *self.conn().await?, id, at_ms)
+            .await
+            .map_err(StoreError::query("mark recording deleted"))
+    }
+
     pub async fn set_call_ticket(&self, id: &str, ticket_id: Option<&str>) -> Result<bool, StoreError> {
         calls::set_ticket(&mut *self.conn().await?, id, ticket_id)
             .await

@@ -141,7 +141,7 @@ mod tests {
             ticket: None,
         };
         let mut call = StoredCall::from(record);
-        call.media.recording = Some(Recording { path: "x.wav".into(), duration_ms: 60_000, size_bytes: 1_920_044, sha256: "ab".repeat(32) });
+        call.media.recording = Some(Recording { path: "x.wav".into(), duration_ms: 60_000, size_bytes: 1_920_044, sha256: "ab".repeat(32), deleted_at_ms: None });
         call.ticket_id = Some("GD-1".into());
         call
     }

@@ -16,6 +16,7 @@ fn recording(id: &str) -> Recording {
         duration_ms: 63_980,
         size_bytes: 5_000_000_000,
         sha256: "0123456789abcdef".repeat(4),
+        deleted_at_ms: None,
     }
 }
 
@@ -135,7 +136,7 @@ async fn migrations_keep_rows_written_under_0001() {
                 .fetch_all(new.pool())
                 .await
                 .expect("read migrations");
-        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         // The rows survived, and have no media.
         assert_eq!(
             get_stored(&new, "old-ended").await,
@@ -423,6 +424,30 @@ async fn media_round_trips_through_list_and_get_and_serialises_for_the_api() {
                 .is_some_and(|o| o.contains_key("recording"))
         );
         assert_eq!(v[0]["recording_error"], "no disk space");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retention_finds_recordings_past_their_class_period_and_marks_them_deleted() {
+    on_each_backend("retention", |db| async move {
+        let s = &db.store;
+        let [_, _, old] = answered_call("old", 1_000);
+        let [_, _, new] = answered_call("new", 500_000);
+        let police = CallRecord { class: crate::model::LineClass::Emergency, ..answered_call("police", 1_000)[2].clone() };
+        for rec in [&old, &new, &police] {
+            s.upsert_call(rec).await.unwrap();
+            let media = CallMedia { recording: Some(recording(&rec.id)), ..Default::default() };
+            assert!(s.attach_call_media(&rec.id, &media).await.unwrap());
+        }
+        let expired = s.expired_recordings(crate::model::LineClass::NonEmergency, 400_000, 10).await.unwrap();
+        assert_eq!(expired, [("old".to_string(), "2026/11/24/old.wav".to_string())], "by class and end time");
+        s.mark_recording_deleted("old", 900_000).await.unwrap();
+        assert!(s.expired_recordings(crate::model::LineClass::NonEmergency, 400_000, 10).await.unwrap().is_empty());
+        let stored = get_stored(s, "old").await;
+        let rec = stored.media.recording.expect("the metadata stays");
+        assert_eq!((rec.deleted_at_ms, rec.sha256.len()), (Some(900_000), 64));
+        assert_eq!(s.expired_recordings(crate::model::LineClass::Emergency, 400_000, 10).await.unwrap().len(), 1);
     })
     .await;
 }

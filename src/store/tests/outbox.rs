@@ -20,7 +20,7 @@ fn anchored(rec: CallRecord) -> CallRecord {
 
 fn media() -> CallMedia {
     CallMedia {
-        recording: Some(Recording { path: "x.wav".into(), duration_ms: 1_000, size_bytes: 16_044, sha256: "ab".repeat(32) }),
+        recording: Some(Recording { path: "x.wav".into(), duration_ms: 1_000, size_bytes: 16_044, sha256: "ab".repeat(32), deleted_at_ms: None }),
         recording_error: None,
         media_stats: Some(MediaStats::default()),
     }
