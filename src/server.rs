@@ -487,49 +487,6 @@ fn summarize(list: &[String]) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    const DEMO: &str = include_str!("../config/demo.toml");
-
-    #[test]
-    fn wake_ups_round_up_to_the_grid_and_never_early() {
-        let epoch = Instant::now();
-        let g = WAKE_GRANULARITY;
-        assert_eq!(coarse_deadline(epoch, epoch), epoch);
-        assert_eq!(coarse_deadline(epoch, epoch + g), epoch + g);
-        assert_eq!(coarse_deadline(epoch, epoch + Duration::from_nanos(1)), epoch + g);
-        assert_eq!(coarse_deadline(epoch, epoch + g + Duration::from_nanos(1)), epoch + 2 * g);
-        for ms in [0u64, 1, 4, 499, 500, 32_000] {
-            let d = epoch + Duration::from_millis(ms);
-            let c = coarse_deadline(epoch, d);
-            assert!(c >= d && c - d < g, "{ms} ms -> {:?}", c - d);
-        }
-        // A deadline already past (before the epoch) is due at once.
-        if let Some(past) = epoch.checked_sub(Duration::from_secs(1)) {
-            assert_eq!(coarse_deadline(epoch, past), epoch);
-        }
-    }
-
-    #[test]
-    fn demo_passwords_are_flagged_only_off_loopback() {
-        let demo = Config::from_str_at(DEMO, Path::new("demo.toml")).unwrap();
-        assert_eq!(public_demo_warning(&demo), None);
-        let public = DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"");
-        let public = Config::from_str_at(&public, Path::new("public.toml")).unwrap();
-        let msg = public_demo_warning(&public).expect("a warning");
-        assert!(msg.contains("8001..8030 (30 seats)") && msg.contains("192.0.2.10:5060"), "{msg}");
-        let fixed = public_text_with_real_passwords();
-        assert_eq!(public_demo_warning(&Config::from_str_at(&fixed, Path::new("p.toml")).unwrap()), None);
-    }
-
-    fn public_text_with_real_passwords() -> String {
-        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
-    }
-}
-
 /// Deletes recordings older than their class's retention period
 /// (`[recordings] retention_days`, `emergency_retention_days`), at start and
 /// every hour, and marks their records. A file already gone counts as
@@ -580,3 +537,47 @@ async fn sweep_recordings(store: Store, recordings: crate::config::RecordingsCon
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const DEMO: &str = include_str!("../config/demo.toml");
+
+    #[test]
+    fn wake_ups_round_up_to_the_grid_and_never_early() {
+        let epoch = Instant::now();
+        let g = WAKE_GRANULARITY;
+        assert_eq!(coarse_deadline(epoch, epoch), epoch);
+        assert_eq!(coarse_deadline(epoch, epoch + g), epoch + g);
+        assert_eq!(coarse_deadline(epoch, epoch + Duration::from_nanos(1)), epoch + g);
+        assert_eq!(coarse_deadline(epoch, epoch + g + Duration::from_nanos(1)), epoch + 2 * g);
+        for ms in [0u64, 1, 4, 499, 500, 32_000] {
+            let d = epoch + Duration::from_millis(ms);
+            let c = coarse_deadline(epoch, d);
+            assert!(c >= d && c - d < g, "{ms} ms -> {:?}", c - d);
+        }
+        // A deadline already past (before the epoch) is due at once.
+        if let Some(past) = epoch.checked_sub(Duration::from_secs(1)) {
+            assert_eq!(coarse_deadline(epoch, past), epoch);
+        }
+    }
+
+    #[test]
+    fn demo_passwords_are_flagged_only_off_loopback() {
+        let demo = Config::from_str_at(DEMO, Path::new("demo.toml")).unwrap();
+        assert_eq!(public_demo_warning(&demo), None);
+        let public = DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"");
+        let public = Config::from_str_at(&public, Path::new("public.toml")).unwrap();
+        let msg = public_demo_warning(&public).expect("a warning");
+        assert!(msg.contains("8001..8030 (30 seats)") && msg.contains("192.0.2.10:5060"), "{msg}");
+        let fixed = public_text_with_real_passwords();
+        assert_eq!(public_demo_warning(&Config::from_str_at(&fixed, Path::new("p.toml")).unwrap()), None);
+    }
+
+    fn public_text_with_real_passwords() -> String {
+        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
+    }
+}
+
