@@ -58,11 +58,11 @@ pub(super) async fn insert_all(conn: &mut AnyConnection, evs: &[QueueEvent]) -> 
     let mut prev: Vec<Option<usize>> = vec![None; evs.len()];
     let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, ev) in evs.iter().enumerate() {
-        if let Some(seat) = state_change(ev) {
-            if let Some(p) = last.insert(seat, i) {
-                until[p] = Some(ev.at_ms);
-                prev[i] = Some(p);
-            }
+        if let Some(seat) = state_change(ev)
+            && let Some(p) = last.insert(seat, i)
+        {
+            until[p] = Some(ev.at_ms);
+            prev[i] = Some(p);
         }
     }
     for (i, ev) in evs.iter().enumerate() {
