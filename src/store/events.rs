@@ -10,42 +10,90 @@ use super::error::StoreError;
 use super::filter::{Conditions, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, EventFilter, clamp_limit};
 use crate::model::{EventKind, QueueEvent};
 
-const INSERT_EVENT: &str = "INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)";
-
 const EVENT_COLUMNS: &str = "id, at_ms, call_id, queue, seat, kind, detail";
 
 /// Adds the wrap-up a seat's change of state at `$1` ends to the call it
 /// was for (the seat's open `wrap_up` span, see [`CLOSE_STATE`]).
 const ADD_WRAPUP: &str = "UPDATE calls SET wrapup_ms = COALESCE(wrapup_ms, 0) + \
      (SELECT COALESCE(SUM($1 - e.at_ms), 0) FROM queue_events e WHERE e.kind = 'agent_state' AND e.seat = $2 \
-     AND e.until_ms IS NULL AND e.at_ms <= $1 AND e.detail LIKE '%->wrap_up' AND e.call_id = calls.id) \
+     AND e.until_ms IS NULL AND e.detail LIKE '%->wrap_up' AND e.call_id = calls.id) \
      WHERE id IN (SELECT e.call_id FROM queue_events e WHERE e.kind = 'agent_state' AND e.seat = $2 \
-     AND e.until_ms IS NULL AND e.at_ms <= $1 AND e.detail LIKE '%->wrap_up')";
+     AND e.until_ms IS NULL AND e.detail LIKE '%->wrap_up')";
 
 /// Ends the seat's current state at `$1`: reports read a state's time as
 /// `until_ms - at_ms` (migration 0007) instead of looking for the next
-/// change.
+/// change. Found through the partial index `queue_events_open_state`; no
+/// condition on `at_ms` here or in [`ADD_WRAPUP`], or SQLite picks the
+/// `(kind, at_ms)` index and scans every earlier change.
 const CLOSE_STATE: &str = "UPDATE queue_events SET until_ms = $1 \
-     WHERE kind = 'agent_state' AND seat = $2 AND until_ms IS NULL AND at_ms <= $1";
+     WHERE kind = 'agent_state' AND seat = $2 AND until_ms IS NULL";
 
-/// Appends `ev`. A seat's change of state first ends its previous state
-/// (and adds a wrap-up it ends to its call's `wrapup_ms`).
-pub(super) async fn insert(conn: &mut AnyConnection, ev: &QueueEvent) -> Result<(), sqlx::Error> {
-    if ev.kind == EventKind::AgentState
-        && let Some(seat) = ev.seat.as_deref()
-    {
-        sqlx::query(ADD_WRAPUP).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
-        sqlx::query(CLOSE_STATE).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+/// Adds `$1` ms of wrap-up to call `$2` (a wrap-up whose start and end
+/// are in the same batch).
+const ADD_WRAPUP_MS: &str = "UPDATE calls SET wrapup_ms = COALESCE(wrapup_ms, 0) + $1 WHERE id = $2";
+
+const INSERT_EVENT_UNTIL: &str = "INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail, until_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Whether `ev` is a seat's change of agent state (of `seat`).
+fn state_change(ev: &QueueEvent) -> Option<&str> {
+    ev.seat.as_deref().filter(|_| ev.kind == EventKind::AgentState)
+}
+
+/// Whether a change ends a wrap-up (`wrap_up->ready`, ...).
+fn leaves_wrapup(ev: &QueueEvent) -> bool {
+    ev.detail.as_deref().is_some_and(|d| d.starts_with("wrap_up->"))
+}
+
+/// Appends `evs`, in order. A seat's change of state ends its previous
+/// state: the stored one (an UPDATE, for the seat's first change in
+/// `evs`), or the one just before it in `evs` (whose `until_ms` is then
+/// written with it). A wrap-up that ends is added to its call's
+/// `wrapup_ms`. So a batch costs one UPDATE per seat, plus one per call
+/// whose wrap-up ends, rather than two per change.
+pub(super) async fn insert_all(conn: &mut AnyConnection, evs: &[QueueEvent]) -> Result<(), sqlx::Error> {
+    // For each event: the time of the same seat's next change in `evs`.
+    let mut until: Vec<Option<i64>> = vec![None; evs.len()];
+    // For each event: the index of the same seat's previous change in `evs`.
+    let mut prev: Vec<Option<usize>> = vec![None; evs.len()];
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, ev) in evs.iter().enumerate() {
+        if let Some(seat) = state_change(ev)
+            && let Some(p) = last.insert(seat, i)
+        {
+            until[p] = Some(ev.at_ms);
+            prev[i] = Some(p);
+        }
     }
-    sqlx::query(INSERT_EVENT)
-        .bind(ev.at_ms)
-        .bind(ev.call_id.as_deref())
-        .bind(ev.queue.as_deref())
-        .bind(ev.seat.as_deref())
-        .bind(ev.kind.as_str())
-        .bind(ev.detail.as_deref())
-        .execute(conn)
-        .await?;
+    for (i, ev) in evs.iter().enumerate() {
+        if let Some(seat) = state_change(ev) {
+            match prev[i] {
+                None => {
+                    if leaves_wrapup(ev) {
+                        sqlx::query(ADD_WRAPUP).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+                    }
+                    sqlx::query(CLOSE_STATE).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+                }
+                Some(p) => {
+                    let before = &evs[p];
+                    let was_wrapup = before.detail.as_deref().is_some_and(|d| d.ends_with("->wrap_up"));
+                    if was_wrapup && let Some(call) = before.call_id.as_deref() {
+                        sqlx::query(ADD_WRAPUP_MS).bind(ev.at_ms - before.at_ms).bind(call).execute(&mut *conn).await?;
+                    }
+                }
+            }
+        }
+        sqlx::query(INSERT_EVENT_UNTIL)
+            .bind(ev.at_ms)
+            .bind(ev.call_id.as_deref())
+            .bind(ev.queue.as_deref())
+            .bind(ev.seat.as_deref())
+            .bind(ev.kind.as_str())
+            .bind(ev.detail.as_deref())
+            .bind(until[i])
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

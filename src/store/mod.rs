@@ -189,11 +189,9 @@ impl Store {
                 .await
                 .map_err(q("add call.ended"))?;
         }
-        for ev in events {
-            events::insert(&mut tx, ev)
-                .await
-                .map_err(q("insert event"))?;
-        }
+        events::insert_all(&mut tx, events)
+            .await
+            .map_err(q("insert event"))?;
         tx.commit().await.map_err(q("commit batch"))
     }
 

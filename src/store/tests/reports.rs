@@ -425,3 +425,38 @@ async fn migration_0007_fills_state_ends_and_wrapups_of_older_events() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn state_ends_and_wrapups_are_the_same_written_one_by_one_or_in_one_batch() {
+    on_each_backend("reports_one_by_one", |db| async move {
+        let records: Vec<CallRecord> = CALLS.iter().map(record).collect();
+        db.store.write_batch(&records, &[], &[]).await.expect("calls");
+        // Each event in a transaction of its own: every change ends the
+        // stored state before it (the other path than `seed`'s one batch).
+        for e in events() {
+            db.store.insert_events(std::slice::from_ref(&e)).await.expect("event");
+        }
+        let s = settings();
+        let r = report(&db, M - DAY, M + DAY, By::Class, None, false, &s).await;
+        assert_eq!(calls(&r, NE, None, None).wrapup_ms, 15 * S);
+        assert_eq!(calls(&r, EM, None, None).wrapup_ms, 3 * S);
+        let r = report(&db, M - 10 * MIN, M + 30 * MIN, By::Seat, None, false, &s).await;
+        let s1 = seat(&r, NE, "8001");
+        assert_eq!((s1.ready_ms, s1.not_ready_ms(), s1.talk_ms, s1.wrapup_ms), (473 * S, 1800 * S, 120 * S, 5 * S));
+        assert_eq!(seat(&r, NE, "8002").ready_ms, 2327 * S);
+        // And in batches of three, cutting seats' timelines anywhere.
+        let evs = events();
+        let db2 = db.reopen().await;
+        sqlx::query("DELETE FROM queue_events").execute(db2.pool()).await.expect("clear");
+        sqlx::query("UPDATE calls SET wrapup_ms = NULL").execute(db2.pool()).await.expect("clear");
+        for chunk in evs.chunks(3) {
+            db2.insert_events(chunk).await.expect("events");
+        }
+        let r = report(&db, M - 10 * MIN, M + 30 * MIN, By::Seat, None, false, &s).await;
+        assert_eq!(seat(&r, NE, "8001"), s1);
+        let r = report(&db, M - DAY, M + DAY, By::Class, None, false, &s).await;
+        assert_eq!(calls(&r, NE, None, None).wrapup_ms, 15 * S);
+        db2.close().await;
+    })
+    .await;
+}
