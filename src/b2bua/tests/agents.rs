@@ -1,7 +1,7 @@
 //! Agent state driven from the desk phone: feature codes, and what a
 //! registration that lapses and comes back does to a seat.
 
-use super::harness::{PHONES_LISTEN, SipExt, request, response, sdp, secs};
+use super::harness::{PHONES_LISTEN, SipExt, request, response, secs};
 use super::peers::{Peer, Trunk};
 use super::phone::Phone;
 use super::{Sim, answered_call, registered};
@@ -11,32 +11,8 @@ use crate::sip::Message;
 /// (an inactive call), ACK, and hotline hangs up at once. Returns what
 /// else the phone got meanwhile (a call ringing it once it is ready).
 fn dial_feature(sim: &mut Sim, phone: &Phone, code: &str) -> Vec<Message> {
-    let uri = format!("sip:{code}@{PHONES_LISTEN}");
-    let from = format!("<sip:{}@127.0.0.1>;tag={}", phone.ext, sim.token("fc"));
-    let to = format!("<sip:{code}@127.0.0.1>");
-    let call_id = sim.token("feature-");
-    let contact = phone.contact();
-    let offer = sdp(&phone.addr.ip().to_string(), 30_000, "sendrecv");
-    let invite = |sim: &mut Sim, cseq: &str, auth: Option<&str>| {
-        let branch = sim.token("z9hG4bK-");
-        let mut headers = vec![("From", from.as_str()), ("To", &to), ("Call-ID", &call_id), ("CSeq", cseq), ("Contact", &contact)];
-        headers.extend(auth.map(|a| ("Proxy-Authorization", a)));
-        request("INVITE", &uri, phone.addr, &branch, &headers, &offer)
-    };
-
-    let first = invite(sim, "1 INVITE", None);
-    phone.send(sim, &first);
-    phone.expect_response(sim, 100, "INVITE");
-    let challenge = phone.expect_response(sim, 407, "INVITE");
-    let branch = challenge.hdr("Via").unwrap().split("branch=").nth(1).unwrap().split(';').next().unwrap().to_string();
-    let to_tagged = challenge.hdr("To").unwrap();
-    let ack = [("From", from.as_str()), ("To", &to_tagged), ("Call-ID", &call_id), ("CSeq", "1 ACK")];
-    phone.send(sim, &request("ACK", &uri, phone.addr, &branch, &ack, ""));
-
-    let auth = phone.authorization(&challenge, "INVITE", &uri, &phone.password);
-    let second = invite(sim, "2 INVITE", Some(&auth));
-    phone.send(sim, &second);
-    phone.expect_response(sim, 100, "INVITE");
+    let d = phone.dial(sim, code);
+    let (from, call_id) = (d.from, d.call_id);
     let ok = phone.expect_response(sim, 200, "INVITE");
     let others: Vec<Message> = sim.drain(phone.flow()).into_iter().map(|s| s.msg).collect();
     assert!(ok.body_text().contains("a=inactive"), "{}", ok.text());

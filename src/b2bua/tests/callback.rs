@@ -4,9 +4,9 @@
 //! demo's 127.0.0.1:5090), refuses numbers outside the seat's patterns,
 //! and records the call as outbound.
 
-use super::harness::{PHONES_LISTEN, SipExt, request, response, sdp, secs, uri_of};
+use super::harness::{PHONES_LISTEN, SipExt, request, response, secs, uri_of};
 use super::peers::{Peer, PeerDialog, Trunk};
-use super::phone::Phone;
+use super::phone::{Dialled, Phone};
 use super::{Sim, registered};
 use crate::b2bua::{ClickToCall, Command, DialRefused, Refused};
 use crate::media::driver::MediaCmd;
@@ -19,58 +19,30 @@ fn carrier() -> Trunk {
 }
 
 /// A seat phone's own call: its INVITE to `dialled`, authenticated.
-struct SeatCall {
-    uri: String,
-    from: String,
-    call_id: String,
-    /// The branch of the authenticated INVITE (its CANCEL reuses it).
-    branch: String,
-}
+struct SeatCall(Dialled);
 
 impl SeatCall {
-    /// The seat dials: INVITE, 407, ACK, INVITE with credentials, 100.
     fn dial(sim: &mut Sim, phone: &Phone, dialled: &str) -> SeatCall {
-        let uri = format!("sip:{dialled}@{PHONES_LISTEN}");
-        let from = format!("<sip:{}@127.0.0.1>;tag={}", phone.ext, sim.token("st"));
-        let to = format!("<sip:{dialled}@127.0.0.1>");
-        let call_id = sim.token("seat-call-");
-        let contact = phone.contact();
-        let offer = sdp(&phone.addr.ip().to_string(), 30_000, "sendrecv");
-        let invite = |sim: &mut Sim, cseq: &str, auth: Option<&str>| {
-            let branch = sim.token("z9hG4bK-");
-            let mut headers = vec![("From", from.as_str()), ("To", &to), ("Call-ID", &call_id), ("CSeq", cseq), ("Contact", &contact)];
-            headers.extend(auth.map(|a| ("Proxy-Authorization", a)));
-            (request("INVITE", &uri, phone.addr, &branch, &headers, &offer), branch)
-        };
-        let (first, _) = invite(sim, "1 INVITE", None);
-        phone.send(sim, &first);
-        phone.expect_response(sim, 100, "INVITE");
-        let challenge = phone.expect_response(sim, 407, "INVITE");
-        let branch = challenge.hdr("Via").unwrap().split("branch=").nth(1).unwrap().split(';').next().unwrap().to_string();
-        let ack = [("From", from.as_str()), ("To", &challenge.hdr("To").unwrap()), ("Call-ID", &call_id), ("CSeq", "1 ACK")];
-        phone.send(sim, &request("ACK", &uri, phone.addr, &branch, &ack, ""));
-        let auth = phone.authorization(&challenge, "INVITE", &uri, &phone.password);
-        let (second, branch) = invite(sim, "2 INVITE", Some(&auth));
-        phone.send(sim, &second);
-        phone.expect_response(sim, 100, "INVITE");
-        SeatCall { uri, from, call_id, branch }
+        SeatCall(phone.dial(sim, dialled))
     }
 
     /// The seat's side of the dialog hotline's 2xx set up; ACKs it.
     fn confirm(&self, sim: &mut Sim, phone: &Phone, ok: &Message) -> PeerDialog {
         let to = ok.hdr("To").unwrap();
         let target = uri_of(&ok.hdr("Contact").expect("hotline's 200 has a Contact"));
-        let ack = [("From", self.from.as_str()), ("To", &to), ("Call-ID", &self.call_id), ("CSeq", "2 ACK")];
+        let d = &self.0;
+        let ack = [("From", d.from.as_str()), ("To", &to), ("Call-ID", &d.call_id), ("CSeq", "2 ACK")];
         let branch = sim.token("z9hG4bK-");
         phone.send(sim, &request("ACK", &target, phone.addr, &branch, &ack, ""));
-        PeerDialog { flow: phone.flow(), call_id: self.call_id.clone(), local: self.from.clone(), remote: to, target, contact: phone.contact(), cseq: 2 }
+        PeerDialog { flow: phone.flow(), call_id: d.call_id.clone(), local: d.from.clone(), remote: to, target, contact: phone.contact(), cseq: 2 }
     }
 
     /// The seat gives up before the answer: CANCEL (200), then 487.
     fn cancel(&self, sim: &mut Sim, phone: &Phone) {
-        let to = format!("<{}>", self.uri.replace(PHONES_LISTEN, "127.0.0.1"));
-        let headers = [("From", self.from.as_str()), ("To", &to), ("Call-ID", &self.call_id), ("CSeq", "2 CANCEL")];
-        phone.send(sim, &request("CANCEL", &self.uri, phone.addr, &self.branch, &headers, ""));
+        let d = &self.0;
+        let to = format!("<{}>", d.uri.replace(PHONES_LISTEN, "127.0.0.1"));
+        let headers = [("From", d.from.as_str()), ("To", &to), ("Call-ID", &d.call_id), ("CSeq", "2 CANCEL")];
+        phone.send(sim, &request("CANCEL", &d.uri, phone.addr, &d.branch, &headers, ""));
     }
 }
 

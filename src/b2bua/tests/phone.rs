@@ -150,6 +150,46 @@ impl Phone {
     }
 }
 
+/// A call the phone placed itself, authenticated ([`Phone::dial`]).
+pub struct Dialled {
+    pub uri: String,
+    pub from: String,
+    pub call_id: String,
+    /// The branch of the authenticated INVITE (its CANCEL reuses it).
+    pub branch: String,
+}
+
+impl Phone {
+    /// The phone dials `dialled` with an SDP offer: INVITE, 407, ACK, the
+    /// INVITE again with credentials, 100.
+    pub fn dial(&self, sim: &mut Sim, dialled: &str) -> Dialled {
+        let uri = format!("sip:{dialled}@{PHONES_LISTEN}");
+        let from = format!("<sip:{}@127.0.0.1>;tag={}", self.ext, sim.token("st"));
+        let to = format!("<sip:{dialled}@127.0.0.1>");
+        let call_id = sim.token("seat-call-");
+        let contact = self.contact();
+        let offer = sdp(&self.addr.ip().to_string(), 30_000, "sendrecv");
+        let invite = |sim: &mut Sim, cseq: &str, auth: Option<&str>| {
+            let branch = sim.token("z9hG4bK-");
+            let mut headers = vec![("From", from.as_str()), ("To", &to), ("Call-ID", &call_id), ("CSeq", cseq), ("Contact", &contact)];
+            headers.extend(auth.map(|a| ("Proxy-Authorization", a)));
+            (request("INVITE", &uri, self.addr, &branch, &headers, &offer), branch)
+        };
+        let (first, _) = invite(sim, "1 INVITE", None);
+        self.send(sim, &first);
+        self.expect_response(sim, 100, "INVITE");
+        let challenge = self.expect_response(sim, 407, "INVITE");
+        let branch = challenge.hdr("Via").unwrap().split("branch=").nth(1).unwrap().split(';').next().unwrap().to_string();
+        let ack = [("From", from.as_str()), ("To", &challenge.hdr("To").unwrap()), ("Call-ID", &call_id), ("CSeq", "1 ACK")];
+        self.send(sim, &request("ACK", &uri, self.addr, &branch, &ack, ""));
+        let auth = self.authorization(&challenge, "INVITE", &uri, &self.password);
+        let (second, branch) = invite(sim, "2 INVITE", Some(&auth));
+        self.send(sim, &second);
+        self.expect_response(sim, 100, "INVITE");
+        Dialled { uri, from, call_id, branch }
+    }
+}
+
 /// A parameter of a `Digest ...` challenge, unquoted.
 fn digest_param(value: &str, name: &str) -> Option<String> {
     let rest = value.trim().strip_prefix("Digest").unwrap_or(value);

@@ -65,7 +65,9 @@ fn answered_call(id: &str, at: i64) -> [CallRecord; 3] {
 }
 
 /// Inserts `rec` with the columns of migration 0001 only.
-async fn insert_v1(store: &Store, rec: &CallRecord) {
+/// Inserts `rec` with the columns of migration 0001 only, as the code of
+/// that time did (for the migration tests).
+pub(super) async fn insert_v1(store: &Store, rec: &CallRecord) {
     sqlx::query(
         "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, offered_at_ms, \
          answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms) \

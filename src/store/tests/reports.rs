@@ -351,27 +351,7 @@ async fn migration_0007_fills_state_ends_and_wrapups_of_older_events() {
         let c1 = CALLS.iter().find(|c| c.id == "c1").unwrap();
         // The 0005 code wrote records and events with their columns only.
         let rec = record(c1);
-        sqlx::query(
-            "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, offered_at_ms, answered_at_ms, \
-             ended_at_ms, outcome, wait_ms, talk_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(rec.id.as_str())
-        .bind(rec.sip_call_id.as_str())
-        .bind(rec.line.as_str())
-        .bind(rec.tag.as_deref())
-        .bind(rec.class.as_str())
-        .bind(rec.caller.as_str())
-        .bind(rec.queue.as_deref())
-        .bind(rec.seat.as_deref())
-        .bind(rec.offered_at_ms)
-        .bind(rec.answered_at_ms)
-        .bind(rec.ended_at_ms)
-        .bind("answered")
-        .bind(rec.wait_ms)
-        .bind(rec.talk_ms)
-        .execute(old.pool())
-        .await
-        .expect("insert call");
+        super::media::insert_v1(&old, &rec).await;
         let mut evs = vec![state(M - 11 * MIN, "8001", None, "logged_out->ready")];
         seat_call(&mut evs, "8001", "c1", "citizen", M - 10 * MIN + 8 * S, (2 * S, 120 * S, 5 * S));
         for e in &evs {
