@@ -197,24 +197,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 const RECORDING_WRITERS: usize = 2;
 
 /// The IO side of hotline's media: every RTP port of the range and the
-/// RTCP port above it, bound at start, the running calls' media tasks and
-/// the recording writers.
+/// RTCP port above it, bound at start, the RTP worker threads running the
+/// calls' media, and the recording writers.
 struct MediaSide {
     /// By RTP port: its socket and the RTCP one (port + 1).
-    idle: HashMap<u16, (tokio::net::UdpSocket, tokio::net::UdpSocket)>,
-    recordings: crate::media::writer::Recordings,
+    idle: HashMap<u16, crate::media::driver::LegSockets>,
+    /// `None` without `[media]`.
+    workers: Option<crate::media::driver::RtpWorkers>,
     running: HashMap<String, crate::media::driver::MediaHandle>,
-    events_tx: mpsc::UnboundedSender<crate::media::driver::MediaEvent>,
     events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
 }
 
 impl MediaSide {
     /// Binds every even port of `[media]`'s range and the odd one above it
     /// (none without it), on the SIP listeners' address when both sides
-    /// share one.
+    /// share one, and starts the RTP workers.
     async fn bind(config: &Config, transports: &Transports) -> anyhow::Result<MediaSide> {
         let (events_tx, events) = mpsc::unbounded_channel();
         let mut idle = HashMap::new();
+        let mut workers = None;
         if let Some(m) = &config.media {
             let ips: std::collections::BTreeSet<std::net::IpAddr> = transports.local.values().map(|a| a.ip()).collect();
             let ip = match ips.iter().next() {
@@ -223,37 +224,30 @@ impl MediaSide {
             };
             // The same even ports the engine's pool hands out.
             let mut ports = crate::media::ports::PortPool::new(m.rtp_port_min, m.rtp_port_max);
-            let bind = |what: &'static str, p: u16| async move {
-                tokio::net::UdpSocket::bind((ip, p)).await.with_context(|| {
-                    format!("cannot bind {what} port {ip}:{p} of [media] rtp_port_min..rtp_port_max: another program holds it; choose a free range")
-                })
-            };
             while let Some(port) = ports.allocate() {
-                idle.insert(port, (bind("RTP", port).await?, bind("RTCP", port + 1).await?));
+                let leg = crate::media::driver::LegSockets::bind(ip, port).with_context(|| {
+                    format!("cannot bind RTP/RTCP ports {ip}:{port}/{} of [media] rtp_port_min..rtp_port_max: another program holds one; choose a free range", port + 1)
+                })?;
+                idle.insert(port, leg);
             }
-            tracing::info!(%ip, pairs = idle.len(), "RTP and RTCP ports bound");
+            let recordings = crate::media::writer::Recordings::start(RECORDING_WRITERS);
+            let threads = m.rtp_threads();
+            workers = Some(crate::media::driver::RtpWorkers::start(threads, recordings, events_tx).context("cannot start the RTP worker threads")?);
+            tracing::info!(%ip, pairs = idle.len(), rtp_threads = threads, "RTP and RTCP ports bound");
         }
-        let recordings = crate::media::writer::Recordings::start(RECORDING_WRITERS);
-        Ok(MediaSide { idle, recordings, running: HashMap::new(), events_tx, events })
+        Ok(MediaSide { idle, workers, running: HashMap::new(), events })
     }
 
     fn carry_out(&mut self, out: crate::b2bua::MediaOut) {
         use crate::b2bua::MediaOut;
-        use crate::media::driver::{self, MediaCmd};
+        use crate::media::driver::MediaCmd;
         match out {
             MediaOut::Open { call, caller_port, agent_port } => {
-                let (Some(c), Some(a)) = (self.idle.remove(&caller_port), self.idle.remove(&agent_port)) else {
+                let (Some(c), Some(a), Some(workers)) = (self.idle.remove(&caller_port), self.idle.remove(&agent_port), self.workers.as_mut()) else {
                     tracing::error!(%call, caller_port, agent_port, "media ports not bound; the call has no audio");
                     return;
                 };
-                let leg = |port, (rtp, rtcp)| driver::LegSockets { port, rtp, rtcp };
-                let h = driver::spawn(
-                    call.as_str().into(),
-                    leg(caller_port, c),
-                    leg(agent_port, a),
-                    self.recordings.clone(),
-                    self.events_tx.clone(),
-                );
+                let h = workers.spawn(call.as_str().into(), c, a);
                 self.running.insert(call, h);
             }
             MediaOut::Cmd { call, cmd } => {
@@ -276,9 +270,9 @@ impl MediaSide {
         let mut buf = [0u8; 2048];
         for leg in std::mem::take(&mut closed.sockets) {
             for sock in [&leg.rtp, &leg.rtcp] {
-                while sock.try_recv_from(&mut buf).is_ok() {}
+                while sock.recv_from(&mut buf).is_ok() {}
             }
-            self.idle.insert(leg.port, (leg.rtp, leg.rtcp));
+            self.idle.insert(leg.port, leg);
         }
         MediaEvent::Closed(closed)
     }

@@ -6,7 +6,7 @@
 //! joins the call's media session (`crate::media::session`), which bridges
 //! the two and records the call. Re-INVITEs (hold) are answered here: a
 //! seat holding the caller gives the caller music. The engine only
-//! decides; [`MediaOut`]s tell the server's media tasks what to do.
+//! decides; [`MediaOut`]s tell the server's RTP workers what to do.
 //!
 //! An INVITE without SDP (late offer, RFC 3261 §13.2.1) is anchored too,
 //! without early media (the caller gets 180: an offer in a provisional
@@ -86,7 +86,7 @@ pub struct Announcements {
 /// What the server's media side must do for a call.
 #[derive(Debug)]
 pub enum MediaOut {
-    /// Start the call's media task on these two bound ports.
+    /// Start the call's media (on an RTP worker) on these two bound ports.
     Open { call: String, caller_port: u16, agent_port: u16 },
     Cmd { call: String, cmd: MediaCmd },
 }
@@ -209,7 +209,7 @@ impl Engine {
 
     /// Gives call `id` its media on `ports` (caller leg, agent leg), with
     /// `sdp` for the trunk (hotline's answer, or with `late_offer` its
-    /// offer), and has the server start the call's media task.
+    /// offer), and has the server start the call's media.
     fn install_media(&mut self, id: &str, ports: (u16, u16), sdp: String, session_id: u64, caller_codec: Codec, late_offer: bool) {
         let (caller_port, agent_port) = ports;
         let media = CallMedia {
@@ -365,7 +365,7 @@ impl Engine {
         }
     }
 
-    /// The call ended: its media task finishes the recording and reports.
+    /// The call ended: its media (on its RTP worker) finishes the recording and reports.
     pub(super) fn close_media(&mut self, id: &str) {
         self.cancel_prompt_timers(id);
         if self.calls.get(id).is_some_and(|c| c.media.is_some()) {
@@ -373,7 +373,7 @@ impl Engine {
         }
     }
 
-    /// Something a call's media task reported.
+    /// Something a call's media reported.
     pub fn handle_media_event(&mut self, now: Instant, ev: MediaEvent) {
         match ev {
             MediaEvent::Closed(closed) => {

@@ -413,6 +413,23 @@ pub struct MediaConfig {
     /// long is hung up (the trunk lost the call without a BYE); 0: never.
     #[serde(default = "default_rtp_timeout")]
     pub rtp_timeout_secs: u64,
+    /// RTP worker threads relaying and recording the calls' media; 0: one
+    /// per core.
+    #[serde(default)]
+    pub rtp_threads: usize,
+}
+
+impl MediaConfig {
+    /// Most RTP worker threads `rtp_threads` may ask for.
+    pub const MAX_RTP_THREADS: usize = 64;
+
+    /// The RTP worker threads to start: `rtp_threads`, or one per core.
+    pub fn rtp_threads(&self) -> usize {
+        match self.rtp_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(Self::MAX_RTP_THREADS),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

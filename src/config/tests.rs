@@ -138,6 +138,8 @@ fn media_settings_are_checked_down_to_the_prompt_files() {
     assert!(e.reason.contains("/nonexistent/zh/welcome.wav"), "{e}");
     let e = refuse(&demo.replace("rtp_port_min = 20000", "rtp_port_min = 80"));
     assert_eq!(e.key, "media.rtp_port_max");
+    let e = refuse(&demo.replace("rtp_port_min = 20000", "rtp_threads = 1000\nrtp_port_min = 20000"));
+    assert_eq!(e.key, "media.rtp_threads");
 }
 
 #[test]

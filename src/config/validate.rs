@@ -300,6 +300,13 @@ impl Config {
                 m.rtp_port_min, m.rtp_port_max
             )));
         }
+        if m.rtp_threads > MediaConfig::MAX_RTP_THREADS {
+            return Err(("media.rtp_threads".into(), format!(
+                "{} threads: at most {} (0: one per core)",
+                m.rtp_threads,
+                MediaConfig::MAX_RTP_THREADS
+            )));
+        }
         if m.codecs.is_empty() {
             return Err(("media.codecs".into(), "needs at least one of \"PCMA\", \"PCMU\"".into()));
         }

@@ -1,24 +1,39 @@
-//! The IO edge of one call's media: a tokio task owning the call's UDP
-//! sockets (caller leg, agent leg; RTP on an even port, RTCP on the next),
-//! driving its [`Session`] with datagrams, commands and the clock, and
-//! handing its recording to the shared writer threads (`writer.rs`).
+//! The IO edge of the calls' media: a few RTP worker threads (one per core
+//! by default, `[media] rtp_threads`), each owning many calls' UDP sockets
+//! (caller leg, agent leg; RTP on an even port, RTCP on the next) and
+//! driving their [`Session`](super::session::Session)s with datagrams,
+//! commands and the clock (`worker.rs`). Recordings go to the shared
+//! writer threads (`writer.rs`).
 //!
 //! ```text
-//!   engine --MediaCmd--> task: select { caller RTP/RTCP, agent RTP/RTCP, command, next timeout }
-//!                          |  session outputs: datagrams -> sockets
-//!                          |                   frames -> Recorder -> writer thread (0.5 s chunks; hound, flushed each second)
-//!   engine <--MediaEvent---+                   digits, prompts played, closed (stats, recording)
+//!   engine --spawn--> RtpWorkers: the least-loaded worker takes the call
+//!   engine --MediaCmd--> MediaHandle --channel + eventfd--> worker k
+//!
+//!   worker k (one thread): epoll_wait(every socket of its calls, the eventfd; timeout: next deadline)
+//!     for each ready socket: one recvfrom -> Session -> sendto (level-triggered: no EAGAIN read)
+//!     eventfd: commands (open a call, MediaCmd)
+//!     deadline heap: every call's next session timeout (prompts, recorder frames, RTCP)
+//!       |  session outputs: datagrams -> sockets (buffers reused)
+//!       |                   frames -> Recorder -> writer thread (0.5 s chunks; hound, flushed each second)
+//!   engine <--MediaEvent-- digits, prompts played, silence, closed (stats, recording, sockets back)
 //! ```
+//!
+//! Closing a call finishes its recording on a tokio task (the file's
+//! header, sync and hash), then reports [`MediaEvent::Closed`]. Dropping
+//! [`RtpWorkers`] stops the workers: each call's last frames go to the
+//! writers, which finish the files as they stop (the runtime waits for
+//! them at shutdown).
 
 use super::player::Clip;
-use super::session::{Leg, LegConfig, LegStats, Output, Session};
+use super::session::{Leg, LegConfig, LegStats};
 use super::wav::RecordingInfo;
-use super::writer::{Recorder, Recordings};
+use super::worker::{Command, Link, Worker};
+use super::writer::Recordings;
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::net::UdpSocket;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// What the engine asks of a call's media.
 #[derive(Debug)]
@@ -74,6 +89,7 @@ pub struct MediaClosed {
 }
 
 /// A leg's two bound sockets: RTP on an even port, RTCP on the next one.
+/// Non-blocking (the workers never wait on one socket).
 #[derive(Debug)]
 pub struct LegSockets {
     pub port: u16,
@@ -81,226 +97,90 @@ pub struct LegSockets {
     pub rtcp: UdpSocket,
 }
 
-/// The engine's handle on a running call media task.
-#[derive(Debug, Clone)]
-pub struct MediaHandle {
-    tx: mpsc::UnboundedSender<MediaCmd>,
-}
-
-impl MediaHandle {
-    /// Sends a command; false if the media task has ended.
-    pub fn send(&self, cmd: MediaCmd) -> bool {
-        self.tx.send(cmd).is_ok()
+impl LegSockets {
+    /// Binds `ip:port` (RTP) and `ip:port + 1` (RTCP), non-blocking;
+    /// port 0 takes any free pair of ports (tests).
+    pub fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<LegSockets> {
+        let rtp = UdpSocket::bind((ip, port))?;
+        let port = rtp.local_addr()?.port();
+        let rtcp = UdpSocket::bind((ip, if port == 0 { 0 } else { port.wrapping_add(1) }))?;
+        rtp.set_nonblocking(true)?;
+        rtcp.set_nonblocking(true)?;
+        Ok(LegSockets { port, rtp, rtcp })
     }
 }
 
-/// Starts the media task of `call` on the two legs' bound sockets; its
-/// recording goes to `recordings`.
-pub fn spawn(
-    call: Arc<str>,
-    caller: LegSockets,
-    agent: LegSockets,
-    recordings: Recordings,
-    events: mpsc::UnboundedSender<MediaEvent>,
-) -> MediaHandle {
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(call, caller, agent, recordings, rx, events));
-    MediaHandle { tx }
+/// The engine's handle on a running call's media. Dropping the last clone
+/// closes the call's media, as [`MediaCmd::Close`] does.
+#[derive(Debug, Clone)]
+pub struct MediaHandle(Arc<HandleInner>);
+
+#[derive(Debug)]
+struct HandleInner {
+    key: u64,
+    link: Arc<Link>,
 }
 
-async fn run(
-    call: Arc<str>,
-    caller: LegSockets,
-    agent: LegSockets,
-    recordings: Recordings,
-    mut commands: mpsc::UnboundedReceiver<MediaCmd>,
-    events: mpsc::UnboundedSender<MediaEvent>,
-) {
-    let mut session = Session::new(Instant::now().into_std(), std::time::SystemTime::now());
-    let mut recorder: Option<Recorder> = None;
-    let (mut buf_a, mut buf_b) = (vec![0u8; 2048], vec![0u8; 2048]);
-    let (mut rtcp_a, mut rtcp_b) = (vec![0u8; 1500], vec![0u8; 1500]);
-    // One timer, moved when the session's next deadline changes, rather
-    // than a new timer-wheel entry for every packet.
-    let far = Instant::now() + std::time::Duration::from_secs(30 * 365 * 86_400);
-    let sleep = tokio::time::sleep_until(far);
-    tokio::pin!(sleep);
-    loop {
-        let deadline = session.poll_timeout().map(Instant::from_std).unwrap_or(far);
-        if sleep.deadline() != deadline {
-            sleep.as_mut().reset(deadline);
+impl MediaHandle {
+    /// Sends a command; false if the call's worker has stopped. Commands
+    /// for a call already closed are dropped by the worker.
+    pub fn send(&self, cmd: MediaCmd) -> bool {
+        self.0.link.send(Command::Cmd { key: self.0.key, cmd })
+    }
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.link.send(Command::Cmd { key: self.key, cmd: MediaCmd::Close });
+    }
+}
+
+/// The RTP worker threads. Dropping this stops them.
+#[derive(Debug)]
+pub struct RtpWorkers {
+    links: Vec<Arc<Link>>,
+    next_key: u64,
+}
+
+impl RtpWorkers {
+    /// Starts `threads` workers (at least one); each call's recording goes
+    /// to `recordings`, every call's events to `events`. Needs a tokio
+    /// runtime (recordings are finished on it).
+    pub fn start(threads: usize, recordings: Recordings, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<RtpWorkers> {
+        let rt = tokio::runtime::Handle::current();
+        let mut links = Vec::new();
+        for n in 0..threads.max(1) {
+            let (worker, link) = Worker::new(recordings.clone(), events.clone(), rt.clone())?;
+            std::thread::Builder::new().name(format!("hotline-rtp-{n}")).spawn(move || worker.run())?;
+            links.push(link);
         }
-        let mut closing = false;
-        tokio::select! {
-            r = caller.rtp.recv_from(&mut buf_a) => if let Ok((n, from)) = r {
-                session.handle_packet(Instant::now().into_std(), Leg::Caller, from, &buf_a[..n]);
-            },
-            r = agent.rtp.recv_from(&mut buf_b) => if let Ok((n, from)) = r {
-                session.handle_packet(Instant::now().into_std(), Leg::Agent, from, &buf_b[..n]);
-            },
-            r = caller.rtcp.recv_from(&mut rtcp_a) => if let Ok((n, from)) = r {
-                session.handle_rtcp(Instant::now().into_std(), Leg::Caller, from, &rtcp_a[..n]);
-            },
-            r = agent.rtcp.recv_from(&mut rtcp_b) => if let Ok((n, from)) = r {
-                session.handle_rtcp(Instant::now().into_std(), Leg::Agent, from, &rtcp_b[..n]);
-            },
-            cmd = commands.recv() => {
-                let now = Instant::now().into_std();
-                match cmd {
-                    Some(MediaCmd::SetLeg(leg, config)) => session.set_leg(now, leg, config, rand::random()),
-                    Some(MediaCmd::RemoveLeg(leg)) => session.remove_leg(now, leg),
-                    Some(MediaCmd::Play { clips, then_loop }) => session.play(now, clips, then_loop),
-                    Some(MediaCmd::Announce(clips)) => session.announce(now, clips),
-                    Some(MediaCmd::Bridge) => session.bridge(),
-                    Some(MediaCmd::StartRecording(target)) => {
-                        if recorder.is_none() {
-                            recorder = Some(recordings.open(target));
-                            session.start_recording(now);
-                        }
-                    }
-                    Some(MediaCmd::PauseRecording(pause)) => { session.pause_recording(now, pause); }
-                    Some(MediaCmd::WatchSilence(after)) => session.watch_silence(after),
-                    Some(MediaCmd::Close) | None => {
-                        session.stop_recording(now);
-                        session.close(now);
-                        closing = true;
-                    }
-                }
-            }
-            _ = &mut sleep => session.handle_timeout(Instant::now().into_std()),
-        }
-        while let Some(out) = session.poll_output() {
-            match out {
-                Output::Transmit { leg, to, data } => {
-                    let sock = if leg == Leg::Caller { &caller.rtp } else { &agent.rtp };
-                    let _ = sock.try_send_to(&data, to);
-                }
-                Output::TransmitRtcp { leg, to, data } => {
-                    let sock = if leg == Leg::Caller { &caller.rtcp } else { &agent.rtcp };
-                    let _ = sock.try_send_to(&data, to);
-                }
-                Output::Frame(f) => {
-                    if let Some(r) = &mut recorder {
-                        r.frame(&f.samples);
-                    }
-                }
-                Output::Dtmf { leg, digit } => {
-                    let _ = events.send(MediaEvent::Dtmf { call: call.clone(), leg, digit });
-                }
-                Output::Played(clip) => {
-                    let _ = events.send(MediaEvent::Played { call: call.clone(), clip });
-                }
-                Output::Silent(leg) => {
-                    let _ = events.send(MediaEvent::Silent { call: call.clone(), leg });
-                }
-            }
-        }
-        if closing {
-            let recording = match recorder.take() {
-                Some(r) => Some(r.finish().await),
-                None => None,
-            };
-            let _ = events.send(MediaEvent::Closed(Box::new(MediaClosed {
-                call: call.clone(),
-                caller: session.stats(Leg::Caller),
-                agent: session.stats(Leg::Agent),
-                recording,
-                ports: [caller.port, agent.port],
-                sockets: vec![caller, agent],
-            })));
-            return;
+        Ok(RtpWorkers { links, next_key: 0 })
+    }
+
+    /// How many worker threads run.
+    pub fn threads(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Starts `call`'s media on the two legs' bound sockets, on the worker
+    /// with the fewest calls.
+    pub fn spawn(&mut self, call: Arc<str>, caller: LegSockets, agent: LegSockets) -> MediaHandle {
+        let link = self.links.iter().min_by_key(|l| l.calls.load(Ordering::Relaxed)).expect("at least one worker").clone();
+        link.calls.fetch_add(1, Ordering::Relaxed);
+        self.next_key += 1;
+        let key = self.next_key;
+        link.send(Command::Open { key, call, caller, agent });
+        MediaHandle(Arc::new(HandleInner { key, link }))
+    }
+}
+
+impl Drop for RtpWorkers {
+    fn drop(&mut self) {
+        for link in &self.links {
+            link.send(Command::Shutdown);
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::media::codec::Codec;
-    use crate::media::rtp::{self, OutStream};
-    use std::time::Duration;
-
-    async fn sock() -> (LegSockets, u16) {
-        let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let port = rtp.local_addr().unwrap().port();
-        (LegSockets { port, rtp, rtcp }, port)
-    }
-
-    /// Real sockets on loopback: a caller hears music, is bridged to an
-    /// agent, and the call leaves a stereo WAV with both voices.
-    #[tokio::test]
-    async fn a_call_over_real_sockets_relays_audio_and_leaves_a_recording() {
-        let dir = tempfile::tempdir().unwrap();
-        let (caller_sock, caller_port) = sock().await;
-        let (agent_sock, agent_port) = sock().await;
-        let (caller_phone, agent_phone) = (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-        let h = spawn("call-1".into(), caller_sock, agent_sock, Recordings::start(1), ev_tx);
-        let cfg = |remote| LegConfig { codec: Codec::Pcma, pt: 8, telephone_event: Some(101), remote, rtcp: None, send: true };
-        // The caller's SDP names its RTCP socket (a=rtcp:).
-        let caller_rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        h.send(MediaCmd::SetLeg(Leg::Caller, LegConfig { rtcp: Some(caller_rtcp.local_addr().unwrap()), ..cfg(caller_phone.local_addr().unwrap()) }));
-        h.send(MediaCmd::SetLeg(Leg::Agent, cfg(agent_phone.local_addr().unwrap())));
-        h.send(MediaCmd::StartRecording(RecordingTarget {
-            root: dir.path().into(),
-            class: "non_emergency".into(),
-            call_id: "call-1".into(),
-            started: time::OffsetDateTime::now_utc(),
-        }));
-        h.send(MediaCmd::Play { clips: vec![], then_loop: Some(Clip::new("music", vec![2000; 160])) });
-        let mut buf = [0u8; 2048];
-        // 200 ms of music, then the agent answers.
-        for _ in 0..10 {
-            let (n, from) = tokio::time::timeout(Duration::from_secs(2), caller_phone.recv_from(&mut buf)).await.unwrap().unwrap();
-            assert_eq!(from.port(), caller_port, "music comes from the caller leg's port");
-            let p = rtp::parse(&buf[..n]).unwrap();
-            assert_eq!((p.pt, buf[p.payload_at]), (8, Codec::Pcma.encode_sample(2000)));
-        }
-        h.send(MediaCmd::Bridge);
-        let (mut c_out, mut a_out) = (OutStream::new(1, 0, 0), OutStream::new(2, 0, 0));
-        let mut pkt = Vec::new();
-        let start = std::time::Instant::now();
-        for i in 0..25u32 {
-            let at = start + Duration::from_millis(20 * i as u64);
-            c_out.generated(at, 8, &[Codec::Pcma.encode_sample(1000); 160], &mut pkt);
-            caller_phone.send_to(&pkt, ("127.0.0.1", caller_port)).await.unwrap();
-            a_out.generated(at, 8, &[Codec::Pcma.encode_sample(-1000); 160], &mut pkt);
-            agent_phone.send_to(&pkt, ("127.0.0.1", agent_port)).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // The agent heard the caller through hotline.
-        let mut heard = false;
-        while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(200), agent_phone.recv_from(&mut buf)).await {
-            let p = rtp::parse(&buf[..n]).unwrap();
-            heard |= buf[p.payload_at] == Codec::Pcma.encode_sample(1000);
-        }
-        assert!(heard, "caller audio relayed to the agent");
-        h.send(MediaCmd::Close);
-        let closed = loop {
-            match tokio::time::timeout(Duration::from_secs(5), ev_rx.recv()).await.unwrap().unwrap() {
-                MediaEvent::Closed(c) => break (c.recording, c.caller, c.ports),
-                _ => continue,
-            }
-        };
-        let (recording, caller, ports) = closed;
-        assert_eq!(ports, [caller_port, agent_port]);
-        // The caller leg's last RTCP went to its a=rtcp address, ending in a BYE (PT 203).
-        let mut last = None;
-        while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(100), caller_rtcp.recv_from(&mut buf)).await {
-            last = Some(buf[..n].to_vec());
-        }
-        let last = last.expect("RTCP on the caller's a=rtcp address");
-        assert!(last.windows(2).any(|w| w == [0x81, 203]), "a BYE of one source: {last:02x?}");
-        assert_eq!(caller.unwrap().received.packets, 25);
-        let info = recording.unwrap().unwrap();
-        assert!(info.duration_ms >= 500, "{info:?}");
-        let mut reader = hound::WavReader::open(dir.path().join(&info.path)).unwrap();
-        assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, 8000));
-        let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-        let (left, right): (Vec<i16>, Vec<i16>) = samples.chunks(2).map(|c| (c[0], c[1])).unzip();
-        assert!(left.iter().any(|v| (v - 1000).abs() < 64), "the caller on the left");
-        assert!(right.iter().any(|v| (v + 1000).abs() < 64), "the agent on the right");
-        assert!(right.iter().any(|v| (v - 2000).abs() < 64), "the music before the bridge on the right");
-    }
-}
+mod tests;

@@ -17,9 +17,10 @@
 //! `rtcp.rs` (each leg's RTCP: reports sent, the peer's reports and RTT),
 //! `player.rs` (prompts and music to a waiting caller), `session.rs` (one
 //! call's media: latching, playing, bridging, transcoding, DTMF, the
-//! recorder feed), `ports.rs` (the RTP port range), `driver.rs` (the tokio
-//! task running a call's session on its two sockets), `writer.rs` (the
-//! threads writing every call's recording).
+//! recorder feed), `ports.rs` (the RTP port range), `driver.rs` (the
+//! engine-facing API and the pool of RTP worker threads), `worker.rs` (one
+//! worker: many calls' sockets in one epoll, their sessions' deadlines in
+//! one heap), `writer.rs` (the threads writing every call's recording).
 
 pub mod codec;
 pub mod driver;
@@ -31,4 +32,5 @@ pub mod rtp;
 pub mod sdp;
 pub mod session;
 pub mod wav;
+mod worker;
 pub mod writer;

@@ -49,6 +49,11 @@ pub const RTCP_RELATCH_AFTER: Duration = Duration::from_secs(15);
 /// G.711's RTP clock, the one RTCP timestamps and jitter are counted in.
 const CLOCK_RATE: u32 = 8000;
 const TICK: Duration = Duration::from_millis(20);
+/// Buffers (and frames) kept for reuse: a packet is sent before the next
+/// is built, so a few cover bursts.
+const SPARE: usize = 8;
+/// Room for an RTP header and up to 60 ms of G.711 without growing.
+const PACKET_CAPACITY: usize = 512;
 
 /// A leg of the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -99,7 +104,8 @@ pub struct LegConfig {
 /// Something for the driver or the engine to act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Send `data` from the leg's port to `to`.
+    /// Send `data` from the leg's port to `to`. Hand `data` back with
+    /// [`Session::recycle`] once sent: the next packet is built in it.
     Transmit { leg: Leg, to: SocketAddr, data: Vec<u8> },
     /// Send the RTCP packet `data` from the leg's RTCP port (RTP + 1) to `to`.
     TransmitRtcp { leg: Leg, to: SocketAddr, data: Vec<u8> },
@@ -107,7 +113,7 @@ pub enum Output {
     Dtmf { leg: Leg, digit: char },
     /// A prompt played to its end.
     Played(Arc<str>),
-    /// 20 ms of the recording.
+    /// 20 ms of the recording; hand it back with [`Session::recycle_frame`].
     Frame(Box<StereoFrame>),
     /// The caller's RTP stopped for the watched time (see
     /// [`Session::watch_silence`]): the caller is most likely gone.
@@ -176,6 +182,11 @@ pub struct Session {
     pcm: Vec<i16>,
     payload: Vec<u8>,
     finished: Vec<Arc<str>>,
+    /// Packet buffers and frames handed back by the driver, reused so that
+    /// relaying a packet allocates nothing.
+    spare: Vec<Vec<u8>>,
+    #[expect(clippy::vec_box, reason = "the boxes themselves are reused: Output::Frame carries one")]
+    spare_frames: Vec<Box<StereoFrame>>,
     /// Report the caller's RTP stopping for this long (once per stop).
     silence: Option<Duration>,
     silence_reported: bool,
@@ -200,6 +211,8 @@ impl Session {
             pcm: Vec::with_capacity(FRAME * 2),
             payload: Vec::with_capacity(FRAME * 2),
             finished: Vec::new(),
+            spare: Vec::new(),
+            spare_frames: Vec::new(),
             silence: None,
             silence_reported: false,
         }
@@ -439,6 +452,25 @@ impl Session {
         self.outputs.pop_front()
     }
 
+    /// Gives back the buffer of a sent [`Output::Transmit`]: the next
+    /// packet is built in it rather than in a new one.
+    pub fn recycle(&mut self, data: Vec<u8>) {
+        if self.spare.len() < SPARE {
+            self.spare.push(data);
+        }
+    }
+
+    /// Gives back a written [`Output::Frame`] for the next one.
+    pub fn recycle_frame(&mut self, frame: Box<StereoFrame>) {
+        if self.spare_frames.len() < SPARE {
+            self.spare_frames.push(frame);
+        }
+    }
+
+    fn packet_buffer(spare: &mut Vec<Vec<u8>>) -> Vec<u8> {
+        spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY))
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rec = self.recorder.as_ref().and_then(Aligner::poll_timeout);
         let rtcp = self.legs.iter().flatten().map(|l| l.rtcp.poll_timeout()).min();
@@ -470,7 +502,7 @@ impl Session {
         let Some(to) = caller.latched.or(Some(caller.config.remote)) else { return };
         self.payload.clear();
         caller.config.codec.encode(&frame, &mut self.payload);
-        let mut data = Vec::with_capacity(12 + self.payload.len());
+        let mut data = Self::packet_buffer(&mut self.spare);
         caller.out.generated(at, caller.config.pt, &self.payload, &mut data);
         self.outputs.push_back(Output::Transmit { leg: Leg::Caller, to, data });
     }
@@ -488,7 +520,7 @@ impl Session {
             codec.transcode(to_leg.config.codec, payload, &mut self.payload);
             &self.payload
         };
-        let mut data = Vec::with_capacity(12 + body.len());
+        let mut data = Self::packet_buffer(&mut self.spare);
         to_leg.out.relayed(now, to_leg.config.pt, rx.marker, rx, body, &mut data);
         self.outputs.push_back(Output::Transmit { leg: from.other(), to, data });
     }
@@ -497,7 +529,7 @@ impl Session {
         let Some(to_leg) = self.legs[from.other().index()].as_mut() else { return };
         let (Some(pt), true) = (to_leg.config.telephone_event, to_leg.config.send) else { return };
         let to = to_leg.latched.unwrap_or(to_leg.config.remote);
-        let mut data = Vec::with_capacity(16);
+        let mut data = Self::packet_buffer(&mut self.spare);
         to_leg.out.relayed(now, pt, rx.marker, rx, payload, &mut data);
         self.outputs.push_back(Output::Transmit { leg: from.other(), to, data });
     }
@@ -505,7 +537,14 @@ impl Session {
     fn drain_recorder(&mut self, now: Instant) {
         if let Some(r) = &mut self.recorder {
             while let Some(f) = r.poll_frame(now) {
-                self.outputs.push_back(Output::Frame(Box::new(f)));
+                let frame = match self.spare_frames.pop() {
+                    Some(mut b) => {
+                        *b = f;
+                        b
+                    }
+                    None => Box::new(f),
+                };
+                self.outputs.push_back(Output::Frame(frame));
             }
         }
     }

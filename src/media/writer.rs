@@ -2,18 +2,19 @@
 //! writing the recordings off the packet path.
 //!
 //! ```text
-//!   call task: Recorder --chunk of 0.5 s (Vec<i16>)--> writer thread k (call id % k)
-//!                                                        | RecordingWriter per open call
-//!              Recorder::finish --Close--> writer: hands the file back
-//!              --> blocking task: RecordingWriter::finish (header, sync, SHA-256)
+//!   RTP worker: Recorder --chunk of 0.5 s (Vec<i16>)--> writer thread k (call id % k)
+//!                                                         | RecordingWriter per open call
+//!   tokio task: Recorder::finish --Close--> writer: hands the file back
+//!               --> blocking task: RecordingWriter::finish (header, sync, SHA-256)
 //! ```
 //!
-//! A call's task gathers its 20 ms frames into chunks and hands over one
-//! chunk every [`CHUNK_FRAMES`] frames, so a writer thread wakes a couple
-//! of times a second per call rather than fifty, and a slow disk holds up
-//! only the chunks (the channels are unbounded), never a packet. The
-//! writers end once every [`Recordings`] handle and [`Recorder`] is gone
-//! (the runtime shutting down), finishing the recordings still open.
+//! A call's RTP worker gathers its 20 ms frames into chunks and hands over
+//! one chunk every [`CHUNK_FRAMES`] frames, so a writer thread wakes a
+//! couple of times a second per call rather than fifty, and a slow disk
+//! holds up only the chunks (the channels are unbounded), never a packet.
+//! The writers end once every [`Recordings`] handle and [`Recorder`] is
+//! gone (the RTP workers stopped, at shutdown), finishing the recordings
+//! still open; the runtime waits for them.
 
 use super::driver::RecordingTarget;
 use super::wav::{RecordingInfo, RecordingWriter};
@@ -67,7 +68,7 @@ impl Recordings {
     }
 }
 
-/// One call's recording, as its task sees it.
+/// One call's recording, as its RTP worker sees it.
 pub struct Recorder {
     id: u64,
     writer: mpsc::Sender<Write>,
@@ -106,8 +107,9 @@ impl Recorder {
 }
 
 impl Drop for Recorder {
-    /// A call task dropped without [`Recorder::finish`] (the runtime
-    /// shutting down): what it gathered is written and the file finished.
+    /// Dropped without [`Recorder::finish`] (the RTP workers stopping at
+    /// shutdown, or the finishing task cut short): what it gathered is
+    /// written and the writer finishes the file.
     fn drop(&mut self) {
         if !self.closed {
             self.hand_over();
@@ -135,7 +137,7 @@ fn write_loop(rx: mpsc::Receiver<Write>) {
             }
             Write::Close { id, done } => {
                 let w = open.remove(&id).unwrap_or_else(|| Err("recording thread failed: unknown recording".into()));
-                // Nobody to hand it to (the call's task is gone): finish it here.
+                // Nobody to hand it to (the finishing task is gone): finish it here.
                 let orphan = match done {
                     Some(done) => done.send(w).err(),
                     None => Some(w),
