@@ -29,7 +29,7 @@
 //! `failed` when the trunk or the seat phone could not be reached.
 
 use super::call::{Dialog, Inbound, LegRef, SeatLeg, SeatLegState};
-use super::media_glue::{CallMedia, MediaOut, allocate_pair, leg_config, reoffer_answer, sdp_body};
+use super::media_glue::{CallMedia, MediaOut, allocate_pair, leg_config, reoffer_answer, sdp_body, usable_sdp};
 use super::{Engine, Purpose, Record, Refused};
 use crate::media::driver::{MediaCmd, RecordingTarget};
 use crate::media::sdp::{self, Direction};
@@ -463,10 +463,7 @@ impl Engine {
     /// false if the message has none hotline can use.
     fn citizen_media(&mut self, id: &str, msg: &Message) -> bool {
         let Some(settings) = self.config.media.clone() else { return false };
-        let remote = std::str::from_utf8(&msg.body).ok().and_then(|t| sdp::parse(t).ok());
-        let Some((remote, codec)) = remote.and_then(|r| r.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (r.clone(), c))) else {
-            return false;
-        };
+        let Some((remote, codec)) = usable_sdp(msg, &settings.codecs) else { return false };
         self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&remote, codec)));
         true
     }
@@ -512,8 +509,7 @@ impl Engine {
     /// Click-to-call: the agent picked up; now the citizen is called.
     fn seat_answered_callback(&mut self, now: Instant, id: &str, msg: &Message) {
         let Some(settings) = self.config.media.clone() else { return };
-        let remote = std::str::from_utf8(&msg.body).ok().and_then(|t| sdp::parse(t).ok());
-        match remote.and_then(|r| r.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (r.clone(), c))) {
+        match usable_sdp(msg, &settings.codecs) {
             Some((remote, codec)) => {
                 if let Some(cb) = self.callbacks.get_mut(id) {
                     cb.media.caller_codec = codec;

@@ -126,6 +126,19 @@ pub(super) fn reoffer_answer(config: &EngineConfig, settings: &MediaSettings, m:
     Some((answer, remote))
 }
 
+/// A message's SDP (an answer, or a peer's offer in a 18x) with the first
+/// of its codecs hotline supports; `None` if it has none hotline can use.
+pub(super) fn usable_sdp(msg: &Message, supported: &[Codec]) -> Option<(RemoteMedia, Codec)> {
+    let remote = std::str::from_utf8(&msg.body).ok().and_then(|t| sdp::parse(t).ok())?;
+    let codec = first_supported(&remote, supported)?;
+    Some((remote, codec))
+}
+
+/// The first of `remote`'s codecs that hotline supports.
+fn first_supported(remote: &RemoteMedia, supported: &[Codec]) -> Option<Codec> {
+    remote.codecs().map(|(_, c)| c).find(|c| supported.contains(c))
+}
+
 pub(super) fn sdp_body(text: String) -> (String, Bytes) {
     ("application/sdp".into(), Bytes::from(text))
 }
@@ -234,8 +247,7 @@ impl Engine {
         let Some(settings) = self.config.media.clone() else { return };
         let Some(m) = self.calls.get_mut(id).and_then(|c| c.media.as_mut()).filter(|m| m.late_offer) else { return };
         m.late_offer = false;
-        let answer = std::str::from_utf8(&ack.body).ok().and_then(|t| sdp::parse(t).ok());
-        match answer.and_then(|a| a.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (a.clone(), c))) {
+        match usable_sdp(ack, &settings.codecs) {
             Some((remote, codec)) => {
                 if let Some(m) = self.calls.get_mut(id).and_then(|c| c.media.as_mut()) {
                     m.caller_codec = codec;
@@ -318,8 +330,7 @@ impl Engine {
         if call.media.is_none() {
             return;
         }
-        let answer = std::str::from_utf8(&seat_answer.body).ok().and_then(|t| sdp::parse(t).ok());
-        match answer.and_then(|a| a.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)).map(|c| (a.clone(), c))) {
+        match usable_sdp(seat_answer, &settings.codecs) {
             Some((remote, codec)) => self.media_cmd(id, MediaCmd::SetLeg(Leg::Agent, leg_config(&remote, codec))),
             None => tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard"),
         }
@@ -349,7 +360,7 @@ impl Engine {
     /// silence watch, and music while the agent holds.
     pub(super) fn media_reoffered(&mut self, id: &str, leg: Leg, remote: &RemoteMedia, hold_music: Option<Clip>) {
         let Some(settings) = self.config.media.clone() else { return };
-        let Some(codec) = remote.codecs().map(|(_, c)| c).find(|c| settings.codecs.contains(c)) else { return };
+        let Some(codec) = first_supported(remote, &settings.codecs) else { return };
         self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(remote, codec)));
         if leg == Leg::Caller && settings.rtp_timeout.is_some() {
             // A caller holding with `inactive` or `recvonly` sends nothing.
