@@ -84,19 +84,14 @@ pub fn outbound(c: &Config) -> Option<crate::b2bua::Outbound> {
         .iter()
         .filter_map(|(name, p)| Some((name.as_str(), regex::Regex::new(&super::validate::anchored(p)).ok()?)))
         .collect();
-    let emergency: std::collections::HashSet<&str> =
-        c.queues.iter().filter(|q| q.class == crate::model::LineClass::Emergency).map(|q| q.name.as_str()).collect();
+    let classes = c.seat_classes();
     let seats = c
         .all_seats()
         .into_iter()
         .map(|s| {
             let names = s.outbound.as_ref().unwrap_or(&o.default_allow);
             let allowed = names.iter().filter_map(|n| Some((n.clone(), compiled.get(n.as_str())?.clone()))).collect();
-            let class = if s.queues.iter().any(|m| emergency.contains(m.queue.as_str())) {
-                crate::model::LineClass::Emergency
-            } else {
-                crate::model::LineClass::NonEmergency
-            };
+            let class = classes.get(&s.extension).copied().unwrap_or_default();
             (s.extension, SeatOutbound { class, allowed })
         })
         .collect();
@@ -202,9 +197,8 @@ pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::
 }
 
 /// The settings reports are computed with: `[reports]`, the queues' own
-/// service levels and each seat's class (its first queue's).
+/// service levels and each seat's class ([`Config::seat_classes`]).
 pub fn report_settings(c: &Config) -> crate::reports::ReportSettings {
-    let queue_class: HashMap<&str, crate::model::LineClass> = c.queues.iter().map(|q| (q.name.as_str(), q.class)).collect();
     crate::reports::ReportSettings {
         // Validated: the fallback never applies.
         tz: crate::reports::Tz::parse(&c.reports.timezone).unwrap_or(crate::reports::Tz::CHINA),
@@ -215,13 +209,6 @@ pub fn report_settings(c: &Config) -> crate::reports::ReportSettings {
             .iter()
             .filter_map(|q| q.service_level_secs.map(|s| (q.name.clone(), (s * 1000) as i64)))
             .collect(),
-        seat_class: c
-            .all_seats()
-            .into_iter()
-            .filter_map(|s| {
-                let class = s.queues.first().and_then(|m| queue_class.get(m.queue.as_str()).copied())?;
-                Some((s.extension, class))
-            })
-            .collect(),
+        seat_class: c.seat_classes().into_iter().collect(),
     }
 }

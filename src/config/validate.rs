@@ -27,6 +27,25 @@ impl Config {
         seats
     }
 
+    /// Each seat's class: emergency if it serves an emergency queue (the
+    /// rule the ACD's live view uses too). Its callbacks, its ready and
+    /// not-ready time in reports, and the tokens that see it follow it.
+    pub fn seat_classes(&self) -> HashMap<String, crate::model::LineClass> {
+        let emergency: HashSet<&str> =
+            self.queues.iter().filter(|q| q.class == crate::model::LineClass::Emergency).map(|q| q.name.as_str()).collect();
+        self.all_seats()
+            .into_iter()
+            .map(|s| {
+                let class = if s.queues.iter().any(|m| emergency.contains(m.queue.as_str())) {
+                    crate::model::LineClass::Emergency
+                } else {
+                    crate::model::LineClass::NonEmergency
+                };
+                (s.extension, class)
+            })
+            .collect()
+    }
+
     pub(super) fn validate(&self) -> Result<(), Refusal> {
         let refuse = |key: String, reason: String| Err((key, reason));
         let phones = &self.sip.phones;

@@ -128,8 +128,8 @@ pub struct ReportSettings {
     pub service_level_ms: i64,
     /// ...and the queues with their own.
     pub queue_service_level_ms: BTreeMap<String, i64>,
-    /// Each configured seat's own class (its first queue's): where its
-    /// ready and not-ready time is reported.
+    /// Each configured seat's own class (emergency if it serves an
+    /// emergency queue): where its ready and not-ready time is reported.
     pub seat_class: BTreeMap<String, LineClass>,
 }
 
