@@ -21,9 +21,9 @@ pub mod media;
 pub mod model;
 pub mod reports;
 pub mod server;
+pub mod simulate;
 pub mod sip;
 pub mod store;
-pub mod simulate;
 pub mod tickets;
 pub mod timers;
 

@@ -55,6 +55,10 @@ pub enum HangupBy {
     Caller,
     Agent,
     System,
+    /// The agent transferred the call to the other side (emergency and
+    /// non-emergency): this record ends there, and the call goes on as a
+    /// new record whose `parent_id` is this one's id.
+    Transfer,
 }
 
 macro_rules! str_enum {
@@ -95,7 +99,7 @@ str_enum!(Outcome {
     Failed => "failed",
 });
 str_enum!(Direction { Inbound => "inbound", Outbound => "outbound" });
-str_enum!(HangupBy { Caller => "caller", Agent => "agent", System => "system" });
+str_enum!(HangupBy { Caller => "caller", Agent => "agent", System => "system", Transfer => "transfer" });
 
 /// One offered call as stored and served by the API.
 ///
@@ -151,6 +155,12 @@ pub struct CallRecord {
     /// which is what is served).
     #[serde(skip)]
     pub ticket: Option<String>,
+    /// The record this call continues: set when an agent transferred a
+    /// call across sides (12345 to 110, or back), which ends the first
+    /// record (`hangup_by` `transfer`) and starts this one, with the
+    /// receiving side's line, queue and class and a recording of its own.
+    #[serde(default)]
+    pub parent_id: Option<String>,
 }
 
 /// A call record as stored and served: what the engine wrote
@@ -416,7 +426,10 @@ mod tests {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
             assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{o}\""));
         }
-        assert_eq!("emergency".parse::<LineClass>().unwrap(), LineClass::Emergency);
+        assert_eq!(
+            "emergency".parse::<LineClass>().unwrap(),
+            LineClass::Emergency
+        );
         assert!("police".parse::<LineClass>().is_err());
     }
 
@@ -442,6 +455,7 @@ mod tests {
             anchored: true,
             direction: Default::default(),
             ticket: None,
+            parent_id: None,
         }
     }
 
@@ -509,8 +523,15 @@ mod tests {
     fn a_leg_stored_before_rtcp_reads_with_no_rtcp_figures() {
         let old = r#"{"codec":"PCMA","packets":10,"bytes":1600,"lost":0,"jitter_ms":0.5,"streams":1,"sent_packets":9,"remote":null}"#;
         let leg: LegMediaStats = serde_json::from_str(old).unwrap();
-        assert_eq!((leg.packets, leg.rtcp_sent, leg.rtt_ms, leg.remote_lost), (10, 0, None, None));
-        let nan = LegMediaStats { rtt_ms: Some(f64::NAN), remote_jitter_ms: Some(2.0), ..Default::default() };
+        assert_eq!(
+            (leg.packets, leg.rtcp_sent, leg.rtt_ms, leg.remote_lost),
+            (10, 0, None, None)
+        );
+        let nan = LegMediaStats {
+            rtt_ms: Some(f64::NAN),
+            remote_jitter_ms: Some(2.0),
+            ..Default::default()
+        };
         let v = serde_json::to_value(&nan).unwrap();
         assert!(v["rtt_ms"].is_null() && v["remote_jitter_ms"] == 2.0, "{v}");
     }

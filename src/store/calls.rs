@@ -15,7 +15,7 @@ use crate::model::{CallMedia, CallRecord, MediaStats, Outcome, Recording, Stored
 pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, \
      survey, anchored, direction, recording_path, recording_duration_ms, recording_size, recording_sha256, recording_error, \
-     media_stats, ticket_id, recording_deleted_at_ms";
+     media_stats, ticket_id, recording_deleted_at_ms, parent_id";
 
 /// Insert, or replace every record column of the stored row, unless the
 /// stored row is final and the new one is not (see [`keeps_stored`]; same
@@ -24,8 +24,8 @@ pub(super) const CALL_COLUMNS: &str = "id, sip_call_id, line, tag, class, caller
 /// that it belongs to the ticket system and the API.
 const UPSERT_CALL: &str = "INSERT INTO calls (id, sip_call_id, line, tag, class, caller, queue, seat, \
      offered_at_ms, answered_at_ms, ended_at_ms, outcome, hangup_by, reason, wait_ms, talk_ms, survey, anchored, \
-     direction, ticket_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+     direction, ticket_id, parent_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
      ON CONFLICT (id) DO UPDATE SET sip_call_id = excluded.sip_call_id, line = excluded.line, \
      tag = excluded.tag, class = excluded.class, caller = excluded.caller, queue = excluded.queue, \
      seat = excluded.seat, offered_at_ms = excluded.offered_at_ms, \
@@ -80,6 +80,7 @@ pub(super) async fn upsert(conn: &mut AnyConnection, rec: &CallRecord) -> Result
         .bind(i32::from(rec.anchored))
         .bind(rec.direction.as_str())
         .bind(rec.ticket.as_deref())
+        .bind(rec.parent_id.as_deref())
         .execute(conn)
         .await?;
     Ok(())
@@ -145,6 +146,7 @@ pub(super) async fn list(
     c.eq("class", f.class.map(|k| k.as_str()));
     c.eq("direction", f.direction.map(|d| d.as_str()));
     c.eq("ticket_id", f.ticket_id.as_deref());
+    c.eq("parent_id", f.parent_id.as_deref());
     let sql = c.select(CALL_COLUMNS, "calls", "offered_at_ms DESC, id DESC");
     let limit = clamp_limit(f.limit, CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT);
     let rows = c
@@ -201,10 +203,15 @@ pub(super) fn from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         anchored: get_i("anchored")? != 0,
         direction: parse(&id, "direction", get_s("direction")?)?,
         ticket: None,
+        parent_id: get_os("parent_id")?,
         id,
     };
     let ticket_id = get_os("ticket_id")?;
-    Ok(StoredCall { record, media, ticket_id })
+    Ok(StoredCall {
+        record,
+        media,
+        ticket_id,
+    })
 }
 
 /// The recording columns of a row: all NULL, or all set.
@@ -242,7 +249,9 @@ fn recording(row: &AnyRow, id: &str) -> Result<Option<Recording>, StoreError> {
             .try_get::<Option<String>, _>("recording_sha256")
             .map_err(q())?
             .ok_or_else(|| missing("recording_sha256"))?,
-        deleted_at_ms: row.try_get::<Option<i64>, _>("recording_deleted_at_ms").map_err(q())?,
+        deleted_at_ms: row
+            .try_get::<Option<i64>, _>("recording_deleted_at_ms")
+            .map_err(q())?,
     }))
 }
 
@@ -272,7 +281,15 @@ fn parse<T: FromStr>(id: &str, column: &'static str, value: String) -> Result<T,
 
 /// Links call `id` to ticket `ticket` (or unlinks it with `None`);
 /// returns whether there is such a call.
-pub(super) async fn set_ticket(conn: &mut AnyConnection, id: &str, ticket: Option<&str>) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = $2").bind(ticket).bind(id).execute(conn).await?;
+pub(super) async fn set_ticket(
+    conn: &mut AnyConnection,
+    id: &str,
+    ticket: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = $2")
+        .bind(ticket)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -36,6 +36,8 @@ pub struct CallFilter {
     pub direction: Option<crate::model::Direction>,
     /// Calls of this ticket (工单).
     pub ticket_id: Option<String>,
+    /// Calls continuing this record after a transfer across sides.
+    pub parent_id: Option<String>,
     /// At most this many rows: [`CALLS_DEFAULT_LIMIT`] if unset, capped at
     /// [`CALLS_MAX_LIMIT`].
     pub limit: Option<u32>,

@@ -146,6 +146,7 @@ pub(super) fn offered(id: &str, offered: i64) -> CallRecord {
         anchored: false,
         direction: Default::default(),
         ticket: None,
+        parent_id: None,
     }
 }
 

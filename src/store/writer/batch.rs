@@ -101,6 +101,7 @@ mod tests {
             anchored: false,
             direction: Default::default(),
             ticket: None,
+            parent_id: None,
         }
     }
 
