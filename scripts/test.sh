@@ -3,7 +3,8 @@
 #   - installs what the tests talk to (SIPp, baresip, python3) when missing and we can;
 #   - points the store tests at PostgreSQL (HOTLINE_TEST_PG_URL; default
 #     the local server at 127.0.0.1:5432, database `test`);
-#   - runs clippy with warnings as errors, then every test.
+#   - checks the formatting (cargo fmt, default rustfmt settings), runs
+#     clippy with warnings as errors, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,9 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   echo "warning: no PostgreSQL answers at 127.0.0.1:5432; the PostgreSQL store tests will fail." >&2
   echo "         start it (pg_ctlcluster <version> main start) or set HOTLINE_TEST_PG_URL." >&2
 fi
+
+step "cargo fmt --check (run \`cargo fmt\` to fix)"
+cargo fmt --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
