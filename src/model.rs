@@ -46,6 +46,10 @@ pub enum Direction {
     #[default]
     Inbound,
     Outbound,
+    /// A seat called a line from its desk phone: the consultation before
+    /// an attended transfer (`caller` is the seat's extension). Not a
+    /// citizen's call: reports leave it out of the offered calls.
+    Internal,
 }
 
 /// Who ended an answered call.
@@ -98,7 +102,7 @@ str_enum!(Outcome {
     Rejected => "rejected",
     Failed => "failed",
 });
-str_enum!(Direction { Inbound => "inbound", Outbound => "outbound" });
+str_enum!(Direction { Inbound => "inbound", Outbound => "outbound", Internal => "internal" });
 str_enum!(HangupBy { Caller => "caller", Agent => "agent", System => "system", Transfer => "transfer" });
 
 /// One offered call as stored and served by the API.

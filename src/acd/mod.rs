@@ -381,6 +381,83 @@ impl Acd {
         Ok(())
     }
 
+    /// Attended transfer: the agent of `call` talked to the agent of
+    /// `consult` (a consultation call the first agent placed to a line)
+    /// and joined the two. The first seat is done with `call` (`transfer`,
+    /// then `complete` with detail `transfer`, then wrap-up); the
+    /// consultation ends for the ACD (`complete`, detail `transfer`); its
+    /// seat stays on the line with the caller, as `as_call` (`connect`,
+    /// detail `attended transfer`), in the consultation's queue.
+    pub fn attended_transfer(
+        &mut self,
+        now: Instant,
+        call: &str,
+        consult: &str,
+        as_call: &str,
+    ) -> Result<(), AcdError> {
+        let unknown = |c: &str| AcdError::UnknownCall(c.into());
+        let from = self.calls.get(call).ok_or_else(|| unknown(call))?;
+        let (from_seat, from_queue) = (
+            from.seat.clone().ok_or_else(|| unknown(call))?,
+            from.queue.clone(),
+        );
+        let to = self.calls.get(consult).ok_or_else(|| unknown(consult))?;
+        let (to_seat, queue, key) = (
+            to.seat.clone().ok_or_else(|| unknown(consult))?,
+            to.queue.clone(),
+            to.key,
+        );
+        self.forget_call(call);
+        let detail = format!("seat {to_seat} (attended)");
+        self.event(
+            now,
+            Some(call),
+            Some(&from_queue),
+            Some(&from_seat),
+            EventKind::Transfer,
+            Some(detail),
+        );
+        self.event(
+            now,
+            Some(call),
+            Some(&from_queue),
+            Some(&from_seat),
+            EventKind::Complete,
+            Some("transfer".into()),
+        );
+        self.seat_done(now, &from_seat, &from_queue, call);
+        self.forget_call(consult);
+        self.event(
+            now,
+            Some(consult),
+            Some(&queue),
+            Some(&to_seat),
+            EventKind::Complete,
+            Some("transfer".into()),
+        );
+        let mut entry = CallEntry::new(&queue, now, key, None);
+        entry.seat = Some(to_seat.clone());
+        self.calls.insert(as_call.into(), entry);
+        self.set_state(
+            now,
+            &to_seat,
+            AgentState::OnCall {
+                call: as_call.into(),
+            },
+            Some(as_call),
+        );
+        self.event(
+            now,
+            Some(as_call),
+            Some(&queue),
+            Some(&to_seat),
+            EventKind::Connect,
+            Some("attended transfer".into()),
+        );
+        self.dispatch(now);
+        Ok(())
+    }
+
     /// The caller hung up before being connected.
     pub fn call_abandoned(&mut self, now: Instant, call: &str) {
         let Some(entry) = self.calls.get(call) else {

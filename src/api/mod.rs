@@ -779,7 +779,7 @@ async fn list_calls(
         Some(d) => Some(d.parse::<crate::model::Direction>().map_err(|_| {
             ApiError(
                 StatusCode::BAD_REQUEST,
-                format!("direction={d:?}: use inbound or outbound"),
+                format!("direction={d:?}: use inbound, outbound or internal"),
             )
         })?),
         None => None,

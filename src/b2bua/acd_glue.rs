@@ -446,7 +446,7 @@ impl Engine {
             return;
         };
         let dialog = &mut call.inbound.dialog;
-        let local = self.config.local_addr(Side::Trunk, dialog.flow.proto);
+        let local = self.config.local_addr(dialog.flow.side, dialog.flow.proto);
         let flow = dialog.flow;
         if let Some(bye) = dialog.request(Method::BYE, local, None) {
             let bye = self.decorate(bye);

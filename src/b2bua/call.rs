@@ -234,6 +234,9 @@ pub struct Call {
     /// The record this one continues, after a transfer across sides
     /// (`transfer.rs`).
     pub parent: Option<String>,
+    /// Inbound (a citizen called a line) or internal (a seat's
+    /// consultation call to a line, `attended.rs`).
+    pub direction: crate::model::Direction,
 }
 
 /// A live call as the API shows it.
@@ -282,7 +285,7 @@ impl Call {
             },
             survey: self.survey.as_ref().and_then(|s| s.answer.clone()),
             anchored: self.media.is_some(),
-            direction: crate::model::Direction::Inbound,
+            direction: self.direction,
             ticket: None,
             parent_id: self.parent.clone(),
         }
@@ -297,7 +300,7 @@ impl Call {
         };
         LiveCall {
             id: self.id.clone(),
-            direction: crate::model::Direction::Inbound,
+            direction: self.direction,
             line: self.line.number.clone(),
             tag: self.line.tag.clone(),
             class: self.line.class,

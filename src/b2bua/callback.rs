@@ -1119,9 +1119,14 @@ impl Engine {
             let Some(cb) = self.callbacks.get_mut(id) else {
                 return;
             };
-            let Some((answer, remote)) =
-                reoffer_answer(&self.config, &settings, &mut cb.media, media_leg, &msg)
-            else {
+            let Some((answer, remote)) = reoffer_answer(
+                &self.config,
+                &settings,
+                &mut cb.media,
+                media_leg,
+                Side::Trunk,
+                &msg,
+            ) else {
                 self.respond(now, &key, &msg, 488);
                 return;
             };

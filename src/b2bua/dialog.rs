@@ -88,8 +88,14 @@ impl Engine {
                 self.respond(now, &server, &msg, 488);
                 return;
             };
+            // The citizen's leg is on the trunk side, but for a seat's
+            // consultation call (`attended.rs`).
+            let citizen_side = self
+                .calls
+                .get(id)
+                .map_or(Side::Trunk, |c| c.inbound.dialog.flow.side);
             let side = if from == LegRef::Citizen {
-                Side::Trunk
+                citizen_side
             } else {
                 Side::Phones
             };
@@ -120,7 +126,10 @@ impl Engine {
                 Some(leg) => (LegRef::Seat(seat.clone()), &mut leg.dialog, Side::Phones),
                 None => return,
             },
-            LegRef::Seat(_) => (LegRef::Citizen, &mut call.inbound.dialog, Side::Trunk),
+            LegRef::Seat(_) => {
+                let side = call.inbound.dialog.flow.side;
+                (LegRef::Citizen, &mut call.inbound.dialog, side)
+            }
         };
         let local = self.config.local_addr(side, dialog.flow.proto);
         let flow = dialog.flow;
@@ -199,6 +208,7 @@ impl Engine {
             }
             Purpose::Fire => {}
             Purpose::Callback => self.callback_invite_response(now, &id, &leg, &key, msg),
+            Purpose::Reoffer => self.reoffer_response(now, &id, &leg, msg),
             Purpose::Relay { server, other } => {
                 if (200..300).contains(&code) && key.method == "INVITE" {
                     // ACK the re-INVITE's 2xx on this leg; the originator ACKs
@@ -224,10 +234,14 @@ impl Engine {
                     resp = resp.with_reason(&reason);
                 }
                 if (101..300).contains(&code) && key.method == "INVITE" {
+                    let citizen_side = self
+                        .calls
+                        .get(&id)
+                        .map_or(Side::Trunk, |c| c.inbound.dialog.flow.side);
                     let side = if leg == LegRef::Citizen {
                         Side::Phones
                     } else {
-                        Side::Trunk
+                        citizen_side
                     };
                     let proto = server_flow_proto(&orig);
                     let local = self.config.local_addr(side, proto);
@@ -280,6 +294,9 @@ impl Engine {
             }
             (Purpose::SeatInvite, _) => self.retired_invite_timeout(&id, &key),
             (Purpose::Callback, leg) => self.callback_invite_timeout(now, &id, &leg, &key),
+            (Purpose::Reoffer, LegRef::Seat(seat)) => {
+                self.reoffer_failed(now, &id, &seat, "no answer")
+            }
             (Purpose::Relay { server, .. }, _) => {
                 if let Some(orig) = self.tx.pending_request(&server) {
                     let resp = self.decorate(Message::response_to(&orig, 408, None));

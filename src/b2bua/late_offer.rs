@@ -100,7 +100,10 @@ impl Engine {
             return;
         };
         let (dialog, side) = match leg {
-            LegRef::Citizen => (&mut call.inbound.dialog, Side::Trunk),
+            LegRef::Citizen => {
+                let side = call.inbound.dialog.flow.side;
+                (&mut call.inbound.dialog, side)
+            }
             LegRef::Seat(seat) => match call.legs.get_mut(seat) {
                 Some(l) => (&mut l.dialog, Side::Phones),
                 None => return,

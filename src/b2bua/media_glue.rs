@@ -125,6 +125,7 @@ pub(super) fn reoffer_answer(
     settings: &MediaSettings,
     m: &mut CallMedia,
     leg: Leg,
+    caller_side: Side,
     offer: &Message,
 ) -> Option<(String, RemoteMedia)> {
     let remote = std::str::from_utf8(&offer.body)
@@ -132,7 +133,7 @@ pub(super) fn reoffer_answer(
         .and_then(|t| sdp::parse(t).ok())?;
     let neg = sdp::negotiate(&remote, &settings.codecs).ok()?;
     let (side, port, index) = match leg {
-        Leg::Caller => (Side::Trunk, m.caller_port, 0),
+        Leg::Caller => (caller_side, m.caller_port, 0),
         Leg::Agent => (Side::Phones, m.agent_port, 1),
     };
     m.versions[index] += 1;
@@ -257,7 +258,8 @@ impl Engine {
         let keep = self.legs_to_keep(call.line.class);
         let (caller_port, agent_port) = allocate_pair(&mut self.ports, keep)?;
         let session_id: u64 = rand::random::<u32>().into();
-        let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
+        let side = call.inbound.dialog.flow.side;
+        let local = SocketAddr::new(self.config.media_ip(side), caller_port);
         let answer = sdp::build_answer(
             local,
             &neg,
@@ -309,7 +311,11 @@ impl Engine {
             .map_or(0, |c| self.legs_to_keep(c.line.class));
         let (caller_port, agent_port) = allocate_pair(&mut self.ports, keep)?;
         let session_id: u64 = rand::random::<u32>().into();
-        let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
+        let side = self
+            .calls
+            .get(id)
+            .map_or(Side::Trunk, |c| c.inbound.dialog.flow.side);
+        let local = SocketAddr::new(self.config.media_ip(side), caller_port);
         let offer = sdp::build_offer(
             local,
             &settings.codecs,
@@ -544,8 +550,14 @@ impl Engine {
         } else {
             Leg::Agent
         };
-        let (answer, remote) =
-            reoffer_answer(&self.config, &settings, call.media.as_mut()?, leg, offer)?;
+        let (answer, remote) = reoffer_answer(
+            &self.config,
+            &settings,
+            call.media.as_mut()?,
+            leg,
+            call.inbound.dialog.flow.side,
+            offer,
+        )?;
         let music = settings.queues.get(&queue).map(|q| q.music.clone());
         self.media_reoffered(id, leg, &remote, music);
         Some(sdp_body(answer))

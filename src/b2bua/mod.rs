@@ -23,10 +23,12 @@
 //! `media_glue.rs` (the call's RTP through hotline, with `[media]`) and
 //! `prompts.rs` (what hotline itself says to callers: place in line,
 //! estimated wait, the satisfaction survey), `transfer.rs` (blind
-//! transfer by REFER from the seat phone) and `callback.rs` (callbacks:
+//! transfer by REFER from the seat phone or the API, across sides too),
+//! `attended.rs` (consultation calls and attended transfer) and `callback.rs` (callbacks:
 //! a seat calling a citizen back through the trunk).
 
 mod acd_glue;
+mod attended;
 mod call;
 mod callback;
 mod capacity;
@@ -147,6 +149,9 @@ enum Purpose {
     Relay { server: TxKey, other: LegRef },
     /// A callback's INVITE (to the citizen, or click-to-call to the seat).
     Callback,
+    /// The re-INVITE offering an attended transfer's target seat the
+    /// caller's media (`attended.rs`).
+    Reoffer,
 }
 
 pub struct Engine {

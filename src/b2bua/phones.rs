@@ -157,6 +157,12 @@ impl Engine {
             self.callback_from_phone(now, key, msg, flow, &user, &number);
             return;
         }
+        if self.config.lines.contains_key(&dialled) {
+            // A seat calling a line: a consultation (`attended.rs`).
+            tracing::info!(seat = %user, line = %dialled, "consultation call");
+            self.offer_call(now, key, msg, flow, user, crate::model::Direction::Internal);
+            return;
+        }
         let Some((feature, reason)) = self.config.feature(&dialled) else {
             tracing::info!(seat = %user, dialled, "404: seat dialled an unknown number");
             self.respond(now, &key, &msg, 404);

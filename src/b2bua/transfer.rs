@@ -27,8 +27,8 @@
 //! sink. Such a transfer names the other side's line, not one of its
 //! seats (403): the receiving side's queue decides who answers.
 //!
-//! Attended transfer (Refer-To with Replaces) is not supported (501), nor
-//! is a transfer of a call whose media hotline does not anchor (without
+//! Attended transfer (Refer-To with Replaces) is `attended.rs`'s. A call
+//! whose media hotline does not anchor cannot be transferred (without
 //! `[media]` the caller's SDP could not follow the new seat; 488).
 
 use super::call::LegRef;
@@ -68,13 +68,23 @@ impl Engine {
         id: &str,
         seat: &str,
     ) {
+        if let Some(replaces) = msg
+            .raw(&Name::REFER_TO)
+            .and_then(|r| super::attended::refer_replaces(r))
+        {
+            self.handle_attended_refer(now, key, msg, id, seat, replaces);
+            return;
+        }
         let outcome = (|| {
             let raw = msg
                 .raw(&Name::REFER_TO)
                 .ok_or_else(|| refused(400, "no Refer-To"))?
                 .to_string();
             if raw.to_ascii_lowercase().contains("replaces") {
-                return Err(refused(501, "attended transfer is not supported"));
+                return Err(refused(
+                    400,
+                    "Replaces without call-id, to-tag and from-tag",
+                ));
             }
             let target =
                 refer_target(&raw).ok_or_else(|| refused(400, "Refer-To names no user"))?;
@@ -232,7 +242,14 @@ impl Engine {
     /// Ends call `id`'s record at a transfer across sides to `line`, and
     /// goes on with the call as `new_id`, a record of `line`'s side whose
     /// parent is the first (see the module doc).
-    fn split_call(&mut self, now: Instant, id: &str, new_id: &str, line: Line, seat: &str) {
+    pub(super) fn split_call(
+        &mut self,
+        now: Instant,
+        id: &str,
+        new_id: &str,
+        line: Line,
+        seat: &str,
+    ) {
         self.cancel_prompt_timers(id);
         let Some(mut call) = self.calls.remove(id) else {
             return;
@@ -286,7 +303,7 @@ impl Engine {
     }
     /// NOTIFY (RFC 3515 §2.4.5) ending the implicit subscription: the
     /// transfer is hotline's from here, as if the target had answered.
-    fn notify_transfer_done(&mut self, now: Instant, id: &str, seat: &str) {
+    pub(super) fn notify_transfer_done(&mut self, now: Instant, id: &str, seat: &str) {
         let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.get_mut(seat)) else {
             return;
         };

@@ -3,7 +3,7 @@
 
 use super::call::{Call, Dialog, Inbound, LegRef};
 use super::{Engine, Record};
-use crate::model::{HangupBy, Outcome};
+use crate::model::{Direction, HangupBy, Outcome};
 use crate::sip::transaction::TxKey;
 use crate::sip::{Flow, Message, Side, random_token, uri_user};
 use bytes::Bytes;
@@ -69,7 +69,6 @@ impl Engine {
             self.respond(now, &key, &msg, 483);
             return;
         }
-        let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
         let caller = msg
             .raw(&Name::custom(
                 "P-Asserted-Identity",
@@ -79,6 +78,22 @@ impl Engine {
             .and_then(|n| uri_user(&n.uri))
             .or_else(|| msg.from().and_then(|f| uri_user(&f.uri.uri)))
             .unwrap_or_else(|| "anonymous".into());
+        self.offer_call(now, key, msg, flow, caller, Direction::Inbound);
+    }
+
+    /// A new call to the line the Request-URI names, from `caller`: a citizen's from the
+    /// trunk, or a seat's consultation call (`attended.rs`). It is
+    /// recorded, checked against capacity and media, and queued.
+    pub(super) fn offer_call(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        msg: Message,
+        flow: Flow,
+        caller: String,
+        direction: Direction,
+    ) {
+        let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
         let id = uuid::Uuid::now_v7().to_string();
         let (line, known) = match self.config.lines.get(&dialled) {
             Some(line) => (line.clone(), true),
@@ -124,6 +139,7 @@ impl Engine {
             survey: None,
             rejecting: None,
             parent: None,
+            direction,
         };
         tracing::info!(line = %call.line.number, caller = %call.caller, queue = %call.queue, "call offered");
         let sip_call_id = call.inbound.dialog.call_id.clone();
@@ -181,7 +197,7 @@ impl Engine {
         if (101..300).contains(&code) {
             let local = self
                 .config
-                .local_addr(Side::Trunk, inbound.dialog.flow.proto);
+                .local_addr(inbound.dialog.flow.side, inbound.dialog.flow.proto);
             let transport = inbound.dialog.flow.proto.via_name().to_ascii_lowercase();
             resp.headers.insert(
                 Name::CONTACT,
