@@ -12,7 +12,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # The real peers the tests talk to: SIPp (trunk and seat phones), baresip
 # (a desk phone that registers, answers and plays a WAV) and Python's
-# standard library (a ticket system).
+# standard library (a ticket system); PJSIP (pjsua2) for attended transfer.
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
@@ -27,6 +27,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "error: missing test peers; run: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
+fi
+# PJSIP (pjsua2, a binary wheel from PyPI) plays the desk phone that does
+# an attended transfer (tests/pjsua/attended_agent.py).
+PJSUA2=pjsua2-python==2.15.1.post1
+if ! python3 -c "import pjsua2" >/dev/null 2>&1; then
+  step "installing $PJSUA2 (pip)"
+  python3 -m pip install -q --disable-pip-version-check "$PJSUA2" ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages "$PJSUA2" || {
+      echo "error: cannot install $PJSUA2; run: python3 -m pip install $PJSUA2" >&2
+      exit 1
+    }
 fi
 
 export HOTLINE_TEST_PG_URL="${HOTLINE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"

@@ -399,3 +399,165 @@ fn a_110_call_passed_to_12345_through_the_api_follows_12345_rules_from_then_on()
     assert_eq!(get_as(&h, TICKETS, &format!("/api/calls/{second}")).0, 200);
     assert_eq!(get_as(&h, TICKETS, &format!("/api/calls/{first}")).0, 403);
 }
+
+/// The attended-transfer desk phone: PJSIP (pjsua2, `tests/pjsua/`),
+/// which `scripts/test.sh` installs from PyPI.
+fn pjsua_agent(
+    h: &Hotline,
+    ext: &str,
+    ip: &str,
+    line: &str,
+    talk: f64,
+    consult: f64,
+) -> std::process::Child {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pjsua/attended_agent.py");
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import pjsua2"])
+        .output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "python3 cannot import pjsua2: install it with `pip install pjsua2-python==2.15.1.post1` (scripts/test.sh does)"
+    );
+    let port = free_port_on(ip);
+    std::process::Command::new("python3")
+        .arg(script)
+        .args(["--hotline", &h.phones.to_string()])
+        .args(["--ext", ext, "--password", &format!("demo-{ext}")])
+        .args(["--bind", &format!("{ip}:{port}")])
+        .args(["--line", line])
+        .args([
+            "--talk",
+            &talk.to_string(),
+            "--consult",
+            &consult.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3")
+}
+
+#[test]
+fn an_attended_transfer_from_a_pjsip_desk_phone_joins_the_caller_with_the_110_agent_it_consulted() {
+    let h = Hotline::start(with_emergency_root);
+    // 8021 answers the consultation, talks, then takes the re-INVITE that
+    // joins it with the caller and talks again.
+    let police = Seat::start(
+        &h,
+        "8021",
+        "127.0.0.21",
+        "seat_answer_reinvite.xml",
+        1,
+        "-d 100",
+    );
+    // 8006 (PJSIP) registers, answers the 12345 call, talks 5 s, holds
+    // the caller, calls 110, talks to 8021 for 3 s, and transfers.
+    let agent = pjsua_agent(&h, "8006", "127.0.0.16", "110", 5.0, 3.0);
+    h.wait_for("8006 registered", Duration::from_secs(10), |h| {
+        h.seat_state("8006")["state"]["state"] == "ready"
+    });
+    trunk(&h, "trunk_call_audio.xml", "12345", 1, "-d 22000").run_ok();
+    let out = agent.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the PJSIP agent: {said}\n{}",
+        tail(&String::from_utf8_lossy(&out.stderr), 40)
+    );
+    police.finish();
+
+    h.wait_for(
+        "three ended records with their recordings",
+        Duration::from_secs(15),
+        |h| {
+            let calls = h.calls(5);
+            calls.len() == 3
+                && calls
+                    .iter()
+                    .all(|c| !c["outcome"].is_null() && !c["recording"].is_null())
+        },
+    );
+    let calls = h.calls(5);
+    let find = |f: &dyn Fn(&Value) -> bool| calls.iter().find(|c| f(c)).cloned().expect("a record");
+    let consultation = find(&|c| c["direction"] == "internal");
+    let parent = find(&|c| c["direction"] == "inbound" && c["parent_id"].is_null());
+    let child = find(&|c| !c["parent_id"].is_null());
+    assert_eq!(
+        (
+            consultation["caller"].as_str(),
+            consultation["line"].as_str(),
+            consultation["class"].as_str(),
+            consultation["seat"].as_str(),
+            consultation["hangup_by"].as_str()
+        ),
+        (
+            Some("8006"),
+            Some("110"),
+            Some("emergency"),
+            Some("8021"),
+            Some("transfer")
+        ),
+        "{consultation}"
+    );
+    assert_eq!(
+        (
+            parent["line"].as_str(),
+            parent["seat"].as_str(),
+            parent["hangup_by"].as_str()
+        ),
+        (Some("12345"), Some("8006"), Some("transfer")),
+        "{parent}"
+    );
+    assert_eq!(child["parent_id"], parent["id"]);
+    assert_eq!(
+        (
+            child["line"].as_str(),
+            child["class"].as_str(),
+            child["seat"].as_str(),
+            child["outcome"].as_str(),
+            child["hangup_by"].as_str()
+        ),
+        (
+            Some("110"),
+            Some("emergency"),
+            Some("8021"),
+            Some("answered"),
+            Some("caller")
+        ),
+        "{child}"
+    );
+    assert_eq!(child["sip_call_id"], parent["sip_call_id"]);
+
+    // Three recordings: the 12345 part (8006's voice), the consultation and
+    // the 110 part (8021's voice, after the re-INVITE), each under its root.
+    let first = recording_file(&h, "recordings", &parent);
+    let consult_wav = recording_file(&h, "recordings-emergency", &consultation);
+    let second = recording_file(&h, "recordings-emergency", &child);
+    for f in [&first, &consult_wav, &second] {
+        assert!(f.exists(), "{f:?}");
+    }
+    let (caller1, _, secs1) = channels(&first);
+    assert!(
+        peak(&caller1, 0.5, 4.5) > 1000,
+        "the caller speaks in the 12345 recording"
+    );
+    let talk1 = parent["talk_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        (secs1 - talk1).abs() < 0.3,
+        "the 12345 recording ({secs1} s) covers its talk ({talk1} s)"
+    );
+    let (_, agent2, secs2) = channels(&second);
+    let talk2 = child["talk_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        talk2 > 8.0,
+        "the 110 part lasts to the caller's hang-up: {child}"
+    );
+    assert!(
+        (secs2 - talk2).abs() < 0.5,
+        "the 110 recording ({secs2} s) covers its talk ({talk2} s)"
+    );
+    assert!(
+        peak(&agent2, 0.5, 6.0) > 1000,
+        "8021 is heard by the caller's call after the transfer"
+    );
+}

@@ -139,7 +139,7 @@ impl Engine {
         let Some(mut leg) = c2.legs.remove(target) else {
             return;
         };
-        c2.seat = None;
+        // Its record keeps the target as the seat that answered it.
         let line = c2.line.clone();
         let sdp_origin = c2
             .media

@@ -438,8 +438,16 @@ fn an_attended_transfer_from_12345_to_110_joins_the_caller_and_the_110_agent_aft
         })
         .unwrap();
     assert_eq!(
-        (consult_done.outcome, consult_done.hangup_by),
-        (Some(Outcome::Answered), Some(HangupBy::Transfer))
+        (
+            consult_done.outcome,
+            consult_done.hangup_by,
+            consult_done.seat.as_deref()
+        ),
+        (
+            Some(Outcome::Answered),
+            Some(HangupBy::Transfer),
+            Some("8021")
+        )
     );
     assert_eq!(consult_done.talk_ms, 15_000);
     let kinds = |call: &str| -> Vec<EventKind> {
