@@ -409,6 +409,7 @@ fn pjsua_agent(
     line: &str,
     talk: f64,
     consult: f64,
+    transfer: &str,
 ) -> std::process::Child {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pjsua/attended_agent.py");
     let probe = std::process::Command::new("python3")
@@ -431,6 +432,7 @@ fn pjsua_agent(
             "--consult",
             &consult.to_string(),
         ])
+        .args(["--transfer", transfer])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -452,7 +454,7 @@ fn an_attended_transfer_from_a_pjsip_desk_phone_joins_the_caller_with_the_110_ag
     );
     // 8006 (PJSIP) registers, answers the 12345 call, talks 5 s, holds
     // the caller, calls 110, talks to 8021 for 3 s, and transfers.
-    let agent = pjsua_agent(&h, "8006", "127.0.0.16", "110", 5.0, 3.0);
+    let agent = pjsua_agent(&h, "8006", "127.0.0.16", "110", 5.0, 3.0, "refer");
     h.wait_for("8006 registered", Duration::from_secs(10), |h| {
         h.seat_state("8006")["state"]["state"] == "ready"
     });
@@ -559,5 +561,101 @@ fn an_attended_transfer_from_a_pjsip_desk_phone_joins_the_caller_with_the_110_ag
     assert!(
         peak(&agent2, 0.5, 6.0) > 1000,
         "8021 is heard by the caller's call after the transfer"
+    );
+}
+
+#[test]
+fn an_agent_desktop_completes_an_attended_transfer_from_110_to_12345_through_the_api() {
+    let h = Hotline::start(with_supervisors);
+    let citizen_seat = Seat::start(
+        &h,
+        "8009",
+        "127.0.0.9",
+        "seat_answer_reinvite.xml",
+        1,
+        "-d 100",
+    );
+    // 8022 (PJSIP) answers a 110 call, talks 3 s, holds, consults 12345
+    // (8009 answers), and waits: the desktop completes the transfer.
+    let agent = pjsua_agent(&h, "8022", "127.0.0.22", "12345", 3.0, 60.0, "api");
+    h.wait_for("8022 registered", Duration::from_secs(10), |h| {
+        h.seat_state("8022")["state"]["state"] == "ready"
+    });
+    let caller = trunk(&h, "trunk_call_audio.xml", "110", 1, "-d 18000").spawn();
+    let live = |h: &Hotline, direction: &str| -> Option<Value> {
+        h.get("/api/calls/live")["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["direction"] == direction)
+            .cloned()
+    };
+    h.wait_for("the consultation answered", Duration::from_secs(15), |h| {
+        live(h, "internal").is_some_and(|c| c["state"] == "connected")
+    });
+    let consultation = live(&h, "internal").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = live(&h, "inbound").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = post_as(
+        &h,
+        SUPERVISOR_110,
+        &format!("/api/calls/{first}/transfer"),
+        json!({ "to": consultation, "by": "desktop of 8022" }),
+    );
+    assert_eq!(status, 202, "{body}");
+    let second = body["call"].as_str().unwrap().to_string();
+    assert_ne!(second, first, "110 to 12345: a new record");
+
+    let out = agent.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the PJSIP agent: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = caller.wait_with_output().unwrap();
+    assert!(out.status.success(), "the caller's SIPp");
+    citizen_seat.finish();
+    h.wait_for("three ended records", Duration::from_secs(15), |h| {
+        let calls = h.calls(5);
+        calls.len() == 3
+            && calls
+                .iter()
+                .all(|c| !c["outcome"].is_null() && !c["recording"].is_null())
+    });
+    let child = h.get(&format!("/api/calls/{second}"))["call"].clone();
+    assert_eq!(
+        (
+            child["line"].as_str(),
+            child["class"].as_str(),
+            child["seat"].as_str(),
+            child["parent_id"].as_str(),
+            child["outcome"].as_str()
+        ),
+        (
+            Some("12345"),
+            Some("non_emergency"),
+            Some("8009"),
+            Some(first.as_str()),
+            Some("answered")
+        ),
+        "{child}"
+    );
+    let parent = h.get(&format!("/api/calls/{first}"));
+    assert_eq!(parent["call"]["hangup_by"], "transfer", "{parent}");
+    assert_eq!(parent["children"], json!([second]));
+    let (_, agent_voice, secs) = channels(&recording_file(&h, "recordings", &child));
+    assert!(
+        secs > 5.0,
+        "the 12345 part is recorded to the caller's hang-up ({secs} s)"
+    );
+    assert!(
+        peak(&agent_voice, 0.5, 5.0) > 1000,
+        "8009 is heard after the transfer"
     );
 }

@@ -21,7 +21,7 @@
 //! on as a child record of the consultation's line, as for a blind
 //! transfer (`transfer.rs`); within a side it keeps its record.
 
-use super::call::{LegRef, SeatLegState};
+use super::call::{Call, LegRef, SeatLegState};
 use super::media_glue::sdp_body;
 use super::{Engine, Purpose};
 use crate::media::driver::MediaCmd;
@@ -54,69 +54,108 @@ impl Engine {
         seat: &str,
         replaces: Replaces,
     ) {
-        let found = self.find_consultation(id, seat, &replaces);
-        let (consult, target) = match found {
-            Ok(found) => found,
+        let started = self
+            .find_consultation(id, seat, |c| {
+                let d = &c.inbound.dialog;
+                let tags = (d.local_tag.as_str(), d.remote_tag.as_deref().unwrap_or(""));
+                d.call_id == replaces.call_id
+                    && (tags == (&replaces.to_tag, &replaces.from_tag)
+                        || tags == (&replaces.from_tag, &replaces.to_tag))
+            })
+            .and_then(|(consult, target)| {
+                let as_call = self.start_attended(now, id, &consult)?;
+                Ok((consult, target, as_call))
+            });
+        let (consult, target, as_call) = match started {
+            Ok(started) => started,
             Err((code, why)) => {
                 tracing::info!(call = %id, seat, code, why, "attended transfer refused");
-                let resp = self.decorate(Message::response_to(&msg, code, None).with_reason(why));
+                let resp = self.decorate(Message::response_to(&msg, code, None).with_reason(&why));
                 self.tx.send_response(now, &key, resp);
                 return;
             }
         };
-        let crossing = self.calls[&consult].line.class != self.calls[id].line.class;
-        let as_call = if crossing {
-            uuid::Uuid::now_v7().to_string()
-        } else {
-            id.to_string()
-        };
-        if let Err(e) = self.acd.attended_transfer(now, id, &consult, &as_call) {
-            tracing::error!(call = %id, error = %e, "attended transfer refused by the ACD");
-            let resp =
-                self.decorate(Message::response_to(&msg, 500, None).with_reason(&e.to_string()));
-            self.tx.send_response(now, &key, resp);
-            return;
-        }
-        tracing::info!(call = %id, from = seat, to = %target, consultation = %consult, "attended transfer");
+        tracing::info!(call = %id, from = seat, to = %target, consultation = %consult, by = "REFER", "attended transfer");
         self.respond(now, &key, &msg, 202);
         self.notify_transfer_done(now, id, seat);
         self.hang_up_leg(now, id, seat);
         self.join_consultation(now, id, &consult, &target, &as_call, seat);
     }
 
-    /// The consultation call `replaces` names: placed by `seat` to a line,
-    /// answered by a seat (returned with the consultation's id).
+    /// The API's attended transfer: call `id`'s agent placed consultation
+    /// `consult` from the desk phone and a desktop asks to join them. The
+    /// agent's leg gets BYE (there is no REFER to answer). Returns the id
+    /// the call goes on under.
+    pub(super) fn attended_command(
+        &mut self,
+        now: Instant,
+        id: &str,
+        seat: &str,
+        consult: &str,
+        by: &str,
+    ) -> Result<String, (u16, String)> {
+        let (consult, target) = self.find_consultation(id, seat, |c| c.id == consult)?;
+        let as_call = self.start_attended(now, id, &consult)?;
+        tracing::info!(call = %id, from = seat, to = %target, consultation = %consult, by, "attended transfer");
+        self.hang_up_leg(now, id, seat);
+        self.join_consultation(now, id, &consult, &target, &as_call, seat);
+        Ok(as_call)
+    }
+
+    /// Hands the call to the consultation's seat in the ACD; returns the id
+    /// the call goes on under (a new one across sides).
+    fn start_attended(
+        &mut self,
+        now: Instant,
+        id: &str,
+        consult: &str,
+    ) -> Result<String, (u16, String)> {
+        let crossing = self.calls[consult].line.class != self.calls[id].line.class;
+        let as_call = if crossing {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            id.to_string()
+        };
+        self.acd
+            .attended_transfer(now, id, consult, &as_call)
+            .map_err(|e| (500, e.to_string()))?;
+        Ok(as_call)
+    }
+
+    /// The live consultation `which` picks: placed by `seat` (the agent of
+    /// call `id`) to a line and answered by a seat (returned with the
+    /// consultation's id).
     fn find_consultation(
         &self,
         id: &str,
         seat: &str,
-        replaces: &Replaces,
-    ) -> Result<(String, String), (u16, &'static str)> {
-        let call = self.calls.get(id).ok_or((481, "no such call"))?;
+        which: impl Fn(&Call) -> bool,
+    ) -> Result<(String, String), (u16, String)> {
+        let refused = |code: u16, why: &str| (code, why.to_string());
+        let call = self
+            .calls
+            .get(id)
+            .ok_or_else(|| refused(481, "no such call"))?;
         if call.media.is_none() {
-            return Err((488, "transfer needs hotline's media ([media])"));
+            return Err(refused(488, "transfer needs hotline's media ([media])"));
         }
         let consult = self
             .calls
             .values()
-            .find(|c| {
-                let d = &c.inbound.dialog;
-                let tags = (d.local_tag.as_str(), d.remote_tag.as_deref().unwrap_or(""));
-                d.call_id == replaces.call_id
-                    && c.ended.is_none()
-                    && (tags == (&replaces.to_tag, &replaces.from_tag)
-                        || tags == (&replaces.from_tag, &replaces.to_tag))
-            })
-            .ok_or((481, "Replaces names no call of hotline's"))?;
+            .find(|c| c.ended.is_none() && which(c))
+            .ok_or_else(|| refused(481, "no such consultation call"))?;
         if consult.direction != crate::model::Direction::Internal || consult.caller != seat {
-            return Err((403, "Replaces names a call this seat did not place"));
+            return Err(refused(
+                403,
+                "not a consultation call this call's agent placed",
+            ));
         }
         let target = consult
             .seat
             .clone()
-            .ok_or((480, "the consultation call is not answered yet"))?;
+            .ok_or_else(|| refused(480, "the consultation call is not answered yet"))?;
         if consult.media.is_none() {
-            return Err((488, "transfer needs hotline's media ([media])"));
+            return Err(refused(488, "transfer needs hotline's media ([media])"));
         }
         Ok((consult.id.clone(), target))
     }

@@ -106,7 +106,9 @@ impl Engine {
     }
 
     /// A transfer asked through the API: the call's agent is released
-    /// (BYE) as if they had sent the REFER. Returns the id the call goes on
+    /// (BYE) as if they had sent the REFER. `target` is a seat, a line, or
+    /// (attended) the id of a consultation call the agent placed from the
+    /// desk phone (`attended.rs`). Returns the id the call goes on
     /// under (a new one across sides).
     pub(super) fn transfer_command(
         &mut self,
@@ -125,12 +127,23 @@ impl Engine {
             .ok_or_else(|| {
                 super::Refused::Unavailable(format!("call {id} is not connected to a seat"))
             })?;
+        let refused = |(code, why): (u16, String)| {
+            tracing::info!(call = %id, seat, code, why, by, "transfer refused");
+            super::Refused::Transfer { code, why }
+        };
+        if self
+            .calls
+            .get(target)
+            .is_some_and(|c| c.direction == crate::model::Direction::Internal)
+        {
+            // A consultation call the agent placed: attended transfer.
+            return self
+                .attended_command(now, id, &seat, target, by)
+                .map_err(refused);
+        }
         let accepted = self
             .accept_transfer(now, id, &seat, target)
-            .map_err(|(code, why)| {
-                tracing::info!(call = %id, seat, code, why, by, "transfer refused");
-                super::Refused::Transfer { code, why }
-            })?;
+            .map_err(refused)?;
         Ok(self.complete_transfer(now, id, &seat, accepted, by))
     }
 

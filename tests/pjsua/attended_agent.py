@@ -5,10 +5,13 @@ It registers as a seat, answers the call hotline rings it for, talks for
 --talk seconds, puts the caller on hold, calls --line from the same
 phone (the consultation), talks to whoever answers for --consult seconds,
 then transfers (REFER with Replaces naming the consultation, as a desk
-phone's transfer key does) and waits for hotline to end both calls.
+phone's transfer key does) and waits for hotline to end both calls. With
+--transfer api it sends no REFER: it waits for hotline to end both calls
+(an agent desktop completes the transfer through hotline's API).
 
-Prints one line per event; exits 0 when the transfer was accepted (NOTIFY
-200) and both calls ended, 1 otherwise (or after --timeout seconds).
+Prints one line per event; exits 0 when both calls ended after the
+transfer (with REFER: accepted by a NOTIFY 200), 1 otherwise (or after
+--timeout seconds).
 """
 
 import argparse
@@ -79,6 +82,7 @@ def main():
     ap.add_argument("--talk", type=float, default=5)
     ap.add_argument("--consult", type=float, default=3)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--transfer", choices=["refer", "api"], default="refer")
     a = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -128,8 +132,13 @@ def main():
                 op = pj.CallOpParam(True)
                 consult.makeCall(f"sip:{a.line}@{a.hotline}", op)
                 log(f"calling {a.line}")
+            if a.transfer == "api" and consult is not None and first.ended and consult.ended:
+                ok = True
+                log("both calls ended by hotline")
+                break
             if (
-                consult is not None
+                a.transfer == "refer"
+                and consult is not None
                 and not transferred
                 and consult.confirmed_at is not None
                 and now - consult.confirmed_at >= a.consult

@@ -538,3 +538,65 @@ fn an_attended_transfer_naming_a_call_the_seat_did_not_place_or_not_yet_answered
         "the call stays with its agent"
     );
 }
+
+#[test]
+fn an_attended_transfer_through_the_api_joins_the_caller_with_the_consultations_agent() {
+    let mut sim = Sim::demo_with_media(without_survey);
+    let trunk = Trunk::new();
+    let seats = registered(&mut sim, &["8021", "8001"]);
+    // A 110 call, answered by 8021, who consults 12345 from the phone.
+    let mut call = trunk.call(&mut sim, "110", "13800000110");
+    call.expect_response(&mut sim, 100, "INVITE");
+    call.expect_response(&mut sim, 183, "INVITE");
+    let id = live_id(&sim);
+    let (_ring, agent) = answer(&mut sim, &mut call, &seats[0]);
+    let (consultation, citizen_agent, _) = consult(&mut sim, &seats[0], "12345", &seats[1]);
+    sim.advance(secs(5));
+
+    // The desktop completes it: the consultation's id as the target.
+    let (reply, mut answer_rx) = tokio::sync::oneshot::channel();
+    let cmd = Command::Transfer {
+        call: id.clone(),
+        to: consultation.clone(),
+        by: "desktop 8021".into(),
+        reply: Some(reply),
+    };
+    sim.command(cmd).unwrap();
+    let child = answer_rx.try_recv().unwrap();
+    assert_ne!(child, id, "110 to 12345: a new record");
+    for _ in 0..2 {
+        let bye = seats[0].expect_request(&mut sim, "BYE");
+        agent.ok(&mut sim, &bye, "");
+    }
+    let reinvite = citizen_agent.expect_request(&mut sim, "INVITE");
+    citizen_agent.ok(&mut sim, &reinvite, &seats[1].answer_sdp());
+    citizen_agent.expect_request(&mut sim, "ACK");
+    let opened = sim.last_record(&call.call_id);
+    assert_eq!(
+        (
+            opened.id.as_str(),
+            opened.line.as_str(),
+            opened.class,
+            opened.seat.as_deref(),
+            opened.parent_id.as_deref()
+        ),
+        (
+            child.as_str(),
+            "12345",
+            LineClass::NonEmergency,
+            Some("8001"),
+            Some(id.as_str())
+        )
+    );
+    // The consultation is over: it names nothing any more.
+    let again = sim.command(Command::Transfer {
+        call: child.clone(),
+        to: consultation,
+        by: "desktop".into(),
+        reply: None,
+    });
+    assert!(
+        matches!(again, Err(Refused::Transfer { code: 404, .. })),
+        "{again:?}"
+    );
+}
