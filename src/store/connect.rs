@@ -45,12 +45,34 @@ impl Backend {
     }
 }
 
-/// Connects to `url` and migrates it (all the way, or up to migration
-/// `upto`); see [`super::Store::connect_with_schema`].
+/// How far [`open`] migrates the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Migrate {
+    /// Every migration this hotline knows (what `hotline serve` does).
+    All,
+    /// Up to and including this version: a database as an older hotline
+    /// left it, to test the later migrations on.
+    #[cfg(test)]
+    UpTo(i64),
+    /// None: the database as it is (`hotline doctor`, `hotline
+    /// retention`). A SQLite file must exist already.
+    Not,
+}
+
+/// The embedded migrations for `backend`.
+pub(super) fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    }
+}
+
+/// Connects to `url` and migrates it as `migrate` says; see
+/// [`super::Store::connect_with_schema`].
 pub(super) async fn open(
     url: &str,
     schema: Option<&str>,
-    upto: Option<i64>,
+    migrate: Migrate,
 ) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
     let shown = redact_url(url);
@@ -61,7 +83,8 @@ pub(super) async fn open(
             if schema.is_some() {
                 tracing::warn!(url = %shown, "a database schema applies to PostgreSQL only; ignored for SQLite");
             }
-            (sqlite_url(url, &shown)?, sqlite_init())
+            let create = migrate != Migrate::Not;
+            (sqlite_url(url, &shown, create)?, sqlite_init())
         }
         Backend::Postgres => (url.to_string(), postgres_init(schema)?),
     };
@@ -112,13 +135,12 @@ pub(super) async fn open(
         }
     }
 
-    let migrator = match backend {
-        Backend::Sqlite => &SQLITE_MIGRATIONS,
-        Backend::Postgres => &POSTGRES_MIGRATIONS,
-    };
-    let migrated = match upto {
-        None => migrator.run(&pool).await,
-        Some(version) => migrator.run_to(version, &pool).await,
+    let migrator = migrator(backend);
+    let migrated = match migrate {
+        Migrate::All => migrator.run(&pool).await,
+        #[cfg(test)]
+        Migrate::UpTo(version) => migrator.run_to(version, &pool).await,
+        Migrate::Not => Ok(()),
     };
     migrated.map_err(|source| StoreError::Migrate {
         url: shown.clone(),
@@ -128,9 +150,10 @@ pub(super) async fn open(
     Ok((pool, backend))
 }
 
-/// The SQLite URL to connect with: the file is created if missing (but not
-/// its directory, which is checked here so the error can say so).
-fn sqlite_url(url: &str, shown: &str) -> Result<String, StoreError> {
+/// The SQLite URL to connect with: with `create`, the file is created if
+/// missing (but not its directory, which is checked here so the error can
+/// say so); without, it must exist.
+fn sqlite_url(url: &str, shown: &str, create: bool) -> Result<String, StoreError> {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -152,10 +175,18 @@ fn sqlite_url(url: &str, shown: &str) -> Result<String, StoreError> {
             hint: "create it or change [store] url",
         });
     }
+    if !in_memory && !create && !Path::new(path).is_file() {
+        return Err(StoreError::Open {
+            url: shown.to_string(),
+            reason: format!("no database file {path}"),
+            hint: "run this where the service runs (a relative path is relative to the working directory), or check [store] url; `hotline serve` creates the file at its first start",
+        });
+    }
+    let mode = if create { "rwc" } else { "rw" };
     Ok(match params {
         Some(p) if p.split('&').any(|kv| kv.starts_with("mode=")) => url.to_string(),
-        Some(_) => format!("{url}&mode=rwc"),
-        None => format!("{url}?mode=rwc"),
+        Some(_) => format!("{url}&mode={mode}"),
+        None => format!("{url}?mode={mode}"),
     })
 }
 
@@ -244,16 +275,19 @@ mod tests {
     #[test]
     fn sqlite_urls_create_the_file_but_not_the_directory() {
         assert_eq!(
-            sqlite_url("sqlite://x.db", "").ok().as_deref(),
+            sqlite_url("sqlite://x.db", "", true).ok().as_deref(),
             Some("sqlite://x.db?mode=rwc")
         );
         assert_eq!(
-            sqlite_url("sqlite://x.db?mode=ro", "").ok().as_deref(),
+            sqlite_url("sqlite://x.db?mode=ro", "", true)
+                .ok()
+                .as_deref(),
             Some("sqlite://x.db?mode=ro")
         );
         let err = sqlite_url(
             "sqlite:///nonexistent-dir-hotline/x.db",
             "sqlite:///nonexistent-dir-hotline/x.db",
+            true,
         );
         let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
@@ -261,5 +295,22 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("create it or change [store] url"), "{msg}");
+    }
+
+    #[test]
+    fn sqlite_urls_without_migrating_need_the_file() {
+        let dir = std::env::temp_dir();
+        let missing = format!("sqlite://{}/hotline-no-such-file.db", dir.display());
+        let msg = sqlite_url(&missing, &missing, false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("no database file"), "{msg}");
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let url = format!("sqlite://{}", file.path().display());
+        assert_eq!(
+            sqlite_url(&url, &url, false).ok(),
+            Some(format!("{url}?mode=rw"))
+        );
     }
 }

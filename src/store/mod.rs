@@ -31,6 +31,7 @@ mod filter;
 pub mod outbox;
 mod recovery;
 mod retention;
+mod status;
 mod writer;
 
 #[cfg(test)]
@@ -45,6 +46,8 @@ pub use filter::{
     CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT, CallFilter, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT,
     EventFilter,
 };
+pub use retention::{ExpiredRecording, ExpiredSummary};
+pub use status::MigrationState;
 pub use writer::{StoreCmd, Writer, WriterConfig, WriterHandle, WriterStatus};
 
 use crate::model::{CallMedia, CallRecord, Outcome, QueueEvent, StoredCall};
@@ -68,7 +71,7 @@ impl Store {
     /// (created if missing; every connection's `search_path` is set to it).
     /// Ignored, with a warning, for SQLite.
     pub async fn connect_with_schema(url: &str, schema: Option<&str>) -> Result<Store, StoreError> {
-        let (pool, backend) = connect::open(url, schema, None).await?;
+        let (pool, backend) = connect::open(url, schema, connect::Migrate::All).await?;
         Ok(Store { pool, backend })
     }
 
@@ -81,8 +84,31 @@ impl Store {
         schema: Option<&str>,
         version: i64,
     ) -> Result<Store, StoreError> {
-        let (pool, backend) = connect::open(url, schema, Some(version)).await?;
+        let (pool, backend) = connect::open(url, schema, connect::Migrate::UpTo(version)).await?;
         Ok(Store { pool, backend })
+    }
+
+    /// Opens `url` as it is, without migrating it (`hotline doctor`,
+    /// `hotline retention`): see [`Store::migration_state`]. A SQLite file
+    /// must exist already.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        let (pool, backend) = connect::open(url, None, connect::Migrate::Not).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which of this hotline's migrations the database has applied, which
+    /// are pending, and any it has that this hotline does not know.
+    pub async fn migration_state(&self) -> Result<MigrationState, StoreError> {
+        status::read(&mut *self.conn().await?, self.backend)
+            .await
+            .map_err(StoreError::query("read the migrations"))
+    }
+
+    /// When the newest call record was offered (none without calls).
+    pub async fn newest_call_ms(&self) -> Result<Option<i64>, StoreError> {
+        status::newest_call_ms(&mut *self.conn().await?)
+            .await
+            .map_err(StoreError::query("read the newest call"))
     }
 
     /// Which database this store talks to.
@@ -261,6 +287,39 @@ impl Store {
         retention::expired(&mut *self.conn().await?, class.as_str(), cutoff_ms, limit)
             .await
             .map_err(StoreError::query("list expired recordings"))
+    }
+
+    /// How many recordings of `class` whose call ended before `cutoff_ms`
+    /// are not deleted yet, and their end times and size.
+    pub async fn expired_summary(
+        &self,
+        class: crate::model::LineClass,
+        cutoff_ms: i64,
+    ) -> Result<ExpiredSummary, StoreError> {
+        retention::summary(&mut *self.conn().await?, class.as_str(), cutoff_ms)
+            .await
+            .map_err(StoreError::query("count expired recordings"))
+    }
+
+    /// The next `limit` of those recordings after `after` (the last of
+    /// the previous page; `None` for the first), oldest first.
+    pub async fn expired_recordings_after(
+        &self,
+        class: crate::model::LineClass,
+        cutoff_ms: i64,
+        after: Option<&ExpiredRecording>,
+        limit: i64,
+    ) -> Result<Vec<ExpiredRecording>, StoreError> {
+        let after = after.map(|r| (r.ended_at_ms, r.id.as_str()));
+        retention::page(
+            &mut *self.conn().await?,
+            class.as_str(),
+            cutoff_ms,
+            after,
+            limit,
+        )
+        .await
+        .map_err(StoreError::query("list expired recordings"))
     }
 
     /// Call `id`'s recording file was deleted at `at_ms` (retention).

@@ -11,6 +11,7 @@ mod events;
 mod media;
 mod outbox;
 mod reports;
+mod retention;
 mod writer;
 
 use std::future::Future;
