@@ -20,6 +20,7 @@ pub mod config;
 pub mod media;
 pub mod model;
 pub mod reports;
+pub mod retention;
 pub mod server;
 pub mod simulate;
 pub mod sip;

@@ -1,7 +1,8 @@
 //! The `hotline` command: `serve` runs the service, `check-config`
 //! validates a config file without starting anything, `outbox` lists and
 //! replays the ticket system's events in the service's database, `report`
-//! computes answer rates from it (docs/metrics.md).
+//! computes answer rates from it (docs/metrics.md), `retention` deletes
+//! the recordings past their retention period.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hotline::config::Config;
@@ -81,6 +82,21 @@ enum Cmd {
         /// Count emergency and non-emergency calls together (class null).
         #[arg(long)]
         mix_classes: bool,
+    },
+
+    /// Delete the recordings past their class's retention period now
+    /// (`hotline serve` does it at start and every hour), printing per
+    /// class what it deletes; exit 1 if the database cannot be reached or
+    /// a file cannot be deleted.
+    Retention {
+        /// The service's config file ([recordings] periods and roots,
+        /// [store] url).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Delete nothing: say per class how many recordings, the oldest
+        /// and newest, and their size.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -233,6 +249,20 @@ fn main() -> ExitCode {
                 report(c, args),
             )
         }
+        Cmd::Retention { config, dry_run } => {
+            let c = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    eprintln!("nothing was deleted; fix the config and run again");
+                    return ExitCode::from(1);
+                }
+            };
+            run(
+                tokio::runtime::Builder::new_current_thread(),
+                retention(c, dry_run),
+            )
+        }
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
@@ -372,6 +402,76 @@ async fn outbox(c: Config, action: OutboxAction) -> anyhow::Result<()> {
         }
     }
     store.close().await;
+    Ok(())
+}
+
+/// How long `retention` waits for the database to answer.
+const DB_TIMEOUT: Duration = Duration::from_secs(15);
+
+async fn retention(c: Config, dry_run: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use hotline::retention::{Mode, run_pass};
+    let mode = if dry_run { Mode::DryRun } else { Mode::Delete };
+    let shown = hotline::store::redact_url(&c.store.url);
+    let store = tokio::time::timeout(DB_TIMEOUT, hotline::store::Store::open_existing(&c.store.url))
+        .await
+        .map_err(|_| anyhow::anyhow!("the database ([store] url = {shown}) did not answer within {} s: check that it runs and that this host reaches it; nothing was deleted", DB_TIMEOUT.as_secs()))?
+        .with_context(|| format!("opening the database ([store] url = {shown}); nothing was deleted"))?;
+    let state = store.migration_state().await?;
+    if state.is_empty_database() {
+        println!("{shown} holds no call records yet: nothing to delete");
+        return Ok(());
+    }
+    if !state.is_current() {
+        let pending: Vec<String> = state
+            .pending
+            .iter()
+            .map(|(v, d)| format!("{v:04} {d}"))
+            .collect();
+        anyhow::bail!(
+            "the database ([store] url = {shown}) is not at this hotline's schema (pending: [{}]; failed: {:?}; edited: {:?}); nothing was deleted. Run the retention with the hotline version the service runs, or start this version's `hotline serve` once to migrate it (back up first: deploy/BACKUP.md); `hotline doctor` says more",
+            pending.join(", "),
+            state.failed,
+            state.changed
+        );
+    }
+    if !state.unknown.is_empty() {
+        eprintln!(
+            "warning: a newer hotline migrated this database (versions {:?}); this one may not know all of it",
+            state.unknown
+        );
+    }
+    let tz = hotline::config::runtime::report_settings(&c).tz;
+    let mut shown_at = std::time::Instant::now();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let passes = run_pass(&store, &c.recordings, now, mode, &mut |p| {
+        if p.done == 0 {
+            println!("{}", p.plan(tz));
+        } else if shown_at.elapsed() >= Duration::from_secs(2) {
+            eprintln!("  {}", p.progress());
+            shown_at = std::time::Instant::now();
+        }
+    })
+    .await;
+    store.close().await;
+    let passes = passes.with_context(|| {
+        format!("the database ([store] url = {shown}) failed during the pass; what was deleted is marked, run again to go on")
+    })?;
+    for line in passes.iter().filter_map(|p| p.outcome(mode)) {
+        println!("{line}");
+    }
+    let failed: u64 = passes.iter().map(|p| p.failed).sum();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} recording(s) could not be {} (first ones above); they are left as they are. Let the service's user remove them (chown -R hotline: <root>) and run again",
+            if dry_run { "read" } else { "deleted" }
+        );
+    }
+    if dry_run {
+        eprintln!("dry run: nothing deleted; run without --dry-run to delete");
+    }
     Ok(())
 }
 

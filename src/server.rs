@@ -580,61 +580,28 @@ fn summarize(list: &[String]) -> String {
 
 /// Deletes recordings older than their class's retention period
 /// (`[recordings] retention_days`, `emergency_retention_days`), at start and
-/// every hour, and marks their records. A file already gone counts as
-/// deleted; one that cannot be removed is tried again next time.
+/// every hour, and marks their records: one [`crate::retention`] pass,
+/// as `hotline retention` runs it. A file already gone counts as deleted;
+/// one that cannot be removed is tried again next time.
 async fn sweep_recordings(
     store: Store,
     recordings: crate::config::RecordingsConfig,
     shutdown: CancellationToken,
 ) {
-    use crate::model::LineClass;
+    use crate::retention::{Mode, run_pass};
     loop {
-        for class in [LineClass::NonEmergency, LineClass::Emergency] {
-            let Some(keep) = recordings.retention(class) else {
-                continue;
-            };
-            let cutoff = unix_ms_now() - keep.as_millis() as i64;
-            let root = recordings.root_for(class).to_path_buf();
-            let mut deleted = 0usize;
-            loop {
-                let batch = match store.expired_recordings(class, cutoff, 500).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "retention: cannot list expired recordings; trying again in an hour");
-                        break;
-                    }
-                };
-                let mut progressed = false;
-                for (id, rel) in &batch {
-                    let path = root.join(rel);
-                    match tokio::fs::remove_file(&path).await {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            tracing::warn!(call = %id, path = %path.display(), error = %e, "retention: cannot delete a recording; check its permissions");
-                            continue;
-                        }
-                    }
-                    if store
-                        .mark_recording_deleted(id, unix_ms_now())
-                        .await
-                        .is_ok()
-                    {
-                        deleted += 1;
-                        progressed = true;
-                    }
-                }
-                if batch.len() < 500 || !progressed {
-                    break;
-                }
-            }
-            if deleted > 0 {
-                tracing::info!(
-                    class = class.as_str(),
-                    deleted,
-                    days = keep.as_secs() / 86_400,
-                    "retention: deleted recordings past their retention period"
-                );
+        match run_pass(
+            &store,
+            &recordings,
+            unix_ms_now(),
+            Mode::Delete,
+            &mut |_| {},
+        )
+        .await
+        {
+            Ok(passes) => passes.iter().for_each(|p| p.log()),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: cannot sweep expired recordings; trying again in an hour")
             }
         }
         tokio::select! {
