@@ -17,6 +17,8 @@ pub mod acd;
 pub mod api;
 pub mod b2bua;
 pub mod config;
+pub mod doctor;
+pub mod journald;
 pub mod media;
 pub mod model;
 pub mod reports;

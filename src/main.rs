@@ -2,7 +2,8 @@
 //! validates a config file without starting anything, `outbox` lists and
 //! replays the ticket system's events in the service's database, `report`
 //! computes answer rates from it (docs/metrics.md), `retention` deletes
-//! the recordings past their retention period.
+//! the recordings past their retention period, `doctor` checks a config
+//! and the machine it is to run on.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hotline::config::Config;
@@ -28,6 +29,9 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+    /// Text with each line's syslog priority (`<3>` error ... `<7>`
+    /// debug) and no time, for systemd's journal (deploy/hotline.service).
+    Journald,
 }
 
 #[derive(Subcommand)]
@@ -98,6 +102,23 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+
+    /// Check a config and the machine it is to run on (ports, RTP range,
+    /// directories, database and migrations, prompts, trunk, credentials,
+    /// clock) and say what to fix; exit 1 if a check FAILs. Run it as the
+    /// service's user, in its working directory.
+    Doctor {
+        /// The config file to check.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Another trunk address to probe with SIP OPTIONS besides
+        /// [outbound] trunk (the carrier's SBC); may be repeated.
+        #[arg(long = "trunk", value_name = "IP:PORT")]
+        trunks: Vec<std::net::SocketAddr>,
+        /// Seconds a trunk has to answer OPTIONS.
+        #[arg(long, default_value_t = 4)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -164,7 +185,10 @@ enum OutboxAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The doctor's report is its output: the store's info lines would
+    // only get in the way.
+    let quiet = matches!(cli.command, Cmd::Doctor { .. });
+    init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match cli.command {
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
@@ -262,6 +286,36 @@ fn main() -> ExitCode {
                 tokio::runtime::Builder::new_current_thread(),
                 retention(c, dry_run),
             )
+        }
+        Cmd::Doctor {
+            config,
+            trunks,
+            timeout_secs,
+        } => {
+            let opts = hotline::doctor::Options {
+                trunks,
+                timeout: Duration::from_secs(timeout_secs.max(1)),
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let checks = rt.block_on(hotline::doctor::run(&config, &opts));
+            for c in &checks {
+                println!("{c}");
+            }
+            println!("{}", hotline::doctor::summary(&checks, &config));
+            if hotline::doctor::passed(&checks) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
@@ -563,9 +617,9 @@ fn addr_list(udp: Option<std::net::SocketAddr>, tcp: Option<std::net::SocketAddr
     parts.join(", ")
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -574,5 +628,6 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+        LogFormat::Journald => builder.event_format(hotline::journald::format()).init(),
     }
 }
