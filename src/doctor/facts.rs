@@ -352,7 +352,7 @@ fn dir(key: &'static str, path: &Path) -> Dir {
     let state = match std::fs::metadata(path) {
         Ok(m) if !m.is_dir() => DirState::NotDir,
         Ok(_) => write_probe(path).map_or_else(DirState::NotWritable, |()| DirState::Writable),
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
             let above = nearest_existing(path);
             DirState::Missing(if above.is_dir() {
                 write_probe(&above)
