@@ -38,6 +38,8 @@ pub struct Facts {
 /// A running hotline, from its health answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Running {
+    /// Where it answered.
+    pub at: SocketAddr,
     pub status: String,
     pub version: String,
 }
@@ -280,6 +282,7 @@ async fn running(config: &Config) -> Option<Running> {
     let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(String::from);
     body.get("engine")?;
     Some(Running {
+        at: addr,
         status: text("status")?,
         version: text("version").unwrap_or_default(),
     })

@@ -82,11 +82,18 @@ fn listener(l: &Listener, running: Option<&Running>) -> Check {
     let flag = if l.proto == Proto::Udp { "u" } else { "t" };
     let (status, text) = match (&l.bind, running) {
         (Bind::Free, _) => (Status::Ok, format!("{key} = {addr}: free")),
+        (Bind::InUse, Some(r)) if key == "[http] listen" => (
+            Status::Ok,
+            format!(
+                "{key} = {addr}: a running hotline answers there (health {}, version {})",
+                r.status, r.version
+            ),
+        ),
         (Bind::InUse, Some(r)) => (
             Status::Ok,
             format!(
-                "{key} = {addr}: held by the running hotline (health {}, version {})",
-                r.status, r.version
+                "{key} = {addr}: in use, by the hotline answering at {} if it runs this config",
+                r.at
             ),
         ),
         (Bind::InUse, None) => (
@@ -143,10 +150,13 @@ fn rtp(r: &RtpRange, running: Option<&Running>) -> Check {
                 total / 4
             ),
         ),
-        (n, Some(_)) if n == total => check(
+        (n, Some(r)) if n == total => check(
             Status::Ok,
             "rtp",
-            format!("{head}: held by the running hotline"),
+            format!(
+                "{head}: in use, by the hotline answering at {} if it runs this config",
+                r.at
+            ),
         ),
         (n, _) => {
             let shown: Vec<String> = r.busy.iter().take(5).map(|p| p.to_string()).collect();

@@ -176,6 +176,7 @@ fn a_port_in_use_fails_naming_the_key_unless_hotline_itself_holds_it() {
     assert!(summary(&checks, Path::new("demo.toml")).starts_with("1 FAIL"));
 
     f.running = Some(Running {
+        at: "127.0.0.1:8080".parse().unwrap(),
         status: "ok".into(),
         version: "0.1.0".into(),
     });
@@ -184,7 +185,15 @@ fn a_port_in_use_fails_naming_the_key_unless_hotline_itself_holds_it() {
         &checks,
         Status::Ok,
         "port",
-        "held by the running hotline (health ok",
+        "in use, by the hotline answering at 127.0.0.1:8080",
+    );
+    f.listeners[2].bind = Bind::InUse;
+    let checks = run(&demo(), &f);
+    find(
+        &checks,
+        Status::Ok,
+        "port",
+        "[http] listen = 127.0.0.1:8080: a running hotline answers there (health ok, version 0.1.0)",
     );
 
     for (bind, needle) in [
@@ -209,6 +218,7 @@ fn the_rtp_range_fails_when_others_hold_ports_of_it() {
         "2 of 1000 ports in use by other programs (20010, 20011)",
     );
     f.running = Some(Running {
+        at: "127.0.0.1:8080".parse().unwrap(),
         status: "ok".into(),
         version: "0.1.0".into(),
     });
@@ -223,7 +233,7 @@ fn the_rtp_range_fails_when_others_hold_ports_of_it() {
         &run(&demo(), &f),
         Status::Ok,
         "rtp",
-        "held by the running hotline",
+        "in use, by the hotline answering at 127.0.0.1:8080",
     );
 
     let mut f = good();
