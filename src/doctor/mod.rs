@@ -5,11 +5,12 @@
 //! ```text
 //!  Config::load ──refused──▶ FAIL naming file, key and reason (nothing else checked)
 //!       │
-//!  facts::gather (IO: bind and release ports, probe directories, open the
-//!       │         database as it is, read prompts, OPTIONS to the trunk,
-//!       │         ask a running hotline's /api/health, read the clock)
+//!  facts::gather (IO, look.rs and options.rs: bind and release ports,
+//!       │         probe directories, open the database as it is, read
+//!       │         prompts, OPTIONS to the trunk, ask a running hotline's
+//!       │         /api/health, read the clock)
 //!       ▼
-//!  judge::judge + exposure::exposure (pure: facts -> checks) ──▶ lines
+//!  judge.rs, peers.rs, exposure.rs (pure: facts -> checks) ──▶ lines
 //! ```
 //!
 //! Ports already held are fine when a hotline answers `/api/health` on
@@ -20,7 +21,9 @@
 mod exposure;
 pub mod facts;
 mod judge;
+mod look;
 pub mod options;
+mod peers;
 #[cfg(test)]
 mod tests;
 
