@@ -1,11 +1,11 @@
 //! The config file format: serde structs with their defaults.
 
 use crate::model::LineClass;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -54,7 +54,7 @@ pub struct Config {
     pub seat_ranges: Vec<SeatRange>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_name")]
@@ -72,14 +72,14 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SipConfig {
     pub phones: PhonesConfig,
     pub trunk: TrunkConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhonesConfig {
     pub udp: Option<SocketAddr>,
@@ -111,7 +111,7 @@ impl PhonesConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     pub udp: Option<SocketAddr>,
@@ -120,7 +120,7 @@ pub struct TrunkConfig {
     pub allow: Vec<ipnet::IpNet>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
@@ -141,7 +141,7 @@ pub struct HttpConfig {
     pub link_ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
     /// Who holds it: written to the logs and the recording audit log.
@@ -156,7 +156,7 @@ pub struct ApiToken {
 }
 
 /// Which side of the center a token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// 12345 and its merged lines only: any emergency call, recording or
@@ -198,7 +198,7 @@ impl Scope {
 }
 
 /// What an API caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// GET the live and historical views (calls, events, queues, seats, tickets).
@@ -209,7 +209,7 @@ pub enum Access {
     Write,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     #[serde(default = "default_store_url")]
@@ -225,7 +225,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingsConfig {
     /// Where the 12345 calls' recordings go (and the emergency ones',
@@ -278,7 +278,7 @@ impl RecordingsConfig {
 }
 
 /// `[reports]`: the thresholds and local time of answer-rate reports.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsConfig {
     /// The center's UTC offset: where report days and hours begin.
@@ -304,7 +304,7 @@ impl Default for ReportsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureCodes {
     #[serde(default = "fc_login")]
@@ -328,7 +328,7 @@ impl Default for FeatureCodes {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketsConfig {
     /// Where call events are POSTed (http:// or https://).
@@ -353,7 +353,7 @@ pub struct TicketsConfig {
     pub public_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityConfig {
     /// Calls at once through the trunk, all classes (inbound and
@@ -365,7 +365,7 @@ pub struct CapacityConfig {
     pub reserved_emergency: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
     /// The trunk's SIP address (UDP) outbound calls are sent to.
@@ -387,7 +387,7 @@ pub struct OutboundConfig {
     pub default_allow: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     /// RTP ports, bound at start: even ports carry RTP, the odd one above
@@ -432,7 +432,7 @@ impl MediaConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineConfig {
     pub number: String,
@@ -451,7 +451,7 @@ pub struct LineConfig {
     pub survey: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyName {
     #[default]
@@ -461,7 +461,7 @@ pub enum StrategyName {
     FewestCalls,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FallbackName {
     #[default]
@@ -470,7 +470,7 @@ pub enum FallbackName {
     Reject,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     pub name: String,
@@ -531,7 +531,7 @@ pub struct QueueConfig {
     pub reject_prompt: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueMembership {
     pub queue: String,
@@ -539,7 +539,7 @@ pub struct QueueMembership {
     pub penalty: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeatConfig {
     pub extension: String,
@@ -553,7 +553,7 @@ pub struct SeatConfig {
     pub outbound: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeatRange {
     pub from: u32,
