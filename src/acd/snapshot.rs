@@ -27,6 +27,8 @@ pub struct QueueSnapshot {
     pub ready: usize,
     /// The calls not yet connected, first in line first.
     pub calls: Vec<WaitingCall>,
+    /// Removed by a reload; it goes when its last call does.
+    pub draining: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +52,8 @@ pub struct SeatSnapshot {
     /// A state asked for while busy, applied when the call ends.
     pub after_call: Option<AfterCall>,
     pub queues: Vec<Membership>,
+    /// Removed by a reload; it leaves when its ring or call is over.
+    pub retiring: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +105,7 @@ impl Acd {
                             ringing: c.ringing.iter().cloned().collect(),
                         })
                         .collect(),
+                    draining: q.draining,
                 }
             })
             .collect();
@@ -117,6 +122,7 @@ impl Acd {
                 calls_answered: s.calls_answered,
                 after_call: s.after_call.clone(),
                 queues: s.queues.iter().map(|(q, p)| Membership { queue: q.clone(), penalty: *p }).collect(),
+                retiring: s.retiring,
             })
             .collect();
         AcdSnapshot { queues, seats }

@@ -23,8 +23,9 @@
 //! `media_glue.rs` (the call's RTP through hotline, with `[media]`) and
 //! `prompts.rs` (what hotline itself says to callers: place in line,
 //! estimated wait, the satisfaction survey), `transfer.rs` (blind
-//! transfer by REFER from the seat phone) and `callback.rs` (callbacks:
-//! a seat calling a citizen back through the trunk).
+//! transfer by REFER from the seat phone), `callback.rs` (callbacks:
+//! a seat calling a citizen back through the trunk) and `reconfigure.rs`
+//! (a reload's new lines, queues and seats, without dropping a call).
 
 mod acd_glue;
 mod call;
@@ -36,6 +37,7 @@ mod late_offer;
 mod media_glue;
 mod phones;
 mod prompts;
+mod reconfigure;
 mod retired;
 mod transfer;
 mod trunk;
