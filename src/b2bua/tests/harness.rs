@@ -37,7 +37,7 @@ pub fn demo_config() -> Config {
     config
 }
 
-const DEMO: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
+pub const DEMO: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
 
 /// A message the engine sent, with the simulated time it left at.
 #[derive(Debug, Clone)]
@@ -75,10 +75,7 @@ impl Sim {
     }
 
     pub fn new(config: Config) -> Sim {
-        let bound = HashMap::from([
-            ((Side::Phones, Proto::Udp), PHONES_LISTEN.parse().unwrap()),
-            ((Side::Trunk, Proto::Udp), TRUNK_LISTEN.parse().unwrap()),
-        ]);
+        let bound = bound();
         let start = Instant::now();
         let timebase = Timebase { instant: start, unix_ms: UNIX_START_MS };
         Sim {
@@ -115,6 +112,13 @@ impl Sim {
         let result = self.engine.handle_command(self.now, cmd);
         self.pump();
         result
+    }
+
+    /// A reload: the engine takes `config` now.
+    pub fn reload(&mut self, config: &Config) -> crate::acd::Reconfigured {
+        let report = self.engine.handle_reconfigure(self.now, engine_config(config, &bound()).unwrap());
+        self.pump();
+        report
     }
 
     /// Moves time forward by `d`, waking the engine at each of its
@@ -246,6 +250,14 @@ impl Sim {
         let seat = snap.seats.iter().find(|s| s.extension == ext).unwrap_or_else(|| panic!("no seat {ext}"));
         seat.state.name()
     }
+}
+
+/// The addresses the engine is told it listens on.
+fn bound() -> HashMap<(Side, Proto), SocketAddr> {
+    HashMap::from([
+        ((Side::Phones, Proto::Udp), PHONES_LISTEN.parse().unwrap()),
+        ((Side::Trunk, Proto::Udp), TRUNK_LISTEN.parse().unwrap()),
+    ])
 }
 
 pub fn secs(s: u64) -> Duration {

@@ -11,8 +11,9 @@
 //! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP), `callback.rs` (callbacks
 //! through the trunk), `media.rs` (prompts,
 //! announcements, survey and recording with `[media]`),
-//! `retransmit.rs` (UDP timers) and `random.rs` (the ACD invariants under
-//! seeded random traffic, made by `traffic.rs` and `reactions.rs`).
+//! `reconfigure.rs` (reloads with calls on), `retransmit.rs` (UDP
+//! timers) and `random.rs` (the ACD invariants under seeded random
+//! traffic, made by `traffic.rs` and `reactions.rs`).
 
 mod harness;
 mod peers;
@@ -28,6 +29,7 @@ mod dialog;
 mod late_offer;
 mod media;
 mod random;
+mod reconfigure;
 mod retransmit;
 mod ringing;
 mod reactions;
