@@ -208,7 +208,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            run(tokio::runtime::Builder::new_multi_thread(), hotline::server::serve(c))
+            run(tokio::runtime::Builder::new_multi_thread(), hotline::server::serve(c, config))
         }
     }
 }

@@ -293,7 +293,7 @@ impl Acd {
         match &to {
             Transfer::Seat(seat) if !self.seats.contains_key(seat) => return Err(AcdError::UnknownSeat(seat.clone())),
             Transfer::Seat(seat) if !self.available.contains(seat) => return Err(AcdError::SeatUnavailable(seat.clone())),
-            Transfer::Queue(queue) if !self.queues.get(queue).is_some_and(|q| !q.draining) => {
+            Transfer::Queue(queue) if self.queues.get(queue).is_none_or(|q| q.draining) => {
                 return Err(AcdError::UnknownQueue(queue.clone()));
             }
             _ => {}
@@ -654,7 +654,7 @@ impl Acd {
         match fallback {
             Fallback::Wait => self.make_waiting(call),
             // Its overflow queue was removed by a reload: keep waiting.
-            Fallback::Overflow(to) if !self.queues.get(&to).is_some_and(|q| !q.draining) => self.make_waiting(call),
+            Fallback::Overflow(to) if self.queues.get(&to).is_none_or(|q| q.draining) => self.make_waiting(call),
             Fallback::Overflow(to) if entry.overflows < MAX_OVERFLOWS && self.queues.contains_key(&to) => {
                 let from = std::mem::replace(&mut entry.queue, to.clone());
                 entry.overflows += 1;

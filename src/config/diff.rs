@@ -125,7 +125,7 @@ fn restart(file: &Path, key: &str, what: String) -> ConfigError {
     ConfigError {
         file: file.to_path_buf(),
         key: key.into(),
-        reason: format!("{what}: this needs a restart of hotline; nothing was reloaded, the running config stays"),
+        reason: format!("{what}: this needs a restart of hotline"),
     }
 }
 
