@@ -90,6 +90,8 @@ pub(crate) fn unix_ms_now() -> i64 {
 /// Runs hotline until SIGINT/SIGTERM; SIGHUP reloads `path` (the file
 /// `config` was read from).
 pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
+    // From here on a SIGHUP means "reload", not the end of hotline.
+    let hangups = crate::reload::Hangups::catch();
     warn_public_demo(&config);
     let store = Store::connect(&config.store.url)
         .await
@@ -172,8 +174,7 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
         reports: reports.clone(),
         tickets,
     };
-    // Listening for SIGHUP from here on (its default would end hotline).
-    let reload_task = tokio::spawn(crate::reload::run(reloader, reload_requests, shutdown.clone()));
+    let reload_task = tokio::spawn(crate::reload::run(reloader, hangups, reload_requests, shutdown.clone()));
     let api = crate::api::router(crate::api::AppState {
         engine: handle,
         store: store.clone(),

@@ -93,27 +93,48 @@ pub fn channel() -> (ReloadHandle, mpsc::Receiver<(String, Reply)>) {
     (ReloadHandle { tx }, rx)
 }
 
+/// SIGHUP, caught from the moment this is made (uncaught, it would end
+/// hotline): [`serve`](crate::server::serve) makes it first thing.
+pub struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Starts catching SIGHUP; needs the tokio runtime.
+    pub fn catch() -> Hangups {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+            if let Err(e) = &signal {
+                tracing::warn!(error = %e, "cannot catch SIGHUP: reload with POST /api/reload");
+            }
+            Hangups { signal: signal.ok() }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    /// The next SIGHUP; never, where there is none.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.signal.as_mut()
+            && s.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
+}
+
 /// The reload task: reloads on each SIGHUP and API request until
 /// shutdown; returns the ticket workers for the shutdown to wait for.
-pub async fn run(mut r: Reloader, mut requests: mpsc::Receiver<(String, Reply)>, shutdown: CancellationToken) -> TicketSinks {
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    if cfg!(unix) {
-        tracing::info!(file = %r.path.display(), "SIGHUP or POST /api/reload reloads the config file");
-    }
+pub async fn run(mut r: Reloader, mut hangups: Hangups, mut requests: mpsc::Receiver<(String, Reply)>, shutdown: CancellationToken) -> TicketSinks {
+    tracing::info!(file = %r.path.display(), "SIGHUP or POST /api/reload reloads the config file");
     loop {
-        #[cfg(unix)]
-        let hup = async {
-            match hangup.as_mut() {
-                Some(h) => h.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hup = std::future::pending::<Option<()>>();
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(()) = hup => {
+            _ = hangups.next() => {
                 let _ = r.reload("SIGHUP").await;
             }
             req = requests.recv() => {
