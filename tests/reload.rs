@@ -107,7 +107,10 @@ fn sighup_adds_a_line_while_calls_run_on_others_none_drops_and_the_new_line_answ
         assert_eq!((c["outcome"].as_str(), c["hangup_by"].as_str()), (Some("answered"), Some("caller")), "{c}");
     }
     let police_call = &ended_on(&h, "110")[0];
-    assert_eq!((police_call["outcome"].as_str(), police_call["seat"].as_str(), police_call["class"].as_str()), (Some("answered"), Some("8021"), Some("emergency")));
+    assert_eq!(
+        (police_call["outcome"].as_str(), police_call["seat"].as_str(), police_call["class"].as_str()),
+        (Some("answered"), Some("8021"), Some("emergency"))
+    );
     assert_eq!(police_call["hangup_by"], "caller");
     assert!(police_call["talk_ms"].as_i64().unwrap() >= 7_500, "talked its 8 s through the reload: {police_call}");
     let epidemic = &ended_on(&h, "12349")[0];
@@ -168,10 +171,8 @@ fn the_api_refuses_a_bad_config_with_file_key_and_reason_keeps_the_old_one_and_a
     assert!(h.seat_state("8031").is_null());
 
     // A good one: the epidemic line, and a new token usable at once.
-    let with_token = good.replace(
-        "tokens = [\n",
-        "tokens = [\n  { name = \"epidemic-desk\", token = \"epidemic-token-0123456789\", access = [\"read\"] },\n",
-    );
+    let with_token =
+        good.replace("tokens = [\n", "tokens = [\n  { name = \"epidemic-desk\", token = \"epidemic-token-0123456789\", access = [\"read\"] },\n");
     write_config(&h, &(with_token.clone() + EPIDEMIC));
     let (code, body) = reload_as(&h, ADMIN_TOKEN);
     assert_eq!(code, 200, "{body}");

@@ -122,11 +122,7 @@ pub fn diff(old: &Config, new: &Config, file: &Path) -> Result<Vec<Change>, Conf
 }
 
 fn restart(file: &Path, key: &str, what: String) -> ConfigError {
-    ConfigError {
-        file: file.to_path_buf(),
-        key: key.into(),
-        reason: format!("{what}: this needs a restart of hotline"),
-    }
+    ConfigError { file: file.to_path_buf(), key: key.into(), reason: format!("{what}: this needs a restart of hotline") }
 }
 
 fn to_json(c: &Config) -> Value {

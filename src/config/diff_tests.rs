@@ -106,7 +106,10 @@ fn keys_bound_at_start_need_a_restart_and_refuse_the_whole_reload() {
     }
     let e = diff(&load(&demo_text()), &load(&demo_text().replace("udp = \"127.0.0.1:5060\"", "udp = \"127.0.0.1:5062\"")), Path::new("n.toml"))
         .unwrap_err();
-    assert_eq!(e.to_string(), "n.toml: sip.phones.udp: changed from 127.0.0.1:5060 to 127.0.0.1:5062 (a socket bound at start): this needs a restart of hotline");
+    assert_eq!(
+        e.to_string(),
+        "n.toml: sip.phones.udp: changed from 127.0.0.1:5060 to 127.0.0.1:5062 (a socket bound at start): this needs a restart of hotline"
+    );
 }
 
 #[test]

@@ -165,8 +165,11 @@ impl Reloader {
         let prepared = tokio::task::spawn_blocking(move || {
             let new = Config::load(&path)?;
             let changes = crate::config::diff::diff(&current, &new, &path)?;
-            let engine = crate::config::runtime::engine_config(&new, &bound)
-                .map_err(|reason| ConfigError { file: path.clone(), key: "media".into(), reason })?;
+            let engine = crate::config::runtime::engine_config(&new, &bound).map_err(|reason| ConfigError {
+                file: path.clone(),
+                key: "media".into(),
+                reason,
+            })?;
             Ok::<_, ConfigError>((new, changes, engine))
         })
         .await

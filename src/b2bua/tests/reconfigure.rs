@@ -203,7 +203,9 @@ fn an_emergency_call_is_untouched_by_a_reload_that_changes_the_12345_side() {
     let ok = call.expect_response(&mut sim, 200, "INVITE");
     call.confirm(&mut sim, &ok);
     sim.advance(secs(5));
-    let changed = config(|c| c.replace("ring_timeout_secs = 15", "ring_timeout_secs = 25").replace("from = 8001\nto = 8020", "from = 8002\nto = 8020") + EPIDEMIC);
+    let changed = config(|c| {
+        c.replace("ring_timeout_secs = 15", "ring_timeout_secs = 25").replace("from = 8001\nto = 8020", "from = 8002\nto = 8020") + EPIDEMIC
+    });
     let report = sim.reload(&changed);
     assert!(report.retiring.is_empty(), "8001 was idle and left at once: {report:?}");
     call.assert_silent(&mut sim);
