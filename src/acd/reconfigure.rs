@@ -14,7 +14,8 @@
 //!   ringing for one rings on. The others (answered calls, calls whose
 //!   line was removed too) stay, and the queue *drains*: no new call
 //!   enters it, the seats that served it still answer its waiting calls
-//!   (with its old settings), and it goes with its last call.
+//!   (with its old settings; not those the reload moved to the other
+//!   side, emergency or not), and it goes with its last call.
 //! - A removed seat that is ringing or on a call (or a callback) keeps it:
 //!   it is offered nothing more and leaves when that is over, without
 //!   wrap-up; an idle one leaves at once. Leaving logs it out and is told
@@ -104,9 +105,13 @@ impl Acd {
                     report.moved.push((call, name.clone(), to.clone()));
                 }
             }
-            // Its members stay as they were: they answer what is left.
+            // Its members stay as they were, to answer what is left, but
+            // for those the reload moved to the other side.
+            let classes: HashMap<String, crate::model::LineClass> = self.seats.values().map(|s| (s.extension.clone(), self.seat_class(s))).collect();
             if let Some(q) = self.queues.get_mut(&name) {
                 q.draining = true;
+                let class = q.config.class;
+                q.members.retain(|(ext, _)| classes.get(ext) == Some(&class));
             }
             self.draining.insert(name);
         }

@@ -68,7 +68,7 @@ fn ms(d: std::time::Duration) -> i64 {
 
 impl Acd {
     /// A seat's class: emergency if any of its queues is.
-    fn seat_class(&self, seat: &super::seat::Seat) -> crate::model::LineClass {
+    pub(super) fn seat_class(&self, seat: &super::seat::Seat) -> crate::model::LineClass {
         let emergency = seat
             .queues
             .iter()

@@ -5,7 +5,8 @@
 //! sockets bound at start, the database, the recordings' roots and
 //! retention, the RTP range and threads, the digest realm): a reload that
 //! touches one of them is refused whole, naming the file, the key and
-//! "needs a restart", and the running config stays. Otherwise it lists
+//! "needs a restart", and the running config stays; so is a queue changing
+//! class (emergency or not) under its waiting callers. Otherwise it lists
 //! every change, as the log and `POST /api/reload` say it: lines, queues
 //! and seats added, removed or changed (which fields, from what to what),
 //! then the other sections. Secrets (passwords, tokens) are named, never
@@ -81,6 +82,18 @@ pub fn diff(old: &Config, new: &Config, file: &Path) -> Result<Vec<Change>, Conf
         }
         if *key != "media" && a != b {
             return Err(restart(file, key, format!("changed from {} to {} ({why})", show(a), show(b))));
+        }
+    }
+    for (i, q) in new.queues.iter().enumerate() {
+        if let Some(was) = old.queues.iter().find(|o| o.name == q.name).filter(|o| o.class != q.class) {
+            return Err(ConfigError {
+                file: file.to_path_buf(),
+                key: format!("queues[{i}].class"),
+                reason: format!(
+                    "changed from {} to {}: a queue cannot change sides while hotline runs (callers waiting in it would reach the other side's seats); add a queue of the new class and point the lines at it, or restart",
+                    was.class, q.class
+                ),
+            });
         }
     }
     let mut changes = Vec::new();

@@ -113,6 +113,14 @@ fn keys_bound_at_start_need_a_restart_and_refuse_the_whole_reload() {
 }
 
 #[test]
+fn a_queue_cannot_change_sides_while_running() {
+    let new = demo_text().replace("name = \"citizen\"\nclass = \"non_emergency\"", "name = \"citizen\"\nclass = \"emergency\"").replace("\nqueue = \"citizen\"", "\nqueue = \"citizen\"\nclass = \"emergency\"");
+    let e = diff(&load(&demo_text()), &load(&new), Path::new("n.toml")).unwrap_err();
+    assert_eq!(e.key, "queues[0].class");
+    assert!(e.reason.starts_with("changed from non_emergency to emergency: a queue cannot change sides"), "{e}");
+}
+
+#[test]
 fn removing_media_needs_a_restart() {
     let mut without = load(&demo_text());
     without.media = None;

@@ -154,6 +154,21 @@ fn a_removed_queue_whose_calls_have_nowhere_to_go_drains_with_its_old_seats() {
 }
 
 #[test]
+fn a_draining_queue_is_not_answered_by_its_old_seat_moved_to_the_other_side() {
+    let mut emergency = QueueConfig::new("emergency");
+    emergency.class = crate::model::LineClass::Emergency;
+    let mut r = Rig::new(vec![QueueConfig::new("closing"), emergency.clone()], &[("a", &[("closing", 0)]), ("b", &[("closing", 0)])], true);
+    r.arrive("1", "closing");
+    r.take();
+    // The queue closes; a becomes an emergency seat, b stays on the 12345 side.
+    r.reload(vec![emergency, QueueConfig::new("citizen")], &[("a", &[("emergency", 0)]), ("b", &[("citizen", 0)])], &[]);
+    r.online("a");
+    assert_eq!(r.decisions(), [], "the emergency seat does not take the 12345 caller");
+    r.online("b");
+    assert_eq!(r.decisions(), [ring("1", "b")]);
+}
+
+#[test]
 fn a_higher_priority_takes_effect_for_calls_already_waiting() {
     let queues = |low_priority: i32| {
         let mut first = QueueConfig::new("first");
