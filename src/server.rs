@@ -444,8 +444,9 @@ async fn run_engine(
 }
 
 /// The demo's passwords and tokens are public, and an API without tokens
-/// is open: say so loudly when they face a network.
-fn warn_public_demo(config: &Config) {
+/// is open: say so loudly when they face a network (at start, and after
+/// a reload).
+pub(crate) fn warn_public_demo(config: &Config) {
     if let Some(msg) = public_demo_warning(config) {
         tracing::error!("{msg}");
         eprintln!("\n!!! {msg}\n");

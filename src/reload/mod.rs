@@ -192,6 +192,9 @@ impl Reloader {
         for line in done.changed.iter().chain(&done.pending) {
             tracing::info!("reload: {line}");
         }
+        if !done.changed.is_empty() {
+            crate::server::warn_public_demo(&new);
+        }
         self.current = new;
         Ok(done)
     }
