@@ -24,9 +24,9 @@ pub mod model;
 pub mod reload;
 pub mod reports;
 pub mod server;
+pub mod simulate;
 pub mod sip;
 pub mod store;
-pub mod simulate;
 pub mod tickets;
 pub mod timers;
 

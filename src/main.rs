@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "hotline", version, about = "Telephony core for citizen-service hotline call centers")]
+#[command(
+    name = "hotline",
+    version,
+    about = "Telephony core for citizen-service hotline call centers"
+)]
 struct Cli {
     /// Log format: human-readable text, or JSON lines for log collectors.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -163,7 +167,10 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                eprintln!("fix the key named above and run `hotline check-config {}` again", file.display());
+                eprintln!(
+                    "fix the key named above and run `hotline check-config {}` again",
+                    file.display()
+                );
                 ExitCode::from(1)
             }
         },
@@ -175,7 +182,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            run(tokio::runtime::Builder::new_current_thread(), outbox(c, action))
+            run(
+                tokio::runtime::Builder::new_current_thread(),
+                outbox(c, action),
+            )
         }
         Cmd::Simulate(args) => {
             let c = match Config::load(&args.config) {
@@ -185,36 +195,68 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            run(tokio::runtime::Builder::new_multi_thread(), simulate(c, args))
+            run(
+                tokio::runtime::Builder::new_multi_thread(),
+                simulate(c, args),
+            )
         }
-        Cmd::Report { config, from, to, by, interval, format, mix_classes } => {
+        Cmd::Report {
+            config,
+            from,
+            to,
+            by,
+            interval,
+            format,
+            mix_classes,
+        } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    eprintln!("fix the config (`hotline check-config {}` checks it) and run the report again", config.display());
+                    eprintln!(
+                        "fix the config (`hotline check-config {}` checks it) and run the report again",
+                        config.display()
+                    );
                     return ExitCode::from(1);
                 }
             };
-            let args = ReportArgs { from, to, by, interval, format, mix_classes };
-            run(tokio::runtime::Builder::new_current_thread(), report(c, args))
+            let args = ReportArgs {
+                from,
+                to,
+                by,
+                interval,
+                format,
+                mix_classes,
+            };
+            run(
+                tokio::runtime::Builder::new_current_thread(),
+                report(c, args),
+            )
         }
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    eprintln!("hotline did not start; fix the config and try again (`hotline check-config` checks it)");
+                    eprintln!(
+                        "hotline did not start; fix the config and try again (`hotline check-config` checks it)"
+                    );
                     return ExitCode::from(1);
                 }
             };
-            run(tokio::runtime::Builder::new_multi_thread(), hotline::server::serve(c, config))
+            run(
+                tokio::runtime::Builder::new_multi_thread(),
+                hotline::server::serve(c, config),
+            )
         }
     }
 }
 
 /// Runs `work` on a runtime from `builder`; its error, if any, is printed.
-fn run(mut builder: tokio::runtime::Builder, work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+fn run(
+    mut builder: tokio::runtime::Builder,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
     let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -247,10 +289,16 @@ async fn simulate(c: Config, a: SimulateArgs) -> anyhow::Result<()> {
         seed: a.seed.unwrap_or_else(rand::random),
     };
     if !a.plan {
-        eprintln!("seed {} (--seed {} repeats these calls)", opts.seed, opts.seed);
+        eprintln!(
+            "seed {} (--seed {} repeats these calls)",
+            opts.seed, opts.seed
+        );
     }
     if !(opts.surge > 0.0 && opts.surge.is_finite()) {
-        anyhow::bail!("--surge {}: give a factor above 0 (5 for a fivefold surge)", a.surge);
+        anyhow::bail!(
+            "--surge {}: give a factor above 0 (5 for a fivefold surge)",
+            a.surge
+        );
     }
     let queues = if a.plan {
         simulate::plan(&c, &opts).map_err(anyhow::Error::msg)?
@@ -275,18 +323,34 @@ async fn outbox(c: Config, action: OutboxAction) -> anyhow::Result<()> {
             }
             let events = store.list_outbox(state.as_deref(), limit).await?;
             for e in &events {
-                println!("{}\t{}\tattempts={}\t{}", e.id, e.state, e.attempts, e.last_error.as_deref().unwrap_or(""));
+                println!(
+                    "{}\t{}\tattempts={}\t{}",
+                    e.id,
+                    e.state,
+                    e.attempts,
+                    e.last_error.as_deref().unwrap_or("")
+                );
             }
             eprintln!("{} event(s)", events.len());
         }
         OutboxAction::Replay { mut ids, all_dead } => {
             if all_dead {
-                ids.extend(store.list_outbox(Some("dead"), 100_000).await?.into_iter().map(|e| e.id));
+                ids.extend(
+                    store
+                        .list_outbox(Some("dead"), 100_000)
+                        .await?
+                        .into_iter()
+                        .map(|e| e.id),
+                );
             }
             if ids.is_empty() {
-                anyhow::bail!("name the events to replay, or --all-dead (see `hotline outbox list --state dead`)");
+                anyhow::bail!(
+                    "name the events to replay, or --all-dead (see `hotline outbox list --state dead`)"
+                );
             }
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
             let mut missing = Vec::new();
             for id in &ids {
                 if store.outbox_replay(id, now).await? {
@@ -296,9 +360,15 @@ async fn outbox(c: Config, action: OutboxAction) -> anyhow::Result<()> {
                 }
             }
             if !missing.is_empty() {
-                anyhow::bail!("no dead event {}; `hotline outbox list --state dead` lists them", missing.join(", "));
+                anyhow::bail!(
+                    "no dead event {}; `hotline outbox list --state dead` lists them",
+                    missing.join(", ")
+                );
             }
-            eprintln!("{} event(s) back in line; the running service delivers them", ids.len());
+            eprintln!(
+                "{} event(s) back in line; the running service delivers them",
+                ids.len()
+            );
         }
     }
     store.close().await;
@@ -319,17 +389,29 @@ async fn report(c: Config, a: ReportArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     use hotline::reports::{self, By, End, Interval, ReportQuery};
     let settings = hotline::config::runtime::report_settings(&c);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let bad = |opt: &str, e: String| anyhow::anyhow!("--{opt}: {e}");
-    let from = reports::parse_bound(&a.from, settings.tz, now, End::From).map_err(|e| bad("from", e))?;
+    let from =
+        reports::parse_bound(&a.from, settings.tz, now, End::From).map_err(|e| bad("from", e))?;
     let to = reports::parse_bound(&a.to, settings.tz, now, End::To).map_err(|e| bad("to", e))?;
     let by = By::parse(&a.by).map_err(|e| bad("by", e))?;
-    let interval = a.interval.as_deref().map(Interval::parse).transpose().map_err(|e| bad("interval", e))?;
+    let interval = a
+        .interval
+        .as_deref()
+        .map(Interval::parse)
+        .transpose()
+        .map_err(|e| bad("interval", e))?;
     if !matches!(a.format.as_str(), "table" | "csv" | "json") {
         anyhow::bail!("--format {:?}: use table, csv or json", a.format);
     }
     let query = ReportQuery::new(from, to, by, interval, a.mix_classes).map_err(|e| {
-        anyhow::anyhow!("{e} (from {}, to {})", settings.tz.format(from), settings.tz.format(to))
+        anyhow::anyhow!(
+            "{e} (from {}, to {})",
+            settings.tz.format(from),
+            settings.tz.format(to)
+        )
     })?;
     if let Some(path) = sqlite_file(&c.store.url)
         && !path.exists()
@@ -338,7 +420,9 @@ async fn report(c: Config, a: ReportArgs) -> anyhow::Result<()> {
             "no database at {} ([store] url = {:?}, relative to the working directory {}): run the report in the service's working directory, with its config",
             path.display(),
             c.store.url,
-            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
         );
     }
     let store = hotline::store::Store::connect(&c.store.url)
@@ -348,7 +432,10 @@ async fn report(c: Config, a: ReportArgs) -> anyhow::Result<()> {
     store.close().await;
     let report = report?;
     match a.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&reports::format::to_json(&report))?),
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&reports::format::to_json(&report))?
+        ),
         "csv" => print!("{}", reports::format::to_csv(&report)),
         _ => print!("{}", reports::format::to_table(&report)),
     }
@@ -357,9 +444,12 @@ async fn report(c: Config, a: ReportArgs) -> anyhow::Result<()> {
 
 /// The file a `sqlite:` URL names, unless it is an in-memory database.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or("");
-    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory")).then(|| PathBuf::from(path))
+    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory"))
+        .then(|| PathBuf::from(path))
 }
 
 fn addr_list(udp: Option<std::net::SocketAddr>, tcp: Option<std::net::SocketAddr>) -> String {

@@ -416,7 +416,10 @@ mod tests {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
             assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{o}\""));
         }
-        assert_eq!("emergency".parse::<LineClass>().unwrap(), LineClass::Emergency);
+        assert_eq!(
+            "emergency".parse::<LineClass>().unwrap(),
+            LineClass::Emergency
+        );
         assert!("police".parse::<LineClass>().is_err());
     }
 
@@ -509,8 +512,15 @@ mod tests {
     fn a_leg_stored_before_rtcp_reads_with_no_rtcp_figures() {
         let old = r#"{"codec":"PCMA","packets":10,"bytes":1600,"lost":0,"jitter_ms":0.5,"streams":1,"sent_packets":9,"remote":null}"#;
         let leg: LegMediaStats = serde_json::from_str(old).unwrap();
-        assert_eq!((leg.packets, leg.rtcp_sent, leg.rtt_ms, leg.remote_lost), (10, 0, None, None));
-        let nan = LegMediaStats { rtt_ms: Some(f64::NAN), remote_jitter_ms: Some(2.0), ..Default::default() };
+        assert_eq!(
+            (leg.packets, leg.rtcp_sent, leg.rtt_ms, leg.remote_lost),
+            (10, 0, None, None)
+        );
+        let nan = LegMediaStats {
+            rtt_ms: Some(f64::NAN),
+            remote_jitter_ms: Some(2.0),
+            ..Default::default()
+        };
         let v = serde_json::to_value(&nan).unwrap();
         assert!(v["rtt_ms"].is_null() && v["remote_jitter_ms"] == 2.0, "{v}");
     }

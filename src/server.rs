@@ -9,9 +9,9 @@
 
 use crate::b2bua::{Command, Engine, LiveCall, Record, Timebase};
 use crate::config::Config;
+use crate::sip::Side;
 use crate::sip::registrar::Binding;
 use crate::sip::transport::{Inbound, Listeners, Transports};
-use crate::sip::Side;
 use crate::store::{Store, StoreCmd, WriterHandle};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -30,7 +30,10 @@ pub struct Snapshot {
 enum Request {
     Snapshot(oneshot::Sender<Snapshot>),
     Command(Command, oneshot::Sender<Result<(), crate::b2bua::Refused>>),
-    Reconfigure(Box<crate::b2bua::EngineConfig>, oneshot::Sender<crate::acd::Reconfigured>),
+    Reconfigure(
+        Box<crate::b2bua::EngineConfig>,
+        oneshot::Sender<crate::acd::Reconfigured>,
+    ),
 }
 
 /// The API's way into the engine task.
@@ -57,14 +60,25 @@ impl EngineHandle {
 
     pub async fn command(&self, cmd: Command) -> Result<(), CommandError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Command(cmd, tx)).await.map_err(|_| CommandError::Stopped)?;
-        rx.await.map_err(|_| CommandError::Stopped)?.map_err(CommandError::Refused)
+        self.tx
+            .send(Request::Command(cmd, tx))
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await
+            .map_err(|_| CommandError::Stopped)?
+            .map_err(CommandError::Refused)
     }
 
     /// A reload's new config for the engine ([`Engine::handle_reconfigure`]).
-    pub async fn reconfigure(&self, config: crate::b2bua::EngineConfig) -> Result<crate::acd::Reconfigured, CommandError> {
+    pub async fn reconfigure(
+        &self,
+        config: crate::b2bua::EngineConfig,
+    ) -> Result<crate::acd::Reconfigured, CommandError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Reconfigure(Box::new(config), tx)).await.map_err(|_| CommandError::Stopped)?;
+        self.tx
+            .send(Request::Reconfigure(Box::new(config), tx))
+            .await
+            .map_err(|_| CommandError::Stopped)?;
         rx.await.map_err(|_| CommandError::Stopped)
     }
 }
@@ -93,25 +107,48 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
     // From here on a SIGHUP means "reload", not the end of hotline.
     let hangups = crate::reload::Hangups::catch();
     warn_public_demo(&config);
-    let store = Store::connect(&config.store.url)
-        .await
-        .with_context(|| format!("opening the database ([store] url = {:?})", config.store.url))?;
-    let closed = store.close_interrupted(unix_ms_now(), "interrupted").await?;
+    let store = Store::connect(&config.store.url).await.with_context(|| {
+        format!(
+            "opening the database ([store] url = {:?})",
+            config.store.url
+        )
+    })?;
+    let closed = store
+        .close_interrupted(unix_ms_now(), "interrupted")
+        .await?;
     if closed > 0 {
-        tracing::warn!(calls = closed, "closed call records left open by an earlier crash");
+        tracing::warn!(
+            calls = closed,
+            "closed call records left open by an earlier crash"
+        );
     }
-    for root in config.recordings.roots().into_iter().filter(|_| config.media.is_some()) {
+    for root in config
+        .recordings
+        .roots()
+        .into_iter()
+        .filter(|_| config.media.is_some())
+    {
         let scanned = root.clone();
-        let fixed = tokio::task::spawn_blocking(move || crate::media::wav::finalise_unfinished(&scanned)).await?;
+        let fixed =
+            tokio::task::spawn_blocking(move || crate::media::wav::finalise_unfinished(&scanned))
+                .await?;
         match fixed {
             Ok(fixed) if !fixed.is_empty() => {
-                tracing::warn!(recordings = fixed.len(), "finalised recordings left unfinished by an earlier crash");
+                tracing::warn!(
+                    recordings = fixed.len(),
+                    "finalised recordings left unfinished by an earlier crash"
+                );
                 for info in &fixed {
                     // Recordings are named after their call id.
-                    let Some(id) = info.path.file_stem().and_then(|s| s.to_str()) else { continue };
+                    let Some(id) = info.path.file_stem().and_then(|s| s.to_str()) else {
+                        continue;
+                    };
                     let media = crate::model::CallMedia {
                         recording: Some(info.into()),
-                        recording_error: Some("hotline stopped before the call ended; the recording ends there".into()),
+                        recording_error: Some(
+                            "hotline stopped before the call ended; the recording ends there"
+                                .into(),
+                        ),
                         media_stats: None,
                     };
                     if let Err(e) = store.attach_call_media(id, &media).await {
@@ -120,18 +157,31 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(root = %root.display(), error = %e, "cannot scan the recordings root for unfinished files"),
+            Err(e) => {
+                tracing::error!(root = %root.display(), error = %e, "cannot scan the recordings root for unfinished files")
+            }
         }
     }
     match store.add_missing_call_ended().await {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(events = n, "call.ended events added for calls whose media an earlier stop cut short"),
-        Err(e) => tracing::error!(error = %e, "cannot add the call.ended events an earlier stop left out"),
+        Ok(n) => tracing::warn!(
+            events = n,
+            "call.ended events added for calls whose media an earlier stop cut short"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot add the call.ended events an earlier stop left out")
+        }
     }
     let writer = crate::store::Writer::spawn(store.clone(), config.store.buffer);
     let shutdown = CancellationToken::new();
     let mut listeners = Listeners::default();
-    for (side, l) in [(Side::Phones, (&config.sip.phones.udp, &config.sip.phones.tcp)), (Side::Trunk, (&config.sip.trunk.udp, &config.sip.trunk.tcp))] {
+    for (side, l) in [
+        (
+            Side::Phones,
+            (&config.sip.phones.udp, &config.sip.phones.tcp),
+        ),
+        (Side::Trunk, (&config.sip.trunk.udp, &config.sip.trunk.tcp)),
+    ] {
         if let Some(a) = l.0 {
             listeners.udp.push((side, *a));
         }
@@ -140,19 +190,29 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
         }
     }
     let (transports, inbound) = Transports::bind(&listeners, shutdown.clone(), 65_536).await?;
-    let engine_config = crate::config::runtime::engine_config(&config, &transports.local).map_err(anyhow::Error::msg)?;
-    let timebase = Timebase { instant: Instant::now(), unix_ms: unix_ms_now() };
+    let engine_config = crate::config::runtime::engine_config(&config, &transports.local)
+        .map_err(anyhow::Error::msg)?;
+    let timebase = Timebase {
+        instant: Instant::now(),
+        unix_ms: unix_ms_now(),
+    };
     let engine = Engine::new(engine_config, timebase, rand::random());
     let media = MediaSide::bind(&config, &transports).await?;
     let (req_tx, req_rx) = mpsc::channel(1024);
     let (changed, changes) = tokio::sync::watch::channel(0u64);
-    let handle = EngineHandle { tx: req_tx, changes };
+    let handle = EngineHandle {
+        tx: req_tx,
+        changes,
+    };
     let engine_task = tokio::spawn(run_engine(
         engine,
         inbound,
         req_rx,
         transports.clone(),
-        EngineOutputs { writer: writer.clone(), changed },
+        EngineOutputs {
+            writer: writer.clone(),
+            changed,
+        },
         media,
         shutdown.clone(),
     ));
@@ -174,7 +234,12 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
         reports: reports.clone(),
         tickets,
     };
-    let reload_task = tokio::spawn(crate::reload::run(reloader, hangups, reload_requests, shutdown.clone()));
+    let reload_task = tokio::spawn(crate::reload::run(
+        reloader,
+        hangups,
+        reload_requests,
+        shutdown.clone(),
+    ));
     let api = crate::api::router(crate::api::AppState {
         engine: handle,
         store: store.clone(),
@@ -191,11 +256,18 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
     tracing::info!(addr = %config.http.listen, "HTTP API listening");
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {
-        axum::serve(http, api.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(api_shutdown.cancelled_owned())
-            .await
+        axum::serve(
+            http,
+            api.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(api_shutdown.cancelled_owned())
+        .await
     });
-    tokio::spawn(sweep_recordings(store.clone(), config.recordings.clone(), shutdown.child_token()));
+    tokio::spawn(sweep_recordings(
+        store.clone(),
+        config.recordings.clone(),
+        shutdown.child_token(),
+    ));
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
@@ -233,7 +305,8 @@ impl MediaSide {
         let mut idle = HashMap::new();
         let mut workers = None;
         if let Some(m) = &config.media {
-            let ips: std::collections::BTreeSet<std::net::IpAddr> = transports.local.values().map(|a| a.ip()).collect();
+            let ips: std::collections::BTreeSet<std::net::IpAddr> =
+                transports.local.values().map(|a| a.ip()).collect();
             let ip = match ips.iter().next() {
                 Some(ip) if ips.len() == 1 => *ip,
                 _ => std::net::IpAddr::from([0, 0, 0, 0]),
@@ -248,18 +321,34 @@ impl MediaSide {
             }
             let recordings = crate::media::writer::Recordings::start(RECORDING_WRITERS);
             let threads = m.rtp_threads();
-            workers = Some(crate::media::driver::RtpWorkers::start(threads, recordings, events_tx).context("cannot start the RTP worker threads")?);
+            workers = Some(
+                crate::media::driver::RtpWorkers::start(threads, recordings, events_tx)
+                    .context("cannot start the RTP worker threads")?,
+            );
             tracing::info!(%ip, pairs = idle.len(), rtp_threads = threads, "RTP and RTCP ports bound");
         }
-        Ok(MediaSide { idle, workers, running: HashMap::new(), events })
+        Ok(MediaSide {
+            idle,
+            workers,
+            running: HashMap::new(),
+            events,
+        })
     }
 
     fn carry_out(&mut self, out: crate::b2bua::MediaOut) {
         use crate::b2bua::MediaOut;
         use crate::media::driver::MediaCmd;
         match out {
-            MediaOut::Open { call, caller_port, agent_port } => {
-                let (Some(c), Some(a), Some(workers)) = (self.idle.remove(&caller_port), self.idle.remove(&agent_port), self.workers.as_mut()) else {
+            MediaOut::Open {
+                call,
+                caller_port,
+                agent_port,
+            } => {
+                let (Some(c), Some(a), Some(workers)) = (
+                    self.idle.remove(&caller_port),
+                    self.idle.remove(&agent_port),
+                    self.workers.as_mut(),
+                ) else {
                     tracing::error!(%call, caller_port, agent_port, "media ports not bound; the call has no audio");
                     return;
                 };
@@ -280,9 +369,14 @@ impl MediaSide {
 
     /// A closed call's sockets go back to the idle pool, emptied of
     /// whatever arrived for the old call.
-    fn take_back(&mut self, ev: crate::media::driver::MediaEvent) -> crate::media::driver::MediaEvent {
+    fn take_back(
+        &mut self,
+        ev: crate::media::driver::MediaEvent,
+    ) -> crate::media::driver::MediaEvent {
         use crate::media::driver::MediaEvent;
-        let MediaEvent::Closed(mut closed) = ev else { return ev };
+        let MediaEvent::Closed(mut closed) = ev else {
+            return ev;
+        };
         let mut buf = [0u8; 2048];
         for leg in std::mem::take(&mut closed.sockets) {
             for sock in [&leg.rtp, &leg.rtcp] {
@@ -377,7 +471,9 @@ async fn run_engine(
     let sleep = tokio::time::sleep_until(epoch.into());
     tokio::pin!(sleep);
     loop {
-        let deadline = engine.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let deadline = engine
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let deadline = tokio::time::Instant::from_std(coarse_deadline(epoch, deadline));
         if sleep.deadline() != deadline {
             sleep.as_mut().reset(deadline);
@@ -457,7 +553,13 @@ pub(crate) fn warn_public_demo(config: &Config) {
             listen = %config.http.listen,
             "no [http] tokens: anyone who reaches the HTTP API can read call records, download recordings and change agent states; set tokens (docs/config.md)"
         );
-    } else if public && config.http.tokens.iter().any(|t| t.token.starts_with("demo-")) {
+    } else if public
+        && config
+            .http
+            .tokens
+            .iter()
+            .any(|t| t.token.starts_with("demo-"))
+    {
         let msg = format!(
             "DEMO API TOKENS ON A PUBLIC ADDRESS: [http] tokens still hold the published demo tokens while the API listens on {}. Set your own tokens.",
             config.http.listen
@@ -507,11 +609,17 @@ fn summarize(list: &[String]) -> String {
 /// (`[recordings] retention_days`, `emergency_retention_days`), at start and
 /// every hour, and marks their records. A file already gone counts as
 /// deleted; one that cannot be removed is tried again next time.
-async fn sweep_recordings(store: Store, recordings: crate::config::RecordingsConfig, shutdown: CancellationToken) {
+async fn sweep_recordings(
+    store: Store,
+    recordings: crate::config::RecordingsConfig,
+    shutdown: CancellationToken,
+) {
     use crate::model::LineClass;
     loop {
         for class in [LineClass::NonEmergency, LineClass::Emergency] {
-            let Some(keep) = recordings.retention(class) else { continue };
+            let Some(keep) = recordings.retention(class) else {
+                continue;
+            };
             let cutoff = unix_ms_now() - keep.as_millis() as i64;
             let root = recordings.root_for(class).to_path_buf();
             let mut deleted = 0usize;
@@ -534,7 +642,11 @@ async fn sweep_recordings(store: Store, recordings: crate::config::RecordingsCon
                             continue;
                         }
                     }
-                    if store.mark_recording_deleted(id, unix_ms_now()).await.is_ok() {
+                    if store
+                        .mark_recording_deleted(id, unix_ms_now())
+                        .await
+                        .is_ok()
+                    {
                         deleted += 1;
                         progressed = true;
                     }
@@ -544,7 +656,12 @@ async fn sweep_recordings(store: Store, recordings: crate::config::RecordingsCon
                 }
             }
             if deleted > 0 {
-                tracing::info!(class = class.as_str(), deleted, days = keep.as_secs() / 86_400, "retention: deleted recordings past their retention period");
+                tracing::info!(
+                    class = class.as_str(),
+                    deleted,
+                    days = keep.as_secs() / 86_400,
+                    "retention: deleted recordings past their retention period"
+                );
             }
         }
         tokio::select! {
@@ -567,8 +684,14 @@ mod tests {
         let g = WAKE_GRANULARITY;
         assert_eq!(coarse_deadline(epoch, epoch), epoch);
         assert_eq!(coarse_deadline(epoch, epoch + g), epoch + g);
-        assert_eq!(coarse_deadline(epoch, epoch + Duration::from_nanos(1)), epoch + g);
-        assert_eq!(coarse_deadline(epoch, epoch + g + Duration::from_nanos(1)), epoch + 2 * g);
+        assert_eq!(
+            coarse_deadline(epoch, epoch + Duration::from_nanos(1)),
+            epoch + g
+        );
+        assert_eq!(
+            coarse_deadline(epoch, epoch + g + Duration::from_nanos(1)),
+            epoch + 2 * g
+        );
         for ms in [0u64, 1, 4, 499, 500, 32_000] {
             let d = epoch + Duration::from_millis(ms);
             let c = coarse_deadline(epoch, d);
@@ -587,13 +710,19 @@ mod tests {
         let public = DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"");
         let public = Config::from_str_at(&public, Path::new("public.toml")).unwrap();
         let msg = public_demo_warning(&public).expect("a warning");
-        assert!(msg.contains("8001..8030 (30 seats)") && msg.contains("192.0.2.10:5060"), "{msg}");
+        assert!(
+            msg.contains("8001..8030 (30 seats)") && msg.contains("192.0.2.10:5060"),
+            "{msg}"
+        );
         let fixed = public_text_with_real_passwords();
-        assert_eq!(public_demo_warning(&Config::from_str_at(&fixed, Path::new("p.toml")).unwrap()), None);
+        assert_eq!(
+            public_demo_warning(&Config::from_str_at(&fixed, Path::new("p.toml")).unwrap()),
+            None
+        );
     }
 
     fn public_text_with_real_passwords() -> String {
-        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"").replace("demo-{ext}", "s3cret-{ext}-x")
+        DEMO.replace("udp = \"127.0.0.1:5060\"", "udp = \"192.0.2.10:5060\"")
+            .replace("demo-{ext}", "s3cret-{ext}-x")
     }
 }
-

@@ -19,7 +19,10 @@ pub struct Timers<K: Ord + Hash + Clone> {
 
 impl<K: Ord + Hash + Clone> Default for Timers<K> {
     fn default() -> Self {
-        Timers { by_time: BTreeSet::new(), by_key: HashMap::new() }
+        Timers {
+            by_time: BTreeSet::new(),
+            by_key: HashMap::new(),
+        }
     }
 }
 

@@ -37,7 +37,8 @@ Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 fn malformed_messages_get_400_or_are_dropped_and_service_continues() {
     let h = Hotline::start(|c| c);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
     for target in [h.phones, h.trunk] {
         // CSeq method does not match the request method.
         let bad = options("bad1", "bad-cseq").replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
@@ -58,13 +59,18 @@ fn malformed_messages_get_400_or_are_dropped_and_service_continues() {
 
 #[test]
 fn trunk_side_refuses_addresses_outside_its_allow_list() {
-    let h = Hotline::start(|c| c.replace("allow = [\"127.0.0.0/8\"]", "allow = [\"127.0.0.2/32\"]"));
+    let h =
+        Hotline::start(|c| c.replace("allow = [\"127.0.0.0/8\"]", "allow = [\"127.0.0.2/32\"]"));
     let stranger = UdpSocket::bind("127.0.0.3:0").unwrap();
-    stranger.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
     let r = exchange(&stranger, h.trunk, &options("s1", "stranger")).unwrap();
     assert!(r.starts_with("SIP/2.0 403 "), "{r}");
     let trunk = UdpSocket::bind("127.0.0.2:0").unwrap();
-    trunk.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    trunk
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
     let r = exchange(&trunk, h.trunk, &options("t1", "trunk")).unwrap();
     assert!(r.starts_with("SIP/2.0 200 "), "{r}");
 }
@@ -72,17 +78,34 @@ fn trunk_side_refuses_addresses_outside_its_allow_list() {
 #[test]
 fn bad_config_is_refused_naming_file_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
+    let demo =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, demo.replace("queue = \"emergency\"\nclass", "queue = \"police\"\nclass")).unwrap();
-    for args in [vec!["check-config".to_string(), bad.display().to_string()], vec!["serve".into(), "--config".into(), bad.display().to_string()]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_hotline")).args(&args).output().unwrap();
+    std::fs::write(
+        &bad,
+        demo.replace("queue = \"emergency\"\nclass", "queue = \"police\"\nclass"),
+    )
+    .unwrap();
+    for args in [
+        vec!["check-config".to_string(), bad.display().to_string()],
+        vec!["serve".into(), "--config".into(), bad.display().to_string()],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(&args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("bad.toml: lines[3].queue: no queue named \"police\""), "{err}");
+        assert!(
+            err.contains("bad.toml: lines[3].queue: no queue named \"police\""),
+            "{err}"
+        );
     }
     let ok = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["check-config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")])
+        .args([
+            "check-config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"),
+        ])
         .output()
         .unwrap();
     assert!(ok.status.success());

@@ -13,10 +13,14 @@ fn last_call(h: &Hotline) -> Value {
 }
 
 fn wait_ended(h: &Hotline, n: usize) {
-    h.wait_for(&format!("{n} ended call records"), Duration::from_secs(20), |h| {
-        let calls = h.calls(n);
-        calls.len() >= n && calls.iter().all(|c| !c["outcome"].is_null())
-    });
+    h.wait_for(
+        &format!("{n} ended call records"),
+        Duration::from_secs(20),
+        |h| {
+            let calls = h.calls(n);
+            calls.len() >= n && calls.iter().all(|c| !c["outcome"].is_null())
+        },
+    );
 }
 
 fn events(h: &Hotline, call: &str) -> Vec<(String, String)> {
@@ -25,7 +29,12 @@ fn events(h: &Hotline, call: &str) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["kind"].as_str().unwrap().to_string(), e["seat"].as_str().unwrap_or("").to_string()))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["seat"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect()
 }
 
@@ -48,21 +57,37 @@ fn answered_call_is_bridged_and_recorded() {
     let talk = c["talk_ms"].as_i64().unwrap();
     assert!((900..3000).contains(&talk), "talk_ms {talk}");
     let wait = c["wait_ms"].as_i64().unwrap();
-    assert!((250..3000).contains(&wait), "wait_ms {wait} includes the 300 ms of ringing");
-    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap()).into_iter().map(|(k, _)| k).collect();
+    assert!(
+        (250..3000).contains(&wait),
+        "wait_ms {wait} includes the 300 ms of ringing"
+    );
+    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     for k in ["enqueue", "ring", "connect", "complete"] {
         assert!(kinds.contains(&k.to_string()), "{k} missing from {kinds:?}");
     }
     // The seat goes through wrap-up and is ready again.
     let s = h.seat_state("8001");
-    assert!(s["state"]["state"] == "wrap_up" || s["state"]["state"] == "ready", "{s}");
+    assert!(
+        s["state"]["state"] == "wrap_up" || s["state"]["state"] == "ready",
+        "{s}"
+    );
 }
 
 #[test]
 fn agent_hanging_up_ends_the_callers_leg() {
     // Without the demo's satisfaction survey, which keeps the caller on.
     let h = Hotline::start(|c| c.replace("survey = true\n", ""));
-    let seat = Seat::start(&h, "8002", "127.0.0.12", "seat_answer_hangup.xml", 1, "-d 700");
+    let seat = Seat::start(
+        &h,
+        "8002",
+        "127.0.0.12",
+        "seat_answer_hangup.xml",
+        1,
+        "-d 700",
+    );
     trunk(&h, "trunk_call_agent_hangup.xml", "12345", 1, "").run_ok();
     seat.finish();
     wait_ended(&h, 1);
@@ -83,7 +108,10 @@ fn caller_hanging_up_while_queued_is_abandoned() {
     assert_eq!(c["hangup_by"], "caller");
     assert!(c["seat"].is_null());
     assert!(c["wait_ms"].as_i64().unwrap() >= 1400, "{c}");
-    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap()).into_iter().map(|(k, _)| k).collect();
+    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(kinds, ["enqueue", "abandon"]);
 }
 
@@ -103,7 +131,9 @@ fn caller_hanging_up_while_a_seat_rings_cancels_the_seat() {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(kinds, ["enqueue", "ring", "abandon"]);
-    h.wait_for("8017 ready again", Duration::from_secs(5), |h| h.seat_state("8017")["state"]["state"] == "ready");
+    h.wait_for("8017 ready again", Duration::from_secs(5), |h| {
+        h.seat_state("8017")["state"]["state"] == "ready"
+    });
 }
 
 #[test]
@@ -118,12 +148,22 @@ fn unanswered_seat_is_cancelled_and_the_next_seat_rings() {
     wait_ended(&h, 1);
     let c = last_call(&h);
     assert_eq!(c["seat"], "8004");
-    assert!(c["wait_ms"].as_i64().unwrap() >= 2000, "waited through one ring timeout: {c}");
+    assert!(
+        c["wait_ms"].as_i64().unwrap() >= 2000,
+        "waited through one ring timeout: {c}"
+    );
     let ev = events(&h, c["id"].as_str().unwrap());
-    let rings: Vec<&(String, String)> = ev.iter().filter(|(k, _)| k == "ring" || k == "no_answer").collect();
+    let rings: Vec<&(String, String)> = ev
+        .iter()
+        .filter(|(k, _)| k == "ring" || k == "no_answer")
+        .collect();
     assert_eq!(
         rings,
-        [&("ring".to_string(), "8003".to_string()), &("no_answer".into(), "8003".into()), &("ring".into(), "8004".into())]
+        [
+            &("ring".to_string(), "8003".to_string()),
+            &("no_answer".into(), "8003".into()),
+            &("ring".into(), "8004".into())
+        ]
     );
 }
 
@@ -153,8 +193,15 @@ fn declining_seat_passes_the_call_on() {
     let c = last_call(&h);
     assert_eq!(c["seat"], "8014");
     let ev = events(&h, c["id"].as_str().unwrap());
-    assert!(ev.contains(&("no_answer".to_string(), "8013".to_string())), "{ev:?}");
-    assert_eq!(h.seat_state("8013")["state"]["state"], "ready", "a decline does not pause the seat");
+    assert!(
+        ev.contains(&("no_answer".to_string(), "8013".to_string())),
+        "{ev:?}"
+    );
+    assert_eq!(
+        h.seat_state("8013")["state"]["state"],
+        "ready",
+        "a decline does not pause the seat"
+    );
 }
 
 #[test]
@@ -177,7 +224,15 @@ fn hold_and_resume_are_relayed_between_caller_and_seat() {
 #[test]
 fn calls_flow_over_tcp_on_both_sides() {
     let h = Hotline::start(|c| c);
-    let seat = Seat::start_over(&h, "-t t1", "8016", "127.0.0.26", "seat_answer.xml", 1, "-d 200");
+    let seat = Seat::start_over(
+        &h,
+        "-t t1",
+        "8016",
+        "127.0.0.26",
+        "seat_answer.xml",
+        1,
+        "-d 200",
+    );
     std::thread::sleep(Duration::from_millis(200));
     let regs = h.seat_state("8016")["registrations"].clone();
     assert_eq!(regs[0]["transport"], "tcp", "registered over TCP: {regs}");
@@ -204,7 +259,10 @@ fn call_waits_while_all_seats_are_busy_then_connects() {
     let second = calls.iter().find(|c| c["line"] == "12333").unwrap();
     assert_eq!(second["outcome"], "answered");
     let wait = second["wait_ms"].as_i64().unwrap();
-    assert!(wait >= 2500, "second call waited for the first call and the wrap-up: {wait}");
+    assert!(
+        wait >= 2500,
+        "second call waited for the first call and the wrap-up: {wait}"
+    );
 }
 
 #[test]
@@ -224,18 +282,33 @@ fn ring_all_with_two_seats_answering_at_once_connects_one() {
     assert_eq!(connects.len(), 1, "{ev:?}");
     assert_eq!(connects[0].1, winner);
     let loser = if winner == "8008" { "8009" } else { "8008" };
-    assert_eq!(h.seat_state(loser)["state"]["state"], "ready", "the seat that lost the race is free again");
+    assert_eq!(
+        h.seat_state(loser)["state"]["state"],
+        "ready",
+        "the seat that lost the race is free again"
+    );
 }
 
 #[test]
 fn queue_with_nobody_logged_in_rejects_when_configured_to() {
-    let h = Hotline::start(|c| c.replacen("when_no_agents = \"wait\"", "when_no_agents = \"reject\"", 1));
-    trunk(&h, "trunk_refused.xml", "12345", 1, "").var("CODE", "486").run_ok();
+    let h = Hotline::start(|c| {
+        c.replacen(
+            "when_no_agents = \"wait\"",
+            "when_no_agents = \"reject\"",
+            1,
+        )
+    });
+    trunk(&h, "trunk_refused.xml", "12345", 1, "")
+        .var("CODE", "486")
+        .run_ok();
     wait_ended(&h, 1);
     let c = last_call(&h);
     assert_eq!(c["outcome"], "rejected");
     assert_eq!(c["reason"], "all agents busy, please call again later");
-    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap()).into_iter().map(|(k, _)| k).collect();
+    let kinds: Vec<String> = events(&h, c["id"].as_str().unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(kinds, ["enqueue", "reject"]);
 }
 
@@ -243,7 +316,11 @@ fn queue_with_nobody_logged_in_rejects_when_configured_to() {
 fn call_overflows_to_another_queue_after_its_maximum_wait() {
     let h = Hotline::start(|c| {
         c.replace("max_wait_secs = 600", "max_wait_secs = 1")
-            .replacen("when_timeout = \"reject\"", "when_timeout = \"overflow\"\noverflow_queue = \"backoffice\"", 1)
+            .replacen(
+                "when_timeout = \"reject\"",
+                "when_timeout = \"overflow\"\noverflow_queue = \"backoffice\"",
+                1,
+            )
             + "\n[[queues]]\nname = \"backoffice\"\n\n[[seats]]\nextension = \"8099\"\npassword = \"demo-8099\"\n\
                queues = [{ queue = \"backoffice\" }]\n"
     });
@@ -256,13 +333,21 @@ fn call_overflows_to_another_queue_after_its_maximum_wait() {
     assert_eq!(c["queue"], "backoffice");
     assert_eq!(c["seat"], "8099");
     assert!(c["wait_ms"].as_i64().unwrap() >= 1000, "{c}");
-    let v = h.get(&format!("/api/events?call_id={}", c["id"].as_str().unwrap()));
+    let v = h.get(&format!(
+        "/api/events?call_id={}",
+        c["id"].as_str().unwrap()
+    ));
     let flow: Vec<(String, String)> = v["events"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["kind"] != "agent_state")
-        .map(|e| (e["kind"].as_str().unwrap().into(), e["queue"].as_str().unwrap_or("").into()))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().into(),
+                e["queue"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     let want: Vec<(String, String)> = [
         ("enqueue", "citizen"),
@@ -281,7 +366,9 @@ fn call_overflows_to_another_queue_after_its_maximum_wait() {
 #[test]
 fn unknown_number_gets_404_and_a_rejected_record() {
     let h = Hotline::start(|c| c);
-    trunk(&h, "trunk_refused.xml", "99999", 1, "").var("CODE", "404").run_ok();
+    trunk(&h, "trunk_refused.xml", "99999", 1, "")
+        .var("CODE", "404")
+        .run_ok();
     wait_ended(&h, 1);
     let c = last_call(&h);
     assert_eq!(c["line"], "99999");
@@ -293,15 +380,29 @@ fn feature_codes_change_the_agent_state() {
     let h = Hotline::start(|c| c);
     let ip = "127.0.0.21";
     let port = free_port_on(ip);
-    Sipp::new("seat_register.xml", ip, port, h.phones).seat("8010", "demo-8010").arg("-m 1").run_ok();
-    h.wait_for("8010 ready (auto_ready)", Duration::from_secs(5), |h| h.seat_state("8010")["state"]["state"] == "ready");
-    Sipp::new("seat_feature_code.xml", ip, port, h.phones).seat("8010", "demo-8010").arg("-s *142 -m 1 -timeout 10s").run_ok();
+    Sipp::new("seat_register.xml", ip, port, h.phones)
+        .seat("8010", "demo-8010")
+        .arg("-m 1")
+        .run_ok();
+    h.wait_for("8010 ready (auto_ready)", Duration::from_secs(5), |h| {
+        h.seat_state("8010")["state"]["state"] == "ready"
+    });
+    Sipp::new("seat_feature_code.xml", ip, port, h.phones)
+        .seat("8010", "demo-8010")
+        .arg("-s *142 -m 1 -timeout 10s")
+        .run_ok();
     let s = h.seat_state("8010");
     assert_eq!(s["state"]["state"], "not_ready", "{s}");
     assert_eq!(s["state"]["reason"], "lunch", "{s}");
-    Sipp::new("seat_feature_code.xml", ip, port, h.phones).seat("8010", "demo-8010").arg("-s *13 -m 1 -timeout 10s").run_ok();
+    Sipp::new("seat_feature_code.xml", ip, port, h.phones)
+        .seat("8010", "demo-8010")
+        .arg("-s *13 -m 1 -timeout 10s")
+        .run_ok();
     assert_eq!(h.seat_state("8010")["state"]["state"], "ready");
-    Sipp::new("seat_feature_code.xml", ip, port, h.phones).seat("8010", "demo-8010").arg("-s *12 -m 1 -timeout 10s").run_ok();
+    Sipp::new("seat_feature_code.xml", ip, port, h.phones)
+        .seat("8010", "demo-8010")
+        .arg("-s *12 -m 1 -timeout 10s")
+        .run_ok();
     assert_eq!(h.seat_state("8010")["state"]["state"], "logged_out");
     let ev = h.get("/api/events?seat=8010&kind=agent_state");
     assert!(ev["events"].as_array().unwrap().len() >= 3, "{ev}");
@@ -310,22 +411,46 @@ fn feature_codes_change_the_agent_state() {
 #[test]
 fn agent_state_can_be_set_through_the_api() {
     let h = Hotline::start(|c| c);
-    let (code, body) = h.put("/api/seats/8011/state", serde_json::json!({"state": "login"}));
+    let (code, body) = h.put(
+        "/api/seats/8011/state",
+        serde_json::json!({"state": "login"}),
+    );
     assert_eq!(code, 200, "{body}");
-    let (code, _) = h.put("/api/seats/8011/state", serde_json::json!({"state": "not_ready", "reason": "training"}));
+    let (code, _) = h.put(
+        "/api/seats/8011/state",
+        serde_json::json!({"state": "not_ready", "reason": "training"}),
+    );
     assert_eq!(code, 200);
     let s = h.seat_state("8011");
     assert_eq!(s["state"]["state"], "not_ready");
     assert_eq!(s["state"]["reason"], "training");
-    let (code, body) = h.put("/api/seats/9999/state", serde_json::json!({"state": "ready"}));
+    let (code, body) = h.put(
+        "/api/seats/9999/state",
+        serde_json::json!({"state": "ready"}),
+    );
     assert_eq!(code, 404, "{body}");
-    let (code, body) = h.put("/api/seats/8011/state", serde_json::json!({"state": "asleep"}));
+    let (code, body) = h.put(
+        "/api/seats/8011/state",
+        serde_json::json!({"state": "asleep"}),
+    );
     assert_eq!(code, 400, "{body}");
-    let (code, body) = h.put("/api/seats/8011/state", serde_json::json!({"reason": "no state"}));
+    let (code, body) = h.put(
+        "/api/seats/8011/state",
+        serde_json::json!({"reason": "no state"}),
+    );
     assert_eq!(code, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("state"), "errors are JSON with a reason: {body}");
-    let (_, body) = h.put("/api/seats/8011/state", serde_json::json!({"state": "ready"}));
-    assert!(body["seat"]["registrations"].is_array(), "the same seat view as GET /api/seats: {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("state"),
+        "errors are JSON with a reason: {body}"
+    );
+    let (_, body) = h.put(
+        "/api/seats/8011/state",
+        serde_json::json!({"state": "ready"}),
+    );
+    assert!(
+        body["seat"]["registrations"].is_array(),
+        "the same seat view as GET /api/seats: {body}"
+    );
     for (path, want) in [("/api/calls?limit=abc", 400), ("/api/nothing-here", 404)] {
         let r = reqwest::blocking::get(format!("{}{path}", h.http)).unwrap();
         assert_eq!(r.status().as_u16(), want, "{path}");
@@ -337,29 +462,53 @@ fn agent_state_can_be_set_through_the_api() {
 #[test]
 fn wrong_password_and_unknown_extension_are_refused() {
     let h = Hotline::start(|c| c);
-    Sipp::new("seat_register_fail.xml", "127.0.0.22", free_port_on("127.0.0.22"), h.phones)
-        .seat("8012", "not-the-password")
-        .arg("-m 1 -timeout 10s")
-        .run_ok();
-    Sipp::new("seat_register_fail.xml", "127.0.0.22", free_port_on("127.0.0.22"), h.phones)
-        .seat("7777", "demo-7777")
-        .arg("-m 1 -timeout 10s")
-        .run_ok();
+    Sipp::new(
+        "seat_register_fail.xml",
+        "127.0.0.22",
+        free_port_on("127.0.0.22"),
+        h.phones,
+    )
+    .seat("8012", "not-the-password")
+    .arg("-m 1 -timeout 10s")
+    .run_ok();
+    Sipp::new(
+        "seat_register_fail.xml",
+        "127.0.0.22",
+        free_port_on("127.0.0.22"),
+        h.phones,
+    )
+    .seat("7777", "demo-7777")
+    .arg("-m 1 -timeout 10s")
+    .run_ok();
 }
 
 #[test]
 fn call_records_can_be_filtered() {
     let h = Hotline::start(|c| c);
-    trunk(&h, "trunk_refused.xml", "99999", 1, "").var("CODE", "404").run_ok();
+    trunk(&h, "trunk_refused.xml", "99999", 1, "")
+        .var("CODE", "404")
+        .run_ok();
     trunk(&h, "trunk_cancel.xml", "12345", 1, "-d 200").run_ok();
     wait_ended(&h, 2);
-    let abandoned = h.get("/api/calls?outcome=abandoned")["calls"].as_array().unwrap().clone();
+    let abandoned = h.get("/api/calls?outcome=abandoned")["calls"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(abandoned.len(), 1);
     assert_eq!(abandoned[0]["line"], "12345");
-    let by_queue = h.get("/api/calls?queue=citizen")["calls"].as_array().unwrap().len();
+    let by_queue = h.get("/api/calls?queue=citizen")["calls"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(by_queue, 1);
-    let none = h.get("/api/calls?from=2099-01-01T00:00:00Z")["calls"].as_array().unwrap().len();
+    let none = h.get("/api/calls?from=2099-01-01T00:00:00Z")["calls"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(none, 0);
-    let bad: Value = reqwest::blocking::get(format!("{}/api/calls?outcome=maybe", h.http)).unwrap().json().unwrap();
+    let bad: Value = reqwest::blocking::get(format!("{}/api/calls?outcome=maybe", h.http))
+        .unwrap()
+        .json()
+        .unwrap();
     assert!(bad["error"].as_str().unwrap().contains("answered"), "{bad}");
 }

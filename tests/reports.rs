@@ -27,7 +27,8 @@ fn report(h: &Hotline, args: &[&str]) -> Value {
         "hotline report {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The row whose key `key` is `value` and whose class is `class`.
@@ -41,31 +42,58 @@ fn row<'a>(r: &'a Value, class: &str, key: &str, value: &str) -> &'a Value {
 }
 
 fn counts(row: &Value) -> [i64; 6] {
-    ["offered", "answered", "abandoned", "short_abandoned", "overflowed", "in_progress"].map(|k| row[k].as_i64().unwrap_or(-1))
+    [
+        "offered",
+        "answered",
+        "abandoned",
+        "short_abandoned",
+        "overflowed",
+        "in_progress",
+    ]
+    .map(|k| row[k].as_i64().unwrap_or(-1))
 }
 
 fn wait_ended(h: &Hotline, n: usize) {
-    h.wait_for(&format!("{n} ended call records"), Duration::from_secs(20), |h| {
-        let calls = h.calls(n + 1);
-        calls.len() == n && calls.iter().all(|c| !c["outcome"].is_null())
-    });
+    h.wait_for(
+        &format!("{n} ended call records"),
+        Duration::from_secs(20),
+        |h| {
+            let calls = h.calls(n + 1);
+            calls.len() == n && calls.iter().all(|c| !c["outcome"].is_null())
+        },
+    );
 }
 
 #[test]
 fn hotline_report_counts_real_calls_as_docs_metrics_md_says() {
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
     let h = Hotline::start(|c| {
         // The database where the demo has it: relative to the service's
         // working directory. Citizen calls overflow after 2 s to a
         // back-office queue nobody staffs.
-        let dir_db = c[c.find("url = \"sqlite://").unwrap()..].lines().next().unwrap().to_string();
+        let dir_db = c[c.find("url = \"sqlite://").unwrap()..]
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
         c.replace(&dir_db, "url = \"sqlite://hotline.db\"")
             .replace("max_wait_secs = 600", "max_wait_secs = 2")
-            .replacen("when_timeout = \"reject\"", "when_timeout = \"overflow\"\noverflow_queue = \"backoffice\"", 1)
+            .replacen(
+                "when_timeout = \"reject\"",
+                "when_timeout = \"overflow\"\noverflow_queue = \"backoffice\"",
+                1,
+            )
             + "\n[[queues]]\nname = \"backoffice\"\n\n[[seats]]\nextension = \"8099\"\npassword = \"demo-8099\"\n\
                queues = [{ queue = \"backoffice\" }]\n"
     });
-    assert!(h.dir.path().join("hotline.db").exists(), "the database is in the working directory");
+    assert!(
+        h.dir.path().join("hotline.db").exists(),
+        "the database is in the working directory"
+    );
 
     // Nobody logged in yet: a citizen hangs up after 0.5 s (short), another
     // after 5.5 s (overflowed at 2 s, then abandoned in backoffice: not short), an
@@ -82,9 +110,15 @@ fn hotline_report_counts_real_calls_as_docs_metrics_md_says() {
     seat.finish();
     wait_ended(&h, 5);
     // Wrap-up (5 s citizen, 3 s emergency) over: every figure is final.
-    h.wait_for("both seats ready after wrap-up", Duration::from_secs(10), |h| {
-        ["8001", "8021"].iter().all(|s| h.seat_state(s)["state"]["state"] == "ready")
-    });
+    h.wait_for(
+        "both seats ready after wrap-up",
+        Duration::from_secs(10),
+        |h| {
+            ["8001", "8021"]
+                .iter()
+                .all(|s| h.seat_state(s)["state"]["state"] == "ready")
+        },
+    );
 
     let from = started.to_string();
     let r = report(&h, &["--from", &from, "--by", "class"]);
@@ -95,10 +129,20 @@ fn hotline_report_counts_real_calls_as_docs_metrics_md_says() {
     assert_eq!(ne["answer_rate"], 0.5);
     assert_eq!(ne["service_level"].as_f64(), Some(1.0 / 3.0));
     let asa = ne["asa_ms"].as_i64().unwrap();
-    assert!((250..20_000).contains(&asa), "asa_ms {asa} includes the 300 ms of ringing");
+    assert!(
+        (250..20_000).contains(&asa),
+        "asa_ms {asa} includes the 300 ms of ringing"
+    );
     let wrapup = ne["wrapup_ms"].as_i64().unwrap();
-    assert!((4_900..6_000).contains(&wrapup), "wrapup_ms {wrapup}: the citizen queue's 5 s");
-    assert_eq!(ne["aht_ms"], ne["talk_ms"].as_i64().unwrap() + wrapup, "one answered call: talk + wrap-up");
+    assert!(
+        (4_900..6_000).contains(&wrapup),
+        "wrapup_ms {wrapup}: the citizen queue's 5 s"
+    );
+    assert_eq!(
+        ne["aht_ms"],
+        ne["talk_ms"].as_i64().unwrap() + wrapup,
+        "one answered call: talk + wrap-up"
+    );
     let em = row(&r, "emergency", "", "");
     assert_eq!(counts(em), [2, 1, 0, 1, 0, 0], "{em:#}");
     assert_eq!(em["answer_rate"], 1.0);
@@ -114,10 +158,22 @@ fn hotline_report_counts_real_calls_as_docs_metrics_md_says() {
     assert_eq!(back["answer_rate"], 0.0);
 
     let r = report(&h, &["--from", &from, "--by", "line"]);
-    assert_eq!(counts(row(&r, "non_emergency", "line", "12345")), [2, 1, 0, 1, 0, 0]);
-    assert_eq!(counts(row(&r, "non_emergency", "line", "12329")), [1, 0, 1, 0, 1, 0]);
-    assert_eq!(counts(row(&r, "emergency", "line", "110")), [1, 1, 0, 0, 0, 0]);
-    assert_eq!(counts(row(&r, "emergency", "line", "119")), [1, 0, 0, 1, 0, 0]);
+    assert_eq!(
+        counts(row(&r, "non_emergency", "line", "12345")),
+        [2, 1, 0, 1, 0, 0]
+    );
+    assert_eq!(
+        counts(row(&r, "non_emergency", "line", "12329")),
+        [1, 0, 1, 0, 1, 0]
+    );
+    assert_eq!(
+        counts(row(&r, "emergency", "line", "110")),
+        [1, 1, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        counts(row(&r, "emergency", "line", "119")),
+        [1, 0, 0, 1, 0, 0]
+    );
 
     // The seats that answered, each in its class.
     let r = report(&h, &["--from", &from, "--by", "seat"]);
@@ -132,5 +188,11 @@ fn hotline_report_counts_real_calls_as_docs_metrics_md_says() {
     assert_eq!(api["rows"], cli["rows"]);
     let (status, body) = h.get_status("/api/reports?by=agent");
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("line, tag, class, queue, seat or interval"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("line, tag, class, queue, seat or interval"),
+        "{body}"
+    );
 }

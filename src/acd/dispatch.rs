@@ -36,13 +36,21 @@ impl Acd {
     /// The seats to ring for `call` among the available members of its
     /// queue (only the queue's members are looked at, not every seat).
     fn choose(&mut self, now: Instant, call: &str) -> Vec<String> {
-        let Some(entry) = self.calls.get(call) else { return Vec::new() };
+        let Some(entry) = self.calls.get(call) else {
+            return Vec::new();
+        };
         let skipped = |ext: &str| entry.skip.get(ext).is_some_and(|until| *until > now);
         if let Some(seat) = &entry.only_seat {
             // Transferred to this seat, member of the queue or not.
-            return if self.available.contains(seat) && !skipped(seat) { vec![seat.clone()] } else { Vec::new() };
+            return if self.available.contains(seat) && !skipped(seat) {
+                vec![seat.clone()]
+            } else {
+                Vec::new()
+            };
         }
-        let Some(queue) = self.queues.get_mut(&entry.queue) else { return Vec::new() };
+        let Some(queue) = self.queues.get_mut(&entry.queue) else {
+            return Vec::new();
+        };
         let candidates: Vec<(usize, &String, u32)> = queue
             .members
             .iter()
@@ -50,9 +58,14 @@ impl Acd {
             .filter(|(_, (ext, _))| self.available.contains(ext) && !skipped(ext))
             .map(|(i, (ext, p))| (i, ext, *p))
             .collect();
-        let Some(best) = candidates.iter().map(|(_, _, p)| *p).min() else { return Vec::new() };
-        let tier: Vec<(usize, &String)> =
-            candidates.into_iter().filter(|(_, _, p)| *p == best).map(|(i, ext, _)| (i, ext)).collect();
+        let Some(best) = candidates.iter().map(|(_, _, p)| *p).min() else {
+            return Vec::new();
+        };
+        let tier: Vec<(usize, &String)> = candidates
+            .into_iter()
+            .filter(|(_, _, p)| *p == best)
+            .map(|(i, ext, _)| (i, ext))
+            .collect();
         let seats = &self.seats;
         let picked: Vec<String> = match queue.config.strategy {
             Strategy::RingAll => tier.iter().map(|(_, ext)| (*ext).clone()).collect(),
@@ -79,7 +92,11 @@ impl Acd {
                     Some(l) => i + queue.members.len() - l - 1,
                     None => i,
                 };
-                tier.iter().min_by_key(|(i, _)| after(*i)).map(|(_, ext)| (*ext).clone()).into_iter().collect()
+                tier.iter()
+                    .min_by_key(|(i, _)| after(*i))
+                    .map(|(_, ext)| (*ext).clone())
+                    .into_iter()
+                    .collect()
             }
         };
         if queue.config.strategy == Strategy::RoundRobin

@@ -44,10 +44,10 @@ pub use seat::{AfterCall, AgentState, Seat, StateRequest};
 pub use snapshot::{AcdSnapshot, Membership, QueueSnapshot, SeatSnapshot, WaitingCall};
 
 use crate::model::{EventKind, HangupBy};
+use crate::timers::Timers;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
-use crate::timers::Timers;
 
 /// How often a call may overflow from queue to queue before it is
 /// rejected: a guard against overflow chains that loop.
@@ -87,7 +87,11 @@ pub enum Output {
     /// The seat answered and won the call: bridge it to the caller.
     Connect { call: String, seat: String },
     /// The call moved to another queue.
-    Overflowed { call: String, from: String, to: String },
+    Overflowed {
+        call: String,
+        from: String,
+        to: String,
+    },
     /// Refuse the call; the ACD has forgotten it.
     Reject { call: String, reason: String },
     /// Something to write to the queue/agent event log.
@@ -237,7 +241,17 @@ impl Acd {
         let mut queues: HashMap<String, Queue> = config
             .queues
             .into_iter()
-            .map(|q| (q.name.clone(), Queue { config: q, members: Vec::new(), rr_last: None, draining: false }))
+            .map(|q| {
+                (
+                    q.name.clone(),
+                    Queue {
+                        config: q,
+                        members: Vec::new(),
+                        rr_last: None,
+                        draining: false,
+                    },
+                )
+            })
             .collect();
         let mut seats = BTreeMap::new();
         for s in config.seats {
@@ -270,10 +284,17 @@ impl Acd {
         if self.calls.contains_key(call) {
             return Err(AcdError::DuplicateCall(call.into()));
         }
-        let Some(q) = self.queues.get(queue).filter(|q| !q.draining) else { return Err(AcdError::UnknownQueue(queue.into())) };
+        let Some(q) = self.queues.get(queue).filter(|q| !q.draining) else {
+            return Err(AcdError::UnknownQueue(queue.into()));
+        };
         self.seq += 1;
-        let key = WaitKey { priority: Reverse(q.config.priority), arrived: now, seq: self.seq };
-        self.calls.insert(call.into(), CallEntry::new(queue, now, key, None));
+        let key = WaitKey {
+            priority: Reverse(q.config.priority),
+            arrived: now,
+            seq: self.seq,
+        };
+        self.calls
+            .insert(call.into(), CallEntry::new(queue, now, key, None));
         self.enter_queue(now, call);
         self.dispatch(now);
         Ok(())
@@ -287,12 +308,20 @@ impl Acd {
     /// A transfer to a queue enters it as a new arrival (`enqueue`, detail
     /// `transfer`), its rules applying.
     pub fn transfer(&mut self, now: Instant, call: &str, to: Transfer) -> Result<(), AcdError> {
-        let Some(entry) = self.calls.get(call) else { return Err(AcdError::UnknownCall(call.into())) };
-        let Some(from_seat) = entry.seat.clone() else { return Err(AcdError::UnknownCall(call.into())) };
+        let Some(entry) = self.calls.get(call) else {
+            return Err(AcdError::UnknownCall(call.into()));
+        };
+        let Some(from_seat) = entry.seat.clone() else {
+            return Err(AcdError::UnknownCall(call.into()));
+        };
         let (old_queue, old_key) = (entry.queue.clone(), entry.key);
         match &to {
-            Transfer::Seat(seat) if !self.seats.contains_key(seat) => return Err(AcdError::UnknownSeat(seat.clone())),
-            Transfer::Seat(seat) if !self.available.contains(seat) => return Err(AcdError::SeatUnavailable(seat.clone())),
+            Transfer::Seat(seat) if !self.seats.contains_key(seat) => {
+                return Err(AcdError::UnknownSeat(seat.clone()));
+            }
+            Transfer::Seat(seat) if !self.available.contains(seat) => {
+                return Err(AcdError::SeatUnavailable(seat.clone()));
+            }
             Transfer::Queue(queue) if self.queues.get(queue).is_none_or(|q| q.draining) => {
                 return Err(AcdError::UnknownQueue(queue.clone()));
             }
@@ -303,23 +332,53 @@ impl Acd {
             Transfer::Seat(seat) => format!("seat {seat}"),
             Transfer::Queue(queue) => format!("queue {queue}"),
         };
-        self.event(now, Some(call), Some(&old_queue), Some(&from_seat), EventKind::Transfer, Some(detail));
-        self.event(now, Some(call), Some(&old_queue), Some(&from_seat), EventKind::Complete, Some("transfer".into()));
+        self.event(
+            now,
+            Some(call),
+            Some(&old_queue),
+            Some(&from_seat),
+            EventKind::Transfer,
+            Some(detail),
+        );
+        self.event(
+            now,
+            Some(call),
+            Some(&old_queue),
+            Some(&from_seat),
+            EventKind::Complete,
+            Some("transfer".into()),
+        );
         self.seat_done(now, &from_seat, &old_queue, call);
         let (queue, key, only_seat) = match to {
             Transfer::Seat(seat) => (old_queue, old_key, Some(seat)),
             Transfer::Queue(queue) => {
                 self.seq += 1;
                 let priority = Reverse(self.queues[&queue].config.priority);
-                (queue, WaitKey { priority, arrived: old_key.arrived, seq: self.seq }, None)
+                (
+                    queue,
+                    WaitKey {
+                        priority,
+                        arrived: old_key.arrived,
+                        seq: self.seq,
+                    },
+                    None,
+                )
             }
         };
         let direct = only_seat.is_some();
-        self.calls.insert(call.into(), CallEntry::new(&queue, now, key, only_seat));
+        self.calls
+            .insert(call.into(), CallEntry::new(&queue, now, key, only_seat));
         if direct {
             self.make_waiting(call);
         } else {
-            self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, Some("transfer".into()));
+            self.event(
+                now,
+                Some(call),
+                Some(&queue),
+                None,
+                EventKind::Enqueue,
+                Some("transfer".into()),
+            );
             self.after_enqueue(now, call);
         }
         self.dispatch(now);
@@ -328,7 +387,9 @@ impl Acd {
 
     /// The caller hung up before being connected.
     pub fn call_abandoned(&mut self, now: Instant, call: &str) {
-        let Some(entry) = self.calls.get(call) else { return };
+        let Some(entry) = self.calls.get(call) else {
+            return;
+        };
         if entry.seat.is_some() {
             self.call_ended(now, call, HangupBy::Caller);
             return;
@@ -337,7 +398,14 @@ impl Acd {
         let waited = now.saturating_duration_since(entry.queued_at);
         self.stop_all_rings(now, call);
         self.forget_call(call);
-        self.event(now, Some(call), Some(&queue), None, EventKind::Abandon, Some(format!("waited_ms={}", waited.as_millis())));
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            None,
+            EventKind::Abandon,
+            Some(format!("waited_ms={}", waited.as_millis())),
+        );
         self.dispatch(now);
     }
 
@@ -349,33 +417,65 @@ impl Acd {
             .is_some_and(|c| c.seat.is_none() && c.ringing.contains(seat));
         if !wins {
             // Too late: another seat won, or the caller has gone.
-            self.push(Output::StopRing { call: call.into(), seat: seat.into() });
+            self.push(Output::StopRing {
+                call: call.into(),
+                seat: seat.into(),
+            });
             if self.seat_rings_for(seat, call) {
                 self.free_seat(now, seat, AgentState::Ready, Some(call));
             }
             self.dispatch(now);
             return;
         }
-        let Some(entry) = self.calls.get_mut(call) else { return };
+        let Some(entry) = self.calls.get_mut(call) else {
+            return;
+        };
         entry.ringing.remove(seat);
         entry.seat = Some(seat.into());
-        let (queue, waited) = (entry.queue.clone(), now.saturating_duration_since(entry.queued_at));
+        let (queue, waited) = (
+            entry.queue.clone(),
+            now.saturating_duration_since(entry.queued_at),
+        );
         let losers: Vec<String> = std::mem::take(&mut entry.ringing).into_iter().collect();
         entry.confirmed.clear();
-        self.timers.cancel(&Timer::Ring { call: call.into(), seat: seat.into() });
+        self.timers.cancel(&Timer::Ring {
+            call: call.into(),
+            seat: seat.into(),
+        });
         self.timers.cancel(&Timer::MaxWait(call.into()));
         self.timers.cancel(&Timer::Retry(call.into()));
         for loser in losers {
-            self.timers.cancel(&Timer::Ring { call: call.into(), seat: loser.clone() });
-            self.push(Output::StopRing { call: call.into(), seat: loser.clone() });
+            self.timers.cancel(&Timer::Ring {
+                call: call.into(),
+                seat: loser.clone(),
+            });
+            self.push(Output::StopRing {
+                call: call.into(),
+                seat: loser.clone(),
+            });
             self.free_seat(now, &loser, AgentState::Ready, Some(call));
         }
         if let Some(s) = self.seats.get_mut(seat) {
             s.calls_answered += 1;
         }
-        self.set_state(now, seat, AgentState::OnCall { call: call.into() }, Some(call));
-        self.event(now, Some(call), Some(&queue), Some(seat), EventKind::Connect, Some(format!("waited_ms={}", waited.as_millis())));
-        self.push(Output::Connect { call: call.into(), seat: seat.into() });
+        self.set_state(
+            now,
+            seat,
+            AgentState::OnCall { call: call.into() },
+            Some(call),
+        );
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            Some(seat),
+            EventKind::Connect,
+            Some(format!("waited_ms={}", waited.as_millis())),
+        );
+        self.push(Output::Connect {
+            call: call.into(),
+            seat: seat.into(),
+        });
         self.dispatch(now);
     }
 
@@ -393,7 +493,10 @@ impl Acd {
 
     /// A seat rung for `call` did not take it.
     pub fn ring_failed(&mut self, now: Instant, call: &str, seat: &str, failure: RingFailure) {
-        let rang = self.calls.get(call).is_some_and(|c| c.ringing.contains(seat));
+        let rang = self
+            .calls
+            .get(call)
+            .is_some_and(|c| c.ringing.contains(seat));
         if !rang {
             if self.seat_rings_for(seat, call) {
                 self.free_seat(now, seat, AgentState::Ready, Some(call));
@@ -401,21 +504,33 @@ impl Acd {
             self.dispatch(now);
             return;
         }
-        self.timers.cancel(&Timer::Ring { call: call.into(), seat: seat.into() });
+        self.timers.cancel(&Timer::Ring {
+            call: call.into(),
+            seat: seat.into(),
+        });
         self.ring_ended_unanswered(now, call, seat, failure);
         self.dispatch(now);
     }
 
     /// A connected call ended; the seat goes to wrap-up.
     pub fn call_ended(&mut self, now: Instant, call: &str, by: HangupBy) {
-        let Some(entry) = self.calls.get(call) else { return };
+        let Some(entry) = self.calls.get(call) else {
+            return;
+        };
         let Some(seat) = entry.seat.clone() else {
             self.call_abandoned(now, call);
             return;
         };
         let queue = entry.queue.clone();
         self.forget_call(call);
-        self.event(now, Some(call), Some(&queue), Some(&seat), EventKind::Complete, Some(by.as_str().into()));
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            Some(&seat),
+            EventKind::Complete,
+            Some(by.as_str().into()),
+        );
         self.seat_done(now, &seat, &queue, call);
         self.dispatch(now);
     }
@@ -423,7 +538,11 @@ impl Acd {
     /// A seat's part in `call` (of `queue`) is over: wrap-up, or its
     /// after-call state at once.
     fn seat_done(&mut self, now: Instant, seat: &str, queue: &str, call: &str) {
-        let wrapup = self.queues.get(queue).map(|q| q.config.wrapup).unwrap_or_default();
+        let wrapup = self
+            .queues
+            .get(queue)
+            .map(|q| q.config.wrapup)
+            .unwrap_or_default();
         if let Some(s) = self.seats.get_mut(seat) {
             s.idle_since = Some(now);
         }
@@ -432,14 +551,17 @@ impl Acd {
                 self.after_work(now, seat);
             } else {
                 self.set_state(now, seat, AgentState::WrapUp, Some(call));
-                self.timers.set(Timer::WrapUp(seat.to_string()), now + wrapup);
+                self.timers
+                    .set(Timer::WrapUp(seat.to_string()), now + wrapup);
             }
         }
     }
 
     /// A seat's registration appeared or went away.
     pub fn seat_reachable(&mut self, now: Instant, seat: &str, reachable: bool) {
-        let Some(s) = self.seats.get_mut(seat) else { return };
+        let Some(s) = self.seats.get_mut(seat) else {
+            return;
+        };
         if s.reachable == reachable {
             return;
         }
@@ -468,8 +590,15 @@ impl Acd {
     }
 
     /// A change of agent state from the phone or the API.
-    pub fn set_agent_state(&mut self, now: Instant, seat: &str, request: StateRequest) -> Result<(), AcdError> {
-        let Some(s) = self.seats.get_mut(seat) else { return Err(AcdError::UnknownSeat(seat.into())) };
+    pub fn set_agent_state(
+        &mut self,
+        now: Instant,
+        seat: &str,
+        request: StateRequest,
+    ) -> Result<(), AcdError> {
+        let Some(s) = self.seats.get_mut(seat) else {
+            return Err(AcdError::UnknownSeat(seat.into()));
+        };
         let state = s.state.clone();
         match request {
             StateRequest::Login => {
@@ -493,8 +622,14 @@ impl Acd {
                 if let AgentState::Ringing { call } = &state {
                     // Pressing "not ready" while it rings means "not this one".
                     let call = call.clone();
-                    self.timers.cancel(&Timer::Ring { call: call.clone(), seat: seat.into() });
-                    self.push(Output::StopRing { call: call.clone(), seat: seat.into() });
+                    self.timers.cancel(&Timer::Ring {
+                        call: call.clone(),
+                        seat: seat.into(),
+                    });
+                    self.push(Output::StopRing {
+                        call: call.clone(),
+                        seat: seat.into(),
+                    });
                     self.ring_ended_unanswered(now, &call, seat, RingFailure::Declined);
                     self.set_state(now, seat, AgentState::NotReady { reason }, None);
                 } else if state.busy() {
@@ -510,8 +645,14 @@ impl Acd {
             StateRequest::Logout => {
                 if let AgentState::Ringing { call } = &state {
                     let call = call.clone();
-                    self.timers.cancel(&Timer::Ring { call: call.clone(), seat: seat.into() });
-                    self.push(Output::StopRing { call: call.clone(), seat: seat.into() });
+                    self.timers.cancel(&Timer::Ring {
+                        call: call.clone(),
+                        seat: seat.into(),
+                    });
+                    self.push(Output::StopRing {
+                        call: call.clone(),
+                        seat: seat.into(),
+                    });
                     self.ring_ended_unanswered(now, &call, seat, RingFailure::Declined);
                     self.leave(now, seat, AgentState::LoggedOut);
                 } else if state.busy() {
@@ -532,10 +673,19 @@ impl Acd {
             fired = true;
             match timer {
                 Timer::Ring { call, seat } => {
-                    let Some(entry) = self.calls.get(&call).filter(|c| c.ringing.contains(&seat)) else { continue };
-                    let failure =
-                        if entry.confirmed.contains(&seat) { RingFailure::NoAnswer } else { RingFailure::Unreachable };
-                    self.push(Output::StopRing { call: call.clone(), seat: seat.clone() });
+                    let Some(entry) = self.calls.get(&call).filter(|c| c.ringing.contains(&seat))
+                    else {
+                        continue;
+                    };
+                    let failure = if entry.confirmed.contains(&seat) {
+                        RingFailure::NoAnswer
+                    } else {
+                        RingFailure::Unreachable
+                    };
+                    self.push(Output::StopRing {
+                        call: call.clone(),
+                        seat: seat.clone(),
+                    });
                     self.ring_ended_unanswered(now, &call, &seat, failure);
                 }
                 Timer::MaxWait(call) => self.max_wait_passed(now, &call),
@@ -585,9 +735,12 @@ impl Acd {
 
     /// How many member seats of `queue` are logged in and registered.
     pub fn staffed_count(&self, queue: &str) -> usize {
-        self.queues
-            .get(queue)
-            .map_or(0, |q| q.members.iter().filter(|(ext, _)| self.seats.get(ext).is_some_and(Seat::staffed)).count())
+        self.queues.get(queue).map_or(0, |q| {
+            q.members
+                .iter()
+                .filter(|(ext, _)| self.seats.get(ext).is_some_and(Seat::staffed))
+                .count()
+        })
     }
 
     pub fn seat(&self, ext: &str) -> Option<&Seat> {
@@ -599,18 +752,31 @@ impl Acd {
     /// Puts a call (new, or just overflowed) into its queue: logs the
     /// enqueue, arms max-wait, applies `when_no_agents` if nobody staffs it.
     fn enter_queue(&mut self, now: Instant, call: &str) {
-        let Some(entry) = self.calls.get(call) else { return };
+        let Some(entry) = self.calls.get(call) else {
+            return;
+        };
         let queue = entry.queue.clone();
-        self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, None);
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            None,
+            EventKind::Enqueue,
+            None,
+        );
         self.after_enqueue(now, call);
     }
 
     /// What entering a queue sets off: the max-wait timer, and
     /// `when_no_agents` if nobody staffs it.
     fn after_enqueue(&mut self, now: Instant, call: &str) {
-        let Some(entry) = self.calls.get(call) else { return };
+        let Some(entry) = self.calls.get(call) else {
+            return;
+        };
         let queue = entry.queue.clone();
-        let Some(q) = self.queues.get(&queue) else { return };
+        let Some(q) = self.queues.get(&queue) else {
+            return;
+        };
         let (max_wait, when_no_agents) = (q.config.max_wait, q.config.when_no_agents.clone());
         match max_wait {
             Some(d) => self.timers.set(Timer::MaxWait(call.into()), now + d),
@@ -633,7 +799,9 @@ impl Acd {
     }
 
     fn max_wait_passed(&mut self, now: Instant, call: &str) {
-        let Some(entry) = self.calls.get_mut(call) else { return };
+        let Some(entry) = self.calls.get_mut(call) else {
+            return;
+        };
         if entry.seat.is_some() {
             return;
         }
@@ -642,20 +810,28 @@ impl Acd {
             entry.timed_out = true;
             return;
         }
-        let Some(q) = self.queues.get(&entry.queue) else { return };
+        let Some(q) = self.queues.get(&entry.queue) else {
+            return;
+        };
         let fallback = q.config.when_timeout.clone();
         self.fall_back(now, call, fallback, "maximum wait reached");
     }
 
     /// Overflow, reject, or keep waiting.
     fn fall_back(&mut self, now: Instant, call: &str, fallback: Fallback, why: &str) {
-        let Some(entry) = self.calls.get_mut(call) else { return };
+        let Some(entry) = self.calls.get_mut(call) else {
+            return;
+        };
         entry.timed_out = false;
         match fallback {
             Fallback::Wait => self.make_waiting(call),
             // Its overflow queue was removed by a reload: keep waiting.
-            Fallback::Overflow(to) if self.queues.get(&to).is_none_or(|q| q.draining) => self.make_waiting(call),
-            Fallback::Overflow(to) if entry.overflows < MAX_OVERFLOWS && self.queues.contains_key(&to) => {
+            Fallback::Overflow(to) if self.queues.get(&to).is_none_or(|q| q.draining) => {
+                self.make_waiting(call)
+            }
+            Fallback::Overflow(to)
+                if entry.overflows < MAX_OVERFLOWS && self.queues.contains_key(&to) =>
+            {
                 let from = std::mem::replace(&mut entry.queue, to.clone());
                 entry.overflows += 1;
                 entry.queued_at = now;
@@ -664,16 +840,42 @@ impl Acd {
                 let priority = self.queues[&to].config.priority;
                 entry.key.priority = Reverse(priority);
                 self.timers.cancel(&Timer::Retry(call.into()));
-                self.event(now, Some(call), Some(&from), None, EventKind::Overflow, Some(format!("to={to}; {why}")));
-                self.push(Output::Overflowed { call: call.into(), from, to });
+                self.event(
+                    now,
+                    Some(call),
+                    Some(&from),
+                    None,
+                    EventKind::Overflow,
+                    Some(format!("to={to}; {why}")),
+                );
+                self.push(Output::Overflowed {
+                    call: call.into(),
+                    from,
+                    to,
+                });
                 self.enter_queue(now, call);
             }
-            Fallback::Overflow(_) => self.fall_back(now, call, Fallback::Reject("overflow limit reached".into()), why),
+            Fallback::Overflow(_) => self.fall_back(
+                now,
+                call,
+                Fallback::Reject("overflow limit reached".into()),
+                why,
+            ),
             Fallback::Reject(reason) => {
                 let queue = entry.queue.clone();
                 self.forget_call(call);
-                self.event(now, Some(call), Some(&queue), None, EventKind::Reject, Some(format!("{reason}; {why}")));
-                self.push(Output::Reject { call: call.into(), reason });
+                self.event(
+                    now,
+                    Some(call),
+                    Some(&queue),
+                    None,
+                    EventKind::Reject,
+                    Some(format!("{reason}; {why}")),
+                );
+                self.push(Output::Reject {
+                    call: call.into(),
+                    reason,
+                });
             }
         }
     }
@@ -681,23 +883,45 @@ impl Acd {
     /// A ring that ended without an answer: the seat is freed (or paused),
     /// skipped by this call for the queue's retry time, and the call waits
     /// again unless its max wait passed meanwhile.
-    fn ring_ended_unanswered(&mut self, now: Instant, call: &str, seat: &str, failure: RingFailure) {
-        let Some(entry) = self.calls.get_mut(call) else { return };
+    fn ring_ended_unanswered(
+        &mut self,
+        now: Instant,
+        call: &str,
+        seat: &str,
+        failure: RingFailure,
+    ) {
+        let Some(entry) = self.calls.get_mut(call) else {
+            return;
+        };
         entry.ringing.remove(seat);
         entry.confirmed.remove(seat);
         let queue = entry.queue.clone();
-        let Some(q) = self.queues.get(&queue) else { return };
+        let Some(q) = self.queues.get(&queue) else {
+            return;
+        };
         let (retry, pause) = (q.config.retry, q.config.no_answer_not_ready);
         if !retry.is_zero() {
             entry.skip.insert(seat.into(), now + retry);
-            self.timers.set_earliest(Timer::Retry(call.into()), now + retry);
+            self.timers
+                .set_earliest(Timer::Retry(call.into()), now + retry);
         }
         let (timed_out, still_ringing) = (entry.timed_out, !entry.ringing.is_empty());
-        self.event(now, Some(call), Some(&queue), Some(seat), EventKind::NoAnswer, Some(failure.as_str().into()));
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            Some(seat),
+            EventKind::NoAnswer,
+            Some(failure.as_str().into()),
+        );
         if self.seat_rings_for(seat, call) {
             let next = match failure {
-                RingFailure::Unreachable => AgentState::NotReady { reason: "unreachable".into() },
-                RingFailure::NoAnswer if pause => AgentState::NotReady { reason: "no_answer".into() },
+                RingFailure::Unreachable => AgentState::NotReady {
+                    reason: "unreachable".into(),
+                },
+                RingFailure::NoAnswer if pause => AgentState::NotReady {
+                    reason: "no_answer".into(),
+                },
                 _ => AgentState::Ready,
             };
             self.free_seat(now, seat, next, Some(call));
@@ -706,7 +930,14 @@ impl Acd {
             && entry.only_seat.take().is_some()
         {
             // The transfer's seat did not take it: back to the queue.
-            self.event(now, Some(call), Some(&queue), None, EventKind::Enqueue, Some("transfer failed".into()));
+            self.event(
+                now,
+                Some(call),
+                Some(&queue),
+                None,
+                EventKind::Enqueue,
+                Some("transfer failed".into()),
+            );
             self.after_enqueue(now, call);
             return;
         }
@@ -721,11 +952,19 @@ impl Acd {
     }
 
     fn stop_all_rings(&mut self, now: Instant, call: &str) {
-        let Some(entry) = self.calls.get_mut(call) else { return };
+        let Some(entry) = self.calls.get_mut(call) else {
+            return;
+        };
         let seats: Vec<String> = std::mem::take(&mut entry.ringing).into_iter().collect();
         for seat in seats {
-            self.timers.cancel(&Timer::Ring { call: call.into(), seat: seat.clone() });
-            self.push(Output::StopRing { call: call.into(), seat: seat.clone() });
+            self.timers.cancel(&Timer::Ring {
+                call: call.into(),
+                seat: seat.clone(),
+            });
+            self.push(Output::StopRing {
+                call: call.into(),
+                seat: seat.clone(),
+            });
             if self.seat_rings_for(&seat, call) {
                 self.free_seat(now, &seat, AgentState::Ready, Some(call));
             }
@@ -736,7 +975,10 @@ impl Acd {
         if let Some(entry) = self.calls.remove(call) {
             self.waiting.remove(&entry.key);
             for seat in &entry.ringing {
-                self.timers.cancel(&Timer::Ring { call: call.into(), seat: seat.clone() });
+                self.timers.cancel(&Timer::Ring {
+                    call: call.into(),
+                    seat: seat.clone(),
+                });
             }
         }
         self.timers.cancel(&Timer::MaxWait(call.into()));
@@ -752,7 +994,9 @@ impl Acd {
     /// lapsed meanwhile logs it out; else what the agent asked for while
     /// busy; else `next`.
     fn free_seat(&mut self, now: Instant, seat: &str, next: AgentState, call: Option<&str>) {
-        let Some(s) = self.seats.get_mut(seat) else { return };
+        let Some(s) = self.seats.get_mut(seat) else {
+            return;
+        };
         let lapsed = std::mem::take(&mut s.registration_lapsed);
         match s.after_call.take() {
             _ if lapsed => {}
@@ -782,18 +1026,27 @@ impl Acd {
     /// After a seat stopped staffing its queues: queues left with nobody
     /// apply `when_no_agents` to the calls waiting in them.
     fn check_unstaffed(&mut self, now: Instant, seat: &str) {
-        let Some(s) = self.seats.get(seat) else { return };
+        let Some(s) = self.seats.get(seat) else {
+            return;
+        };
         if s.staffed() {
             return;
         }
         let queues: Vec<String> = s.queues.iter().map(|(q, _)| q.clone()).collect();
         for queue in queues {
-            let Some(q) = self.queues.get(&queue) else { continue };
+            let Some(q) = self.queues.get(&queue) else {
+                continue;
+            };
             let fallback = q.config.when_no_agents.clone();
             if fallback == Fallback::Wait || self.staffed(&queue) {
                 continue;
             }
-            let stranded: Vec<String> = self.waiting.values().filter(|c| self.calls[*c].queue == queue).cloned().collect();
+            let stranded: Vec<String> = self
+                .waiting
+                .values()
+                .filter(|c| self.calls[*c].queue == queue)
+                .cloned()
+                .collect();
             for call in stranded {
                 if let Some(entry) = self.calls.get(&call) {
                     self.waiting.remove(&entry.key);
@@ -804,9 +1057,11 @@ impl Acd {
     }
 
     fn staffed(&self, queue: &str) -> bool {
-        self.queues
-            .get(queue)
-            .is_some_and(|q| q.members.iter().any(|(ext, _)| self.seats.get(ext).is_some_and(Seat::staffed)))
+        self.queues.get(queue).is_some_and(|q| {
+            q.members
+                .iter()
+                .any(|(ext, _)| self.seats.get(ext).is_some_and(Seat::staffed))
+        })
     }
 
     fn seat_state(&self, seat: &str) -> Option<&AgentState> {
@@ -819,19 +1074,48 @@ impl Acd {
 
     /// Rings `seat` for `call` (the dispatcher chose it).
     fn ring(&mut self, now: Instant, call: &str, seat: &str) {
-        let Some(entry) = self.calls.get_mut(call) else { return };
+        let Some(entry) = self.calls.get_mut(call) else {
+            return;
+        };
         self.waiting.remove(&entry.key);
         entry.ringing.insert(seat.into());
         let queue = entry.queue.clone();
-        let timeout = self.queues.get(&queue).map(|q| q.config.ring_timeout).unwrap_or(Duration::from_secs(15));
-        self.timers.set(Timer::Ring { call: call.into(), seat: seat.into() }, now + timeout);
-        self.set_state(now, seat, AgentState::Ringing { call: call.into() }, Some(call));
-        self.event(now, Some(call), Some(&queue), Some(seat), EventKind::Ring, None);
-        self.push(Output::Ring { call: call.into(), seat: seat.into() });
+        let timeout = self
+            .queues
+            .get(&queue)
+            .map(|q| q.config.ring_timeout)
+            .unwrap_or(Duration::from_secs(15));
+        self.timers.set(
+            Timer::Ring {
+                call: call.into(),
+                seat: seat.into(),
+            },
+            now + timeout,
+        );
+        self.set_state(
+            now,
+            seat,
+            AgentState::Ringing { call: call.into() },
+            Some(call),
+        );
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            Some(seat),
+            EventKind::Ring,
+            None,
+        );
+        self.push(Output::Ring {
+            call: call.into(),
+            seat: seat.into(),
+        });
     }
 
     fn set_state(&mut self, now: Instant, seat: &str, to: AgentState, call: Option<&str>) {
-        let Some(s) = self.seats.get_mut(seat) else { return };
+        let Some(s) = self.seats.get_mut(seat) else {
+            return;
+        };
         if s.state == to {
             return;
         }
@@ -839,7 +1123,14 @@ impl Acd {
         s.state = to;
         s.since = Some(now);
         self.refresh_available(seat);
-        self.event(now, call, None, Some(seat), EventKind::AgentState, Some(detail));
+        self.event(
+            now,
+            call,
+            None,
+            Some(seat),
+            EventKind::AgentState,
+            Some(detail),
+        );
     }
 
     fn refresh_available(&mut self, seat: &str) {
@@ -849,7 +1140,15 @@ impl Acd {
         };
     }
 
-    fn event(&mut self, at: Instant, call: Option<&str>, queue: Option<&str>, seat: Option<&str>, kind: EventKind, detail: Option<String>) {
+    fn event(
+        &mut self,
+        at: Instant,
+        call: Option<&str>,
+        queue: Option<&str>,
+        seat: Option<&str>,
+        kind: EventKind,
+        detail: Option<String>,
+    ) {
         self.push(Output::Event(AcdEvent {
             at,
             call: call.map(Into::into),

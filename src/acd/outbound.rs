@@ -11,10 +11,19 @@ use std::time::Instant;
 impl Acd {
     /// Seat `seat` starts callback `call`. Refused while the seat rings or
     /// is on another call.
-    pub fn outbound_started(&mut self, now: Instant, seat: &str, call: &str) -> Result<(), AcdError> {
-        let Some(s) = self.seats.get_mut(seat) else { return Err(AcdError::UnknownSeat(seat.into())) };
+    pub fn outbound_started(
+        &mut self,
+        now: Instant,
+        seat: &str,
+        call: &str,
+    ) -> Result<(), AcdError> {
+        let Some(s) = self.seats.get_mut(seat) else {
+            return Err(AcdError::UnknownSeat(seat.into()));
+        };
         match s.state.clone() {
-            AgentState::Ringing { .. } | AgentState::OnCall { .. } => return Err(AcdError::SeatBusy(seat.into())),
+            AgentState::Ringing { .. } | AgentState::OnCall { .. } => {
+                return Err(AcdError::SeatBusy(seat.into()));
+            }
             AgentState::NotReady { reason } => s.after_call = Some(AfterCall::NotReady { reason }),
             AgentState::LoggedOut => s.after_call = Some(AfterCall::LoggedOut),
             // Wrap-up keeps what the agent asked for during the last call.
@@ -22,13 +31,21 @@ impl Acd {
             AgentState::Ready => s.after_call = None,
         }
         self.timers.cancel(&Timer::WrapUp(seat.into()));
-        self.set_state(now, seat, AgentState::OnCall { call: call.into() }, Some(call));
+        self.set_state(
+            now,
+            seat,
+            AgentState::OnCall { call: call.into() },
+            Some(call),
+        );
         Ok(())
     }
 
     /// Callback `call` of seat `seat` ended (answered or not).
     pub fn outbound_ended(&mut self, now: Instant, seat: &str, call: &str) {
-        let on_it = self.seats.get(seat).is_some_and(|s| s.state == AgentState::OnCall { call: call.into() });
+        let on_it = self
+            .seats
+            .get(seat)
+            .is_some_and(|s| s.state == AgentState::OnCall { call: call.into() });
         if !on_it {
             return;
         }

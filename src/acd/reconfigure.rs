@@ -44,7 +44,13 @@ pub struct Reconfigured {
 impl Acd {
     /// Applies a reload's queues and seats. `reroute` names, for calls
     /// whose queue is removed, the queue their line points at now.
-    pub fn reconfigure(&mut self, now: Instant, config: AcdConfig, auto_ready: bool, reroute: &HashMap<String, String>) -> Reconfigured {
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        config: AcdConfig,
+        auto_ready: bool,
+        reroute: &HashMap<String, String>,
+    ) -> Reconfigured {
         self.auto_ready = auto_ready;
         let configured: BTreeSet<String> = config.queues.iter().map(|q| q.name.clone()).collect();
         for qc in config.queues {
@@ -61,7 +67,15 @@ impl Acd {
                     }
                 }
                 None => {
-                    self.queues.insert(name, Queue { config: qc, members: Vec::new(), rr_last: None, draining: false });
+                    self.queues.insert(
+                        name,
+                        Queue {
+                            config: qc,
+                            members: Vec::new(),
+                            rr_last: None,
+                            draining: false,
+                        },
+                    );
                 }
             }
         }
@@ -80,12 +94,18 @@ impl Acd {
                     self.retiring.remove(&ext);
                 }
                 None => {
-                    self.seats.insert(ext.clone(), Seat::new(s.extension, s.queues));
+                    self.seats
+                        .insert(ext.clone(), Seat::new(s.extension, s.queues));
                 }
             }
             self.refresh_available(&ext);
         }
-        let removed: Vec<String> = self.seats.keys().filter(|e| !kept.contains(*e)).cloned().collect();
+        let removed: Vec<String> = self
+            .seats
+            .keys()
+            .filter(|e| !kept.contains(*e))
+            .cloned()
+            .collect();
         for ext in removed {
             if let Some(seat) = self.seats.get_mut(&ext) {
                 seat.retiring = true;
@@ -94,10 +114,19 @@ impl Acd {
             self.refresh_available(&ext);
         }
         let mut report = Reconfigured::default();
-        let gone: Vec<String> = self.queues.keys().filter(|q| !configured.contains(*q)).cloned().collect();
+        let gone: Vec<String> = self
+            .queues
+            .keys()
+            .filter(|q| !configured.contains(*q))
+            .cloned()
+            .collect();
         for name in gone {
-            let mut unanswered: Vec<(super::WaitKey, String)> =
-                self.calls.iter().filter(|(_, c)| c.queue == name && c.seat.is_none()).map(|(id, c)| (c.key, id.clone())).collect();
+            let mut unanswered: Vec<(super::WaitKey, String)> = self
+                .calls
+                .iter()
+                .filter(|(_, c)| c.queue == name && c.seat.is_none())
+                .map(|(id, c)| (c.key, id.clone()))
+                .collect();
             unanswered.sort();
             for (_, call) in unanswered {
                 if let Some(to) = reroute.get(&call).filter(|to| configured.contains(*to)) {
@@ -107,17 +136,31 @@ impl Acd {
             }
             // Its members stay as they were, to answer what is left, but
             // for those the reload moved to the other side.
-            let classes: HashMap<String, crate::model::LineClass> = self.seats.values().map(|s| (s.extension.clone(), self.seat_class(s))).collect();
+            let classes: HashMap<String, crate::model::LineClass> = self
+                .seats
+                .values()
+                .map(|s| (s.extension.clone(), self.seat_class(s)))
+                .collect();
             if let Some(q) = self.queues.get_mut(&name) {
                 q.draining = true;
                 let class = q.config.class;
-                q.members.retain(|(ext, _)| classes.get(ext) == Some(&class));
+                q.members
+                    .retain(|(ext, _)| classes.get(ext) == Some(&class));
             }
             self.draining.insert(name);
         }
         self.dispatch(now);
         report.retiring = self.retiring.iter().cloned().collect();
-        report.draining = self.draining.iter().map(|q| (q.clone(), self.calls.values().filter(|c| &c.queue == q).count())).collect();
+        report.draining = self
+            .draining
+            .iter()
+            .map(|q| {
+                (
+                    q.clone(),
+                    self.calls.values().filter(|c| &c.queue == q).count(),
+                )
+            })
+            .collect();
         report
     }
 
@@ -125,13 +168,23 @@ impl Acd {
     /// a seat when it no longer rings or talks, a queue with its last call.
     pub(super) fn reap(&mut self, now: Instant) {
         if !self.retiring.is_empty() {
-            let done: Vec<String> = self.retiring.iter().filter(|s| !self.seats.get(*s).is_some_and(|s| s.state.busy())).cloned().collect();
+            let done: Vec<String> = self
+                .retiring
+                .iter()
+                .filter(|s| !self.seats.get(*s).is_some_and(|s| s.state.busy()))
+                .cloned()
+                .collect();
             for ext in done {
                 self.remove_seat(now, &ext);
             }
         }
         if !self.draining.is_empty() {
-            let empty: Vec<String> = self.draining.iter().filter(|q| !self.calls.values().any(|c| &c.queue == *q)).cloned().collect();
+            let empty: Vec<String> = self
+                .draining
+                .iter()
+                .filter(|q| !self.calls.values().any(|c| &c.queue == *q))
+                .cloned()
+                .collect();
             for q in empty {
                 self.draining.remove(&q);
                 self.queues.remove(&q);
@@ -159,7 +212,11 @@ impl Acd {
         let Some(priority) = self.queues.get(queue).map(|q| Reverse(q.config.priority)) else {
             return;
         };
-        for (id, entry) in self.calls.iter_mut().filter(|(_, c)| c.queue == queue && c.seat.is_none()) {
+        for (id, entry) in self
+            .calls
+            .iter_mut()
+            .filter(|(_, c)| c.queue == queue && c.seat.is_none())
+        {
             let waiting = self.waiting.remove(&entry.key).is_some();
             entry.key.priority = priority;
             if waiting {
@@ -190,8 +247,19 @@ impl Acd {
             None => self.timers.cancel(&Timer::MaxWait(call.into())),
         }
         let detail = format!("to={to}; queue removed by a reload");
-        self.event(now, Some(call), Some(&from), None, EventKind::Overflow, Some(detail));
-        self.push(Output::Overflowed { call: call.into(), from, to: to.into() });
+        self.event(
+            now,
+            Some(call),
+            Some(&from),
+            None,
+            EventKind::Overflow,
+            Some(detail),
+        );
+        self.push(Output::Overflowed {
+            call: call.into(),
+            from,
+            to: to.into(),
+        });
         self.make_waiting(call);
     }
 }

@@ -78,7 +78,9 @@ pub enum AfterCall {
 impl AfterCall {
     pub fn state(&self) -> AgentState {
         match self {
-            AfterCall::NotReady { reason } => AgentState::NotReady { reason: reason.clone() },
+            AfterCall::NotReady { reason } => AgentState::NotReady {
+                reason: reason.clone(),
+            },
             AfterCall::LoggedOut => AgentState::LoggedOut,
         }
     }
@@ -136,6 +138,9 @@ impl Seat {
     }
 
     pub fn penalty_in(&self, queue: &str) -> Option<u32> {
-        self.queues.iter().find(|(q, _)| q == queue).map(|(_, p)| *p)
+        self.queues
+            .iter()
+            .find(|(q, _)| q == queue)
+            .map(|(_, p)| *p)
     }
 }

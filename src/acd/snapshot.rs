@@ -69,11 +69,16 @@ fn ms(d: std::time::Duration) -> i64 {
 impl Acd {
     /// A seat's class: emergency if any of its queues is.
     pub(super) fn seat_class(&self, seat: &super::seat::Seat) -> crate::model::LineClass {
-        let emergency = seat
-            .queues
-            .iter()
-            .any(|(q, _)| self.queues.get(q).is_some_and(|q| q.config.class == crate::model::LineClass::Emergency));
-        if emergency { crate::model::LineClass::Emergency } else { crate::model::LineClass::NonEmergency }
+        let emergency = seat.queues.iter().any(|(q, _)| {
+            self.queues
+                .get(q)
+                .is_some_and(|q| q.config.class == crate::model::LineClass::Emergency)
+        });
+        if emergency {
+            crate::model::LineClass::Emergency
+        } else {
+            crate::model::LineClass::NonEmergency
+        }
     }
 
     pub fn snapshot(&self, now: Instant) -> AcdSnapshot {
@@ -81,8 +86,11 @@ impl Acd {
             .queues
             .values()
             .map(|q| {
-                let mut calls: Vec<_> =
-                    self.calls.iter().filter(|(_, c)| c.queue == q.config.name && c.seat.is_none()).collect();
+                let mut calls: Vec<_> = self
+                    .calls
+                    .iter()
+                    .filter(|(_, c)| c.queue == q.config.name && c.seat.is_none())
+                    .collect();
                 calls.sort_by_key(|(_, c)| c.key);
                 let seats = q.members.iter().filter_map(|(ext, _)| self.seats.get(ext));
                 QueueSnapshot {
@@ -92,7 +100,11 @@ impl Acd {
                     priority: q.config.priority,
                     waiting: calls.len(),
                     ringing: calls.iter().filter(|(_, c)| !c.ringing.is_empty()).count(),
-                    longest_wait_ms: calls.iter().map(|(_, c)| ms(now.saturating_duration_since(c.queued_at))).max().unwrap_or(0),
+                    longest_wait_ms: calls
+                        .iter()
+                        .map(|(_, c)| ms(now.saturating_duration_since(c.queued_at)))
+                        .max()
+                        .unwrap_or(0),
                     staffed: seats.clone().filter(|s| s.staffed()).count(),
                     ready: seats.filter(|s| s.available()).count(),
                     calls: calls
@@ -109,7 +121,11 @@ impl Acd {
                 }
             })
             .collect();
-        queues.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        queues.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         let seats = self
             .seats
             .values()
@@ -117,11 +133,21 @@ impl Acd {
                 extension: s.extension.clone(),
                 class: self.seat_class(s),
                 state: s.state.clone(),
-                in_state_ms: s.since.map(|t| ms(now.saturating_duration_since(t))).unwrap_or(0),
+                in_state_ms: s
+                    .since
+                    .map(|t| ms(now.saturating_duration_since(t)))
+                    .unwrap_or(0),
                 registered: s.reachable,
                 calls_answered: s.calls_answered,
                 after_call: s.after_call.clone(),
-                queues: s.queues.iter().map(|(q, p)| Membership { queue: q.clone(), penalty: *p }).collect(),
+                queues: s
+                    .queues
+                    .iter()
+                    .map(|(q, p)| Membership {
+                        queue: q.clone(),
+                        penalty: *p,
+                    })
+                    .collect(),
                 retiring: s.retiring,
             })
             .collect();

@@ -26,14 +26,20 @@ impl Rig {
                 queues: qs.iter().map(|(q, p)| (q.to_string(), *p)).collect(),
             })
             .collect();
-        Rig { acd: Acd::new(AcdConfig { queues, seats }, auto_ready), now: Instant::now(), out: Vec::new(), silent: Vec::new() }
+        Rig {
+            acd: Acd::new(AcdConfig { queues, seats }, auto_ready),
+            now: Instant::now(),
+            out: Vec::new(),
+            silent: Vec::new(),
+        }
     }
 
     /// One queue served by the given seats at penalty 0, registered in
     /// order 10 ms apart (so the first has been idle longest), auto-ready.
     fn simple(queue: QueueConfig, seats: &[&str]) -> Rig {
         let membership = [(queue.name.as_str(), 0)];
-        let members: Vec<(&str, &[(&str, u32)])> = seats.iter().map(|s| (*s, &membership[..])).collect();
+        let members: Vec<(&str, &[(&str, u32)])> =
+            seats.iter().map(|s| (*s, &membership[..])).collect();
         let mut rig = Rig::new(vec![queue.clone()], &members, true);
         for s in seats {
             rig.online(s);
@@ -61,7 +67,10 @@ impl Rig {
 
     /// The decisions (not the events) since the last take.
     fn decisions(&mut self) -> Vec<Output> {
-        self.take().into_iter().filter(|o| !matches!(o, Output::Event(_))).collect()
+        self.take()
+            .into_iter()
+            .filter(|o| !matches!(o, Output::Event(_)))
+            .collect()
     }
 
     fn events(&self) -> Vec<(EventKind, Option<String>, Option<String>)> {
@@ -122,40 +131,75 @@ impl Rig {
 }
 
 fn ring(call: &str, seat: &str) -> Output {
-    Output::Ring { call: call.into(), seat: seat.into() }
+    Output::Ring {
+        call: call.into(),
+        seat: seat.into(),
+    }
 }
 fn stop(call: &str, seat: &str) -> Output {
-    Output::StopRing { call: call.into(), seat: seat.into() }
+    Output::StopRing {
+        call: call.into(),
+        seat: seat.into(),
+    }
 }
 fn connect(call: &str, seat: &str) -> Output {
-    Output::Connect { call: call.into(), seat: seat.into() }
+    Output::Connect {
+        call: call.into(),
+        seat: seat.into(),
+    }
 }
 
 /// No seat rings for two calls; a seat's state agrees with the calls; no
 /// call waits while a ready seat of its queue (not skipping it) is idle.
 fn check_invariants(acd: &Acd, now: Instant) {
-    let available: BTreeSet<String> = acd.seats.values().filter(|s| s.available()).map(|s| s.extension.clone()).collect();
-    assert_eq!(acd.available, available, "the index of available seats is in step");
+    let available: BTreeSet<String> = acd
+        .seats
+        .values()
+        .filter(|s| s.available())
+        .map(|s| s.extension.clone())
+        .collect();
+    assert_eq!(
+        acd.available, available,
+        "the index of available seats is in step"
+    );
     let mut ringing_for: HashMap<&str, &str> = HashMap::new();
     for (id, c) in &acd.calls {
         for seat in &c.ringing {
             if let Some(other) = ringing_for.insert(seat, id) {
                 panic!("seat {seat} rings for {other} and {id}");
             }
-            assert_eq!(acd.seats[seat].state, AgentState::Ringing { call: id.clone() }, "seat {seat} rings for {id}");
+            assert_eq!(
+                acd.seats[seat].state,
+                AgentState::Ringing { call: id.clone() },
+                "seat {seat} rings for {id}"
+            );
         }
-        assert_eq!(acd.waiting.values().any(|w| w == id), c.ringing.is_empty() && c.seat.is_none(), "{id} waiting list");
+        assert_eq!(
+            acd.waiting.values().any(|w| w == id),
+            c.ringing.is_empty() && c.seat.is_none(),
+            "{id} waiting list"
+        );
     }
     for s in acd.seats.values() {
         if let AgentState::Ringing { call } = &s.state {
-            assert!(acd.calls.get(call).is_some_and(|c| c.ringing.contains(&s.extension)), "{} rings for a lost call", s.extension);
+            assert!(
+                acd.calls
+                    .get(call)
+                    .is_some_and(|c| c.ringing.contains(&s.extension)),
+                "{} rings for a lost call",
+                s.extension
+            );
         }
     }
     for id in acd.waiting.values() {
         let c = &acd.calls[id];
         for (ext, _) in &acd.queues[&c.queue].members {
             let skipping = c.skip.get(ext).is_some_and(|until| *until > now);
-            assert!(!acd.seats[ext].available() || skipping, "call {id} waits in {} while seat {ext} is ready", c.queue);
+            assert!(
+                !acd.seats[ext].available() || skipping,
+                "call {id} waits in {} while seat {ext} is ready",
+                c.queue
+            );
         }
     }
 }
@@ -174,7 +218,11 @@ fn longest_idle_rings_the_seat_idle_longest_and_a_finished_call_sends_it_to_the_
     r.end("1");
     r.take();
     r.arrive("3", "q");
-    assert_eq!(r.decisions(), [ring("3", "c")], "c has been idle since login; a just finished");
+    assert_eq!(
+        r.decisions(),
+        [ring("3", "c")],
+        "c has been idle since login; a just finished"
+    );
     r.answer("3", "c");
     r.take();
     r.arrive("4", "q");
@@ -213,10 +261,18 @@ fn a_phone_that_never_rings_is_paused_not_rung_again() {
     assert_eq!(r.decisions(), [ring("1", "dead"), ring("2", "b")]);
     r.advance(10 * S);
     // Its INVITE cannot even be cancelled: it must not get a second one.
-    assert_eq!(r.decisions(), [stop("1", "dead"), stop("2", "b"), ring("1", "b")], "b is free again; dead is not");
+    assert_eq!(
+        r.decisions(),
+        [stop("1", "dead"), stop("2", "b"), ring("1", "b")],
+        "b is free again; dead is not"
+    );
     assert_eq!(r.state("dead"), "not_ready:unreachable");
     r.advance(S);
-    assert!(!r.decisions().iter().any(|o| matches!(o, Output::Ring { seat, .. } if seat == "dead")));
+    assert!(
+        !r.decisions()
+            .iter()
+            .any(|o| matches!(o, Output::Ring { seat, .. } if seat == "dead"))
+    );
 }
 
 #[test]
@@ -228,9 +284,19 @@ fn busy_and_decline_pass_the_call_on_at_once() {
     assert_eq!(r.decisions(), [ring("1", "b")]);
     r.fail("1", "b", RingFailure::Declined);
     let evs = r.events();
-    assert!(evs.contains(&(EventKind::NoAnswer, Some("b".into()), Some("declined".into()))), "{evs:?}");
+    assert!(
+        evs.contains(&(
+            EventKind::NoAnswer,
+            Some("b".into()),
+            Some("declined".into())
+        )),
+        "{evs:?}"
+    );
     assert_eq!(r.decisions(), [ring("1", "c")]);
-    assert_eq!((r.state("a"), r.state("b")), ("ready".into(), "ready".into()));
+    assert_eq!(
+        (r.state("a"), r.state("b")),
+        ("ready".into(), "ready".into())
+    );
 }
 
 #[test]
@@ -268,13 +334,21 @@ fn ring_all_rings_every_ready_seat_and_the_first_answer_wins() {
 
 #[test]
 fn penalties_are_tiers() {
-    let mut r = Rig::new(vec![QueueConfig::new("q")], &[("low", &[("q", 0)]), ("high", &[("q", 5)])], true);
+    let mut r = Rig::new(
+        vec![QueueConfig::new("q")],
+        &[("low", &[("q", 0)]), ("high", &[("q", 5)])],
+        true,
+    );
     r.online("high");
     r.advance(S);
     r.online("low");
     r.take();
     r.arrive("1", "q");
-    assert_eq!(r.decisions(), [ring("1", "low")], "high idles longer but has the higher penalty");
+    assert_eq!(
+        r.decisions(),
+        [ring("1", "low")],
+        "high idles longer but has the higher penalty"
+    );
     r.arrive("2", "q");
     assert_eq!(r.decisions(), [ring("2", "high")], "the lower tier is busy");
 }
@@ -335,14 +409,31 @@ fn max_wait_rejects_or_overflows_but_not_while_a_seat_rings() {
     r.request("a", StateRequest::Ready);
     assert_eq!(r.decisions(), [ring("1", "a")]);
     r.advance(10 * S);
-    assert_eq!(r.decisions(), [], "max wait passed at 30 s, but a rings until 45 s");
+    assert_eq!(
+        r.decisions(),
+        [],
+        "max wait passed at 30 s, but a rings until 45 s"
+    );
     r.advance(10 * S);
     assert_eq!(
         r.decisions(),
-        [stop("1", "a"), Output::Overflowed { call: "1".into(), from: "q".into(), to: "spill".into() }]
+        [
+            stop("1", "a"),
+            Output::Overflowed {
+                call: "1".into(),
+                from: "q".into(),
+                to: "spill".into()
+            }
+        ]
     );
     r.advance(10 * S);
-    assert_eq!(r.decisions(), [Output::Reject { call: "1".into(), reason: "all busy".into() }]);
+    assert_eq!(
+        r.decisions(),
+        [Output::Reject {
+            call: "1".into(),
+            reason: "all busy".into()
+        }]
+    );
     assert!(r.acd.calls.is_empty());
 }
 
@@ -352,14 +443,30 @@ fn nobody_logged_in_rejects_at_arrival_and_when_the_last_agent_leaves() {
     q.when_no_agents = Fallback::Reject("closed".into());
     let mut r = Rig::new(vec![q], &[("a", &[("q", 0)])], false);
     r.arrive("1", "q");
-    assert_eq!(r.decisions(), [Output::Reject { call: "1".into(), reason: "closed".into() }]);
+    assert_eq!(
+        r.decisions(),
+        [Output::Reject {
+            call: "1".into(),
+            reason: "closed".into()
+        }]
+    );
     r.online("a");
     r.request("a", StateRequest::Login);
     r.request("a", StateRequest::NotReady("lunch".into()));
     r.arrive("2", "q");
-    assert_eq!(r.decisions(), [], "a not-ready agent still staffs the queue");
+    assert_eq!(
+        r.decisions(),
+        [],
+        "a not-ready agent still staffs the queue"
+    );
     r.request("a", StateRequest::Logout);
-    assert_eq!(r.decisions(), [Output::Reject { call: "2".into(), reason: "closed".into() }]);
+    assert_eq!(
+        r.decisions(),
+        [Output::Reject {
+            call: "2".into(),
+            reason: "closed".into()
+        }]
+    );
 }
 
 #[test]
@@ -371,8 +478,16 @@ fn overflow_chains_are_cut_after_a_limit() {
     let mut r = Rig::new(vec![a, b], &[], true);
     r.arrive("1", "a");
     let d = r.decisions();
-    assert_eq!(d.iter().filter(|o| matches!(o, Output::Overflowed { .. })).count(), MAX_OVERFLOWS as usize);
-    assert!(matches!(d.last(), Some(Output::Reject { reason, .. }) if reason == "overflow limit reached"), "{d:?}");
+    assert_eq!(
+        d.iter()
+            .filter(|o| matches!(o, Output::Overflowed { .. }))
+            .count(),
+        MAX_OVERFLOWS as usize
+    );
+    assert!(
+        matches!(d.last(), Some(Output::Reject { reason, .. }) if reason == "overflow limit reached"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -394,7 +509,11 @@ fn wrap_up_holds_the_seat_until_it_ends_or_the_agent_is_ready() {
     r.arrive("3", "q");
     r.take();
     r.request("a", StateRequest::Ready);
-    assert_eq!(r.decisions(), [ring("3", "a")], "pressing ready ends wrap-up early");
+    assert_eq!(
+        r.decisions(),
+        [ring("3", "a")],
+        "pressing ready ends wrap-up early"
+    );
 }
 
 #[test]
@@ -462,7 +581,10 @@ fn abandon_while_ringing_frees_the_seat_and_logs_the_wait() {
     r.acd.call_abandoned(r.now, "1");
     r.drain();
     let evs = r.events();
-    assert!(evs.contains(&(EventKind::Abandon, None, Some("waited_ms=3000".into()))), "{evs:?}");
+    assert!(
+        evs.contains(&(EventKind::Abandon, None, Some("waited_ms=3000".into()))),
+        "{evs:?}"
+    );
     assert_eq!(r.decisions(), [stop("1", "a")]);
     assert_eq!(r.state("a"), "ready");
     // A late failure or answer for the gone call changes nothing.
@@ -483,8 +605,16 @@ fn auto_ready_follows_registration_and_a_lost_registration_logs_out_after_the_ca
     assert_eq!(r.state("a"), "logged_out");
     r.online("a");
     assert_eq!(r.state("a"), "ready");
-    let details: Vec<String> = r.events().into_iter().filter_map(|(k, _, d)| (k == EventKind::AgentState).then_some(d?)).collect();
-    assert!(details.contains(&"on_call->logged_out".to_string()) || details.contains(&"on_call->ready".to_string()), "{details:?}");
+    let details: Vec<String> = r
+        .events()
+        .into_iter()
+        .filter_map(|(k, _, d)| (k == EventKind::AgentState).then_some(d?))
+        .collect();
+    assert!(
+        details.contains(&"on_call->logged_out".to_string())
+            || details.contains(&"on_call->ready".to_string()),
+        "{details:?}"
+    );
 }
 
 #[test]
@@ -496,23 +626,40 @@ fn a_registration_that_lapses_and_returns_during_a_call_keeps_the_seat_logged_in
     r.online("a");
     r.request("a", StateRequest::NotReady("after-call-work".into()));
     r.end("1");
-    assert_eq!(r.state("a"), "not_ready:after-call-work", "the agent's own request still applies");
+    assert_eq!(
+        r.state("a"),
+        "not_ready:after-call-work",
+        "the agent's own request still applies"
+    );
     r.request("a", StateRequest::Ready);
     r.arrive("2", "q");
     r.acd.seat_reachable(r.now, "a", false);
     r.online("a");
     r.answer("2", "a");
     r.end("2");
-    assert_eq!(r.state("a"), "ready", "rang through a lapse and a return: still logged in");
+    assert_eq!(
+        r.state("a"),
+        "ready",
+        "rang through a lapse and a return: still logged in"
+    );
 }
 
 #[test]
 fn unknown_queue_seat_and_duplicate_calls_are_errors() {
     let mut r = Rig::simple(QueueConfig::new("q"), &["a"]);
-    assert_eq!(r.acd.call_arrived(r.now, "1", "nope"), Err(AcdError::UnknownQueue("nope".into())));
+    assert_eq!(
+        r.acd.call_arrived(r.now, "1", "nope"),
+        Err(AcdError::UnknownQueue("nope".into()))
+    );
     r.arrive("1", "q");
-    assert_eq!(r.acd.call_arrived(r.now, "1", "q"), Err(AcdError::DuplicateCall("1".into())));
-    assert_eq!(r.acd.set_agent_state(r.now, "zz", StateRequest::Ready), Err(AcdError::UnknownSeat("zz".into())));
+    assert_eq!(
+        r.acd.call_arrived(r.now, "1", "q"),
+        Err(AcdError::DuplicateCall("1".into()))
+    );
+    assert_eq!(
+        r.acd.set_agent_state(r.now, "zz", StateRequest::Ready),
+        Err(AcdError::UnknownSeat("zz".into()))
+    );
 }
 
 #[test]
@@ -522,25 +669,48 @@ fn a_seat_on_a_callback_is_not_rung_and_is_ready_again_after() {
     r.drain();
     r.arrive("1", "q");
     assert_eq!(r.decisions(), [ring("1", "b")], "a is on its callback");
-    assert_eq!(r.acd.outbound_started(r.now, "b", "cb2"), Err(AcdError::SeatBusy("b".into())));
+    assert_eq!(
+        r.acd.outbound_started(r.now, "b", "cb2"),
+        Err(AcdError::SeatBusy("b".into()))
+    );
     r.arrive("2", "q");
     assert_eq!(r.decisions(), [], "nobody free");
     r.acd.outbound_ended(r.now, "a", "cb1");
     r.drain();
-    assert_eq!(r.decisions(), [ring("2", "a")], "a is ready again and takes the waiting call");
+    assert_eq!(
+        r.decisions(),
+        [ring("2", "a")],
+        "a is ready again and takes the waiting call"
+    );
 }
 
 #[test]
 fn a_not_ready_seat_goes_back_to_its_reason_after_a_callback() {
     let mut r = Rig::simple(QueueConfig::new("q"), &["a"]);
-    r.acd.set_agent_state(r.now, "a", StateRequest::NotReady("after-call-work".into())).unwrap();
+    r.acd
+        .set_agent_state(r.now, "a", StateRequest::NotReady("after-call-work".into()))
+        .unwrap();
     r.acd.outbound_started(r.now, "a", "cb1").unwrap();
-    assert_eq!(r.acd.seat("a").unwrap().state, AgentState::OnCall { call: "cb1".into() });
+    assert_eq!(
+        r.acd.seat("a").unwrap().state,
+        AgentState::OnCall { call: "cb1".into() }
+    );
     r.acd.outbound_ended(r.now, "a", "cb1");
-    assert_eq!(r.acd.seat("a").unwrap().state, AgentState::NotReady { reason: "after-call-work".into() });
+    assert_eq!(
+        r.acd.seat("a").unwrap().state,
+        AgentState::NotReady {
+            reason: "after-call-work".into()
+        }
+    );
     r.drain();
     r.acd.outbound_ended(r.now, "a", "cb1");
-    assert_eq!(r.acd.seat("a").unwrap().state, AgentState::NotReady { reason: "after-call-work".into() }, "a second end changes nothing");
+    assert_eq!(
+        r.acd.seat("a").unwrap().state,
+        AgentState::NotReady {
+            reason: "after-call-work".into()
+        },
+        "a second end changes nothing"
+    );
 }
 
 #[test]
@@ -570,7 +740,10 @@ fn invariants_hold_under_random_traffic() {
                 (format!("s{i}"), qs)
             })
             .collect();
-        let seat_refs: Vec<(&str, &[(&str, u32)])> = seats.iter().map(|(e, q)| (e.as_str(), q.as_slice())).collect();
+        let seat_refs: Vec<(&str, &[(&str, u32)])> = seats
+            .iter()
+            .map(|(e, q)| (e.as_str(), q.as_slice()))
+            .collect();
         let mut r = Rig::new(vec![a, b, c], &seat_refs, seed % 2 == 0);
         let mut rng = crate::testutil::Rng::seeded(seed);
         let mut next_call = 0;
@@ -583,8 +756,20 @@ fn invariants_hold_under_random_traffic() {
                 .iter()
                 .flat_map(|(id, c)| c.ringing.iter().map(move |s| (id.clone(), s.clone())))
                 .collect();
-            let connected: Vec<String> = r.acd.calls.iter().filter(|(_, c)| c.seat.is_some()).map(|(id, _)| id.clone()).collect();
-            let waiting: Vec<String> = r.acd.calls.iter().filter(|(_, c)| c.seat.is_none()).map(|(id, _)| id.clone()).collect();
+            let connected: Vec<String> = r
+                .acd
+                .calls
+                .iter()
+                .filter(|(_, c)| c.seat.is_some())
+                .map(|(id, _)| id.clone())
+                .collect();
+            let waiting: Vec<String> = r
+                .acd
+                .calls
+                .iter()
+                .filter(|(_, c)| c.seat.is_none())
+                .map(|(id, _)| id.clone())
+                .collect();
             match rng.below(12) {
                 0 | 1 => {
                     next_call += 1;
@@ -597,12 +782,20 @@ fn invariants_hold_under_random_traffic() {
                 }
                 3 if !ringing.is_empty() => {
                     let (c, s) = &ringing[rng.below(ringing.len() as u64) as usize];
-                    let why = [RingFailure::Busy, RingFailure::Declined, RingFailure::NoAnswer, RingFailure::Unreachable];
+                    let why = [
+                        RingFailure::Busy,
+                        RingFailure::Declined,
+                        RingFailure::NoAnswer,
+                        RingFailure::Unreachable,
+                    ];
                     r.fail(c, s, why[rng.below(4) as usize]);
                 }
-                4 if !connected.is_empty() => r.end(&connected[rng.below(connected.len() as u64) as usize]),
+                4 if !connected.is_empty() => {
+                    r.end(&connected[rng.below(connected.len() as u64) as usize])
+                }
                 5 if !waiting.is_empty() => {
-                    r.acd.call_abandoned(r.now, &waiting[rng.below(waiting.len() as u64) as usize]);
+                    r.acd
+                        .call_abandoned(r.now, &waiting[rng.below(waiting.len() as u64) as usize]);
                     r.drain();
                 }
                 6 => {

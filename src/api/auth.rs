@@ -47,7 +47,13 @@ impl Caller {
         }
         Err(super::ApiError(
             StatusCode::FORBIDDEN,
-            format!("{} (scope {}) may not see {} calls: give the token scope = \"admin\" or \"{}\" in [http] tokens", self.name, self.scope.as_str(), class.as_str(), class.as_str()),
+            format!(
+                "{} (scope {}) may not see {} calls: give the token scope = \"admin\" or \"{}\" in [http] tokens",
+                self.name,
+                self.scope.as_str(),
+                class.as_str(),
+                class.as_str()
+            ),
         ))
     }
 }
@@ -70,7 +76,9 @@ fn needs(method: &Method, path: &str) -> Option<Access> {
     if method != Method::GET && method != Method::HEAD {
         return Some(Access::Write);
     }
-    if path.starts_with("/api/calls/") && (path.ends_with("/recording") || path.ends_with("/recording/accesses")) {
+    if path.starts_with("/api/calls/")
+        && (path.ends_with("/recording") || path.ends_with("/recording/accesses"))
+    {
         return Some(Access::Recordings);
     }
     if path.starts_with("/api/outbox") {
@@ -81,9 +89,14 @@ fn needs(method: &Method, path: &str) -> Option<Access> {
 
 /// `sig` for call `call`'s recording link expiring at `expires` (Unix s).
 pub fn link_signature(secret: &[u8], call: &str, expires: i64) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("{call}.{expires}").as_bytes());
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether `query` (`expires=..&sig=..`) opens call `call`'s recording at `now` (Unix s).
@@ -96,15 +109,27 @@ fn link_valid(secret: &[u8], call: &str, query: &str, now: i64) -> bool {
             _ => {}
         }
     }
-    let (Some(expires), Some(sig)) = (expires, sig) else { return false };
+    let (Some(expires), Some(sig)) = (expires, sig) else {
+        return false;
+    };
     let want = link_signature(secret, call, expires);
-    expires >= now && want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    expires >= now
+        && want.len() == sig.len()
+        && want
+            .bytes()
+            .zip(sig.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// The value of `name` in a query string (no percent-decoding: tokens are
 /// plain ASCII).
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    query?.split('&').find_map(|pair| {
+        pair.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
 }
 
 fn deny(code: StatusCode, why: &str) -> Response {
@@ -112,17 +137,29 @@ fn deny(code: StatusCode, why: &str) -> Response {
 }
 
 /// The middleware: admits or refuses a request, and tells handlers who it is.
-pub async fn check(State(auth): State<crate::reload::Shared<Auth>>, mut req: Request, next: Next) -> Response {
+pub async fn check(
+    State(auth): State<crate::reload::Shared<Auth>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     // The tokens in force now (a reload may replace them).
     let auth = auth.get();
     let path = req.uri().path().to_string();
-    let Some(need) = needs(req.method(), &path) else { return next.run(req).await };
+    let Some(need) = needs(req.method(), &path) else {
+        return next.run(req).await;
+    };
     if auth.tokens.is_empty() {
         // No tokens: the API is open (hotline warns at start).
-        req.extensions_mut().insert(Caller { name: "anonymous".into(), scope: Scope::Admin });
+        req.extensions_mut().insert(Caller {
+            name: "anonymous".into(),
+            scope: Scope::Admin,
+        });
         return next.run(req).await;
     }
-    let query_token = path.starts_with("/api/stats/").then(|| query_param(req.uri().query(), "token")).flatten();
+    let query_token = path
+        .starts_with("/api/stats/")
+        .then(|| query_param(req.uri().query(), "token"))
+        .flatten();
     let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -132,16 +169,40 @@ pub async fn check(State(auth): State<crate::reload::Shared<Auth>>, mut req: Req
         .map(str::to_string)
         .or(query_token);
     let bearer = bearer.as_deref();
-    let token = bearer.and_then(|b| auth.tokens.iter().find(|t| t.token.len() == b.len() && t.token.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0));
+    let token = bearer.and_then(|b| {
+        auth.tokens.iter().find(|t| {
+            t.token.len() == b.len()
+                && t.token
+                    .bytes()
+                    .zip(b.bytes())
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
+        })
+    });
     let caller = match (bearer, token) {
-        (Some(_), None) => return deny(StatusCode::UNAUTHORIZED, "unknown API token: check [http] tokens"),
+        (Some(_), None) => {
+            return deny(
+                StatusCode::UNAUTHORIZED,
+                "unknown API token: check [http] tokens",
+            );
+        }
         (_, Some(t)) if t.access.contains(&need) => (t.name.clone(), t.scope),
         (_, Some(t)) => {
-            return deny(StatusCode::FORBIDDEN, &format!("token {:?} may not do this: it needs {need:?} access in [http] tokens", t.name));
+            return deny(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "token {:?} may not do this: it needs {need:?} access in [http] tokens",
+                    t.name
+                ),
+            );
         }
         (None, None) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-            let call = path.strip_prefix("/api/calls/").and_then(|p| p.strip_suffix("/recording"));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let call = path
+                .strip_prefix("/api/calls/")
+                .and_then(|p| p.strip_suffix("/recording"));
             let signed = match (&auth.link_secret, call, req.uri().query()) {
                 (Some(secret), Some(call), Some(q)) => link_valid(secret, call, q, now),
                 _ => false,
@@ -153,11 +214,17 @@ pub async fn check(State(auth): State<crate::reload::Shared<Auth>>, mut req: Req
                 // Anonymous readers never see emergency calls.
                 ("anonymous".to_string(), Scope::NonEmergency)
             } else {
-                return deny(StatusCode::UNAUTHORIZED, "this needs an API token: Authorization: Bearer <token> (see [http] tokens)");
+                return deny(
+                    StatusCode::UNAUTHORIZED,
+                    "this needs an API token: Authorization: Bearer <token> (see [http] tokens)",
+                );
             }
         }
     };
-    req.extensions_mut().insert(Caller { name: caller.0, scope: caller.1 });
+    req.extensions_mut().insert(Caller {
+        name: caller.0,
+        scope: caller.1,
+    });
     next.run(req).await
 }
 
@@ -174,7 +241,10 @@ mod tests {
         assert!(link_valid(secret, "c1", &q, 2_000));
         assert!(!link_valid(secret, "c1", &q, 2_001), "expired");
         assert!(!link_valid(secret, "c2", &q, 1_000), "another call");
-        assert!(!link_valid(secret, "c1", &format!("expires=3000&sig={sig}"), 1_000), "a later expiry is not signed");
+        assert!(
+            !link_valid(secret, "c1", &format!("expires=3000&sig={sig}"), 1_000),
+            "a later expiry is not signed"
+        );
         assert!(!link_valid(b"another-secret-16+", "c1", &q, 1_000));
         assert!(!link_valid(secret, "c1", "expires=2000", 1_000));
     }
@@ -184,10 +254,22 @@ mod tests {
         assert_eq!(needs(&Method::GET, "/api/health"), None);
         assert_eq!(needs(&Method::GET, "/api/calls"), Some(Access::Read));
         assert_eq!(needs(&Method::GET, "/api/reports"), Some(Access::Read));
-        assert_eq!(needs(&Method::GET, "/api/calls/x/recording"), Some(Access::Recordings));
-        assert_eq!(needs(&Method::GET, "/api/calls/x/recording/accesses"), Some(Access::Recordings));
-        assert_eq!(needs(&Method::POST, "/api/calls/x/recording/pause"), Some(Access::Write));
+        assert_eq!(
+            needs(&Method::GET, "/api/calls/x/recording"),
+            Some(Access::Recordings)
+        );
+        assert_eq!(
+            needs(&Method::GET, "/api/calls/x/recording/accesses"),
+            Some(Access::Recordings)
+        );
+        assert_eq!(
+            needs(&Method::POST, "/api/calls/x/recording/pause"),
+            Some(Access::Write)
+        );
         assert_eq!(needs(&Method::GET, "/api/outbox"), Some(Access::Write));
-        assert_eq!(needs(&Method::PUT, "/api/seats/8001/state"), Some(Access::Write));
+        assert_eq!(
+            needs(&Method::PUT, "/api/seats/8001/state"),
+            Some(Access::Write)
+        );
     }
 }

@@ -48,8 +48,9 @@ async fn today(s: &AppState, now_ms: i64) -> Result<Value, ApiError> {
         return Ok(v.clone());
     }
     let from = s.reports.get().tz.day_start(now_ms);
-    let query = crate::reports::ReportQuery::new(from, now_ms + 1, crate::reports::By::Line, None, false)
-        .map_err(|e| ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let query =
+        crate::reports::ReportQuery::new(from, now_ms + 1, crate::reports::By::Line, None, false)
+            .map_err(|e| ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let report = crate::reports::run(&s.store, &query, &s.reports.get(), now_ms).await?;
     let v = crate::reports::format::to_json(&report);
     *last = Some((std::time::Instant::now(), v.clone()));
@@ -59,16 +60,33 @@ async fn today(s: &AppState, now_ms: i64) -> Result<Value, ApiError> {
 /// The live document: per class, the queues, seats and calls now, and
 /// today's figures per line.
 /// A token limited to one side gets `null` for the other's panel.
-pub(super) async fn live_view(s: &AppState, scope: crate::config::Scope) -> Result<Value, ApiError> {
+pub(super) async fn live_view(
+    s: &AppState,
+    scope: crate::config::Scope,
+) -> Result<Value, ApiError> {
     let snap = super::snapshot(s).await?;
     let now_ms = crate::server::unix_ms_now();
     let today = today(s, now_ms).await?;
     let panel = |class: LineClass| {
-        let lines: Vec<&Value> = today["rows"].as_array().map(|r| r.iter().filter(|row| row["class"] == class.as_str()).collect()).unwrap_or_default();
-        let queues: Vec<&crate::acd::QueueSnapshot> = snap.acd.queues.iter().filter(|q| q.class == class).collect();
-        let mut seats: Vec<&crate::acd::SeatSnapshot> = snap.acd.seats.iter().filter(|q| q.class == class).collect();
+        let lines: Vec<&Value> = today["rows"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter(|row| row["class"] == class.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let queues: Vec<&crate::acd::QueueSnapshot> = snap
+            .acd
+            .queues
+            .iter()
+            .filter(|q| q.class == class)
+            .collect();
+        let mut seats: Vec<&crate::acd::SeatSnapshot> =
+            snap.acd.seats.iter().filter(|q| q.class == class).collect();
         seats.sort_by(|a, b| a.extension.cmp(&b.extension));
-        let calls: Vec<&crate::b2bua::LiveCall> = snap.calls.iter().filter(|c| c.class == class).collect();
+        let calls: Vec<&crate::b2bua::LiveCall> =
+            snap.calls.iter().filter(|c| c.class == class).collect();
         json!({
             "class": class,
             "waiting": queues.iter().map(|q| q.waiting).sum::<usize>(),
@@ -79,7 +97,13 @@ pub(super) async fn live_view(s: &AppState, scope: crate::config::Scope) -> Resu
             "today": { "from": today["from"], "lines": lines },
         })
     };
-    let shown = |class: LineClass| if scope.sees(class) { panel(class) } else { Value::Null };
+    let shown = |class: LineClass| {
+        if scope.sees(class) {
+            panel(class)
+        } else {
+            Value::Null
+        }
+    };
     Ok(json!({
         "at_ms": now_ms,
         "non_emergency": shown(LineClass::NonEmergency),
@@ -87,7 +111,10 @@ pub(super) async fn live_view(s: &AppState, scope: crate::config::Scope) -> Resu
     }))
 }
 
-pub(super) async fn live(State(s): State<AppState>, axum::Extension(caller): axum::Extension<super::Caller>) -> Result<axum::Json<Value>, ApiError> {
+pub(super) async fn live(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::Caller>,
+) -> Result<axum::Json<Value>, ApiError> {
     Ok(axum::Json(live_view(&s, caller.scope).await?))
 }
 
@@ -99,10 +126,20 @@ pub(super) async fn stream(
     axum::Extension(caller): axum::Extension<super::Caller>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let changes = s.engine.changes();
-    let start = Step { s, scope: caller.scope, changes, first: true, catch_up: false };
+    let start = Step {
+        s,
+        scope: caller.scope,
+        changes,
+        first: true,
+        catch_up: false,
+    };
     let events = futures_util::stream::unfold(start, |mut step| async move {
         if !step.first {
-            let idle = if step.catch_up { Duration::from_secs(1) } else { Duration::from_secs(5) };
+            let idle = if step.catch_up {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
+            };
             tokio::select! {
                 changed = step.changes.changed() => {
                     changed.ok()?;
@@ -116,7 +153,10 @@ pub(super) async fn stream(
         step.changes.borrow_and_update();
         // The engine stopped (shutting down): the stream ends.
         let view = live_view(&step.s, step.scope).await.ok()?;
-        let event = Event::default().event("live").json_data(view).unwrap_or_else(|_| Event::default().comment("unserialisable"));
+        let event = Event::default()
+            .event("live")
+            .json_data(view)
+            .unwrap_or_else(|_| Event::default().comment("unserialisable"));
         Some((Ok(event), step))
     });
     Sse::new(events).keep_alive(KeepAlive::default())

@@ -56,21 +56,41 @@ pub fn router(state: AppState) -> Router {
         .route("/api/calls/{id}", get(get_call))
         .route("/api/calls/{id}/ticket", put(set_call_ticket))
         .route("/api/calls/{id}/recording", get(download_recording))
-        .route("/api/calls/{id}/recording/accesses", get(recording_accesses))
+        .route(
+            "/api/calls/{id}/recording/accesses",
+            get(recording_accesses),
+        )
         .route("/api/tickets/{ticket_id}/calls", get(ticket_calls))
-        .route("/api/calls/{id}/recording/pause", axum::routing::post(pause_recording))
-        .route("/api/calls/{id}/recording/resume", axum::routing::post(resume_recording))
+        .route(
+            "/api/calls/{id}/recording/pause",
+            axum::routing::post(pause_recording),
+        )
+        .route(
+            "/api/calls/{id}/recording/resume",
+            axum::routing::post(resume_recording),
+        )
         .route("/api/events", get(list_events))
         .route("/api/reports", get(report))
         .route("/api/outbox", get(list_outbox))
-        .route("/api/outbox/{id}/replay", axum::routing::post(replay_outbox))
+        .route(
+            "/api/outbox/{id}/replay",
+            axum::routing::post(replay_outbox),
+        )
         .route("/api/queues", get(queues))
         .route("/api/seats", get(seats))
         .route("/api/seats/{ext}/state", put(set_state).post(set_state))
         .route("/api/reload", axum::routing::post(reload))
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint; docs/api.md lists them".into()) })
+        .fallback(|| async {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; docs/api.md lists them".into(),
+            )
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here; docs/api.md lists each endpoint's methods".into())
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed here; docs/api.md lists each endpoint's methods".into(),
+            )
         })
         .layer(axum::middleware::from_fn_with_state(auth, auth::check))
         .with_state(state)
@@ -79,9 +99,14 @@ pub fn router(state: AppState) -> Router {
 /// Query parameters whose errors are answered as JSON, like every error.
 struct ApiQuery<T>(T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(ApiQuery(v)),
             Err(e) => Err(ApiError(e.status(), e.body_text())),
@@ -118,9 +143,13 @@ impl From<CommandError> for ApiError {
         let code = match &e {
             CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Refused(
-                Refused::Acd(AcdError::UnknownSeat(_)) | Refused::UnknownCall(_) | Refused::Dial(DialRefused::UnknownSeat(_)),
+                Refused::Acd(AcdError::UnknownSeat(_))
+                | Refused::UnknownCall(_)
+                | Refused::Dial(DialRefused::UnknownSeat(_)),
             ) => StatusCode::NOT_FOUND,
-            CommandError::Refused(Refused::Dial(DialRefused::NotAllowed { .. })) => StatusCode::FORBIDDEN,
+            CommandError::Refused(Refused::Dial(DialRefused::NotAllowed { .. })) => {
+                StatusCode::FORBIDDEN
+            }
             CommandError::Refused(Refused::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Refused(_) => StatusCode::CONFLICT,
         };
@@ -146,7 +175,11 @@ async fn health(State(s): State<AppState>) -> Response {
         (true, true) => "degraded",
         (true, false) => "ok",
     };
-    let code = if engine_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if engine_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": status,
         "engine": engine_ok,
@@ -160,7 +193,11 @@ async fn health(State(s): State<AppState>) -> Response {
 
 /// 403 unless the caller sees call `id`'s class (404 if there is no such call).
 async fn call_visible(s: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
-    let call = s.store.get_call(id).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
+    let call = s
+        .store
+        .get_call(id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
     caller.may_see(call.class)
 }
 
@@ -176,11 +213,18 @@ fn seat_visible(s: &AppState, caller: &Caller, ext: &str) -> Result<(), ApiError
 /// Reads the config file again and puts it in force (docs/api.md): the
 /// changes, or 422 with the file, the key and the reason (nothing changed).
 /// Both sides' lines change with it: operators (scope admin) only.
-async fn reload(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> Result<Response, ApiError> {
+async fn reload(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Result<Response, ApiError> {
     if caller.scope != crate::config::Scope::Admin {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
-            format!("{} (scope {}) may not reload the config: it needs scope = \"admin\"", caller.name, caller.scope.as_str()),
+            format!(
+                "{} (scope {}) may not reload the config: it needs scope = \"admin\"",
+                caller.name,
+                caller.scope.as_str()
+            ),
         ));
     }
     match s.reload.reload(format!("API ({})", caller.name)).await {
@@ -204,36 +248,69 @@ fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     if caller.scope == crate::config::Scope::Admin {
         return Ok(());
     }
-    Err(ApiError(StatusCode::FORBIDDEN, format!("{} (scope {}) may not see the outbox: it needs scope = \"admin\"", caller.name, caller.scope.as_str())))
+    Err(ApiError(
+        StatusCode::FORBIDDEN,
+        format!(
+            "{} (scope {}) may not see the outbox: it needs scope = \"admin\"",
+            caller.name,
+            caller.scope.as_str()
+        ),
+    ))
 }
 
 async fn snapshot(s: &AppState) -> Result<crate::server::Snapshot, ApiError> {
-    s.engine
-        .snapshot()
-        .await
-        .ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, "engine is not running".into()))
+    s.engine.snapshot().await.ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "engine is not running".into(),
+        )
+    })
 }
 
-async fn live_calls(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+async fn live_calls(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
-    let calls: Vec<_> = snap.calls.iter().filter(|c| caller.scope.sees(c.class)).collect();
+    let calls: Vec<_> = snap
+        .calls
+        .iter()
+        .filter(|c| caller.scope.sees(c.class))
+        .collect();
     Ok(Json(json!({ "calls": calls })))
 }
 
-async fn queues(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+async fn queues(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
-    let queues: Vec<_> = snap.acd.queues.iter().filter(|q| caller.scope.sees(q.class)).collect();
+    let queues: Vec<_> = snap
+        .acd
+        .queues
+        .iter()
+        .filter(|q| caller.scope.sees(q.class))
+        .collect();
     Ok(Json(json!({ "queues": queues })))
 }
 
-async fn seats(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+async fn seats(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<serde_json::Value> {
     let snap = snapshot(&s).await?;
-    Ok(Json(json!({ "seats": seat_views(snap, None, caller.scope) })))
+    Ok(Json(
+        json!({ "seats": seat_views(snap, None, caller.scope) }),
+    ))
 }
 
 /// Seats as the API shows them: the ACD's view with each seat's
 /// registrations; only `only` when given.
-fn seat_views(snap: crate::server::Snapshot, only: Option<&str>, scope: crate::config::Scope) -> Vec<serde_json::Value> {
+fn seat_views(
+    snap: crate::server::Snapshot,
+    only: Option<&str>,
+    scope: crate::config::Scope,
+) -> Vec<serde_json::Value> {
     let registrations: std::collections::HashMap<_, _> = snap.registrations.into_iter().collect();
     snap.acd
         .seats
@@ -241,7 +318,10 @@ fn seat_views(snap: crate::server::Snapshot, only: Option<&str>, scope: crate::c
         .filter(|seat| only.is_none_or(|ext| seat.extension == ext) && scope.sees(seat.class))
         .map(|seat| {
             let mut v = serde_json::to_value(seat).unwrap_or_default();
-            let regs = registrations.get(&seat.extension).cloned().unwrap_or_default();
+            let regs = registrations
+                .get(&seat.extension)
+                .cloned()
+                .unwrap_or_default();
             v["registrations"] = serde_json::to_value(regs).unwrap_or_default();
             v
         })
@@ -271,12 +351,17 @@ async fn set_state(
         other => {
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
-                format!("unknown state {other:?}; use ready, not_ready (with reason), login or logged_out"),
+                format!(
+                    "unknown state {other:?}; use ready, not_ready (with reason), login or logged_out"
+                ),
             ));
         }
     };
     s.engine
-        .command(Command::SetAgentState { seat: ext.clone(), request })
+        .command(Command::SetAgentState {
+            seat: ext.clone(),
+            request,
+        })
         .await
         .map_err(ApiError::from)?;
     let snap = snapshot(&s).await?;
@@ -297,27 +382,53 @@ async fn download_recording(
     // Owned before any await: a borrow of the request would make the
     // handler's future !Send (the body is not Sync).
     let (who, byte_range) = {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         (header("x-hotline-user"), header("range"))
     };
-    let call = s.store.get_call(&id).await?.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
+    let call = s
+        .store
+        .get_call(&id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")))?;
     caller.may_see(call.class)?;
     let Some(rec) = call.media.recording.as_ref() else {
-        let why = call.media.recording_error.as_deref().unwrap_or("the call was not recorded (or its recording is not finished yet)");
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no recording for call {id}: {why}")));
+        let why = call
+            .media
+            .recording_error
+            .as_deref()
+            .unwrap_or("the call was not recorded (or its recording is not finished yet)");
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no recording for call {id}: {why}"),
+        ));
     };
     if let Some(at) = rec.deleted_at_ms {
         return Err(ApiError(
             StatusCode::GONE,
-            format!("the recording of call {id} was deleted at {at} (Unix ms) by the retention policy ([recordings] retention_days); its duration and SHA-256 stay on the record"),
+            format!(
+                "the recording of call {id} was deleted at {at} (Unix ms) by the retention policy ([recordings] retention_days); its duration and SHA-256 stay on the record"
+            ),
         ));
     }
     let path = s.recordings.root_for(call.class).join(&rec.path);
     if !path.is_file() {
-        return Err(ApiError(StatusCode::GONE, format!("the recording of call {id} is on record but its file {} is missing", rec.path)));
+        return Err(ApiError(
+            StatusCode::GONE,
+            format!(
+                "the recording of call {id} is on record but its file {} is missing",
+                rec.path
+            ),
+        ));
     }
     let access = crate::store::RecordingAccess {
-        at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
         call_id: id.clone(),
         who: match who.filter(|w| !w.is_empty()) {
             Some(user) => format!("{} for {user}", caller.name),
@@ -328,18 +439,30 @@ async fn download_recording(
     };
     s.store.log_recording_access(&access).await?;
     tracing::info!(call = %id, who = %access.who, remote = %access.remote, range = access.byte_range.as_deref(), "recording downloaded");
-    let served = tower_http::services::ServeFile::new(&path).oneshot(req).await.map_err(|e| {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {}: {e}", path.display()))
-    })?;
+    let served = tower_http::services::ServeFile::new(&path)
+        .oneshot(req)
+        .await
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading {}: {e}", path.display()),
+            )
+        })?;
     let mut resp = served.map(axum::body::Body::new).into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{id}.wav\"")) {
-        resp.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{id}.wav\""))
+    {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
 }
 
 /// The audit log of a call's recording downloads.
-async fn recording_accesses(State(s): State<AppState>, Path(id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+async fn recording_accesses(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<serde_json::Value> {
     call_visible(&s, &caller, &id).await?;
     let accesses = s.store.recording_accesses(&id).await?;
     Ok(Json(json!({ "call": id, "accesses": accesses })))
@@ -363,10 +486,16 @@ async fn set_call_ticket(
     call_visible(&s, &caller, &id).await?;
     let ticket = body.ticket_id.filter(|t| !t.trim().is_empty());
     if ticket.as_ref().is_some_and(|t| t.len() > 200) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "ticket_id: at most 200 characters".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "ticket_id: at most 200 characters".into(),
+        ));
     }
     if !s.store.set_call_ticket(&id, ticket.as_deref()).await? {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no call record {id}")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no call record {id}"),
+        ));
     }
     tracing::info!(call = %id, ticket_id = ticket.as_deref(), "call linked to a ticket");
     Ok(Json(json!({ "call": id, "ticket_id": ticket })))
@@ -374,8 +503,17 @@ async fn set_call_ticket(
 
 /// Every call of a ticket, first call first (the citizen's call, then
 /// callbacks and transfers).
-async fn ticket_calls(State(s): State<AppState>, Path(ticket_id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
-    let filter = CallFilter { ticket_id: Some(ticket_id.clone()), class: caller.scope.only(), limit: Some(1000), ..Default::default() };
+async fn ticket_calls(
+    State(s): State<AppState>,
+    Path(ticket_id): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<serde_json::Value> {
+    let filter = CallFilter {
+        ticket_id: Some(ticket_id.clone()),
+        class: caller.scope.only(),
+        limit: Some(1000),
+        ..Default::default()
+    };
     let mut calls = s.store.list_calls(&filter).await?;
     calls.reverse();
     Ok(Json(json!({ "ticket_id": ticket_id, "calls": calls })))
@@ -391,25 +529,44 @@ struct OutboxQuery {
 
 /// The ticket system's events: what waits, what was delivered, what is
 /// dead-lettered and why.
-async fn list_outbox(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<OutboxQuery>) -> ApiResult<serde_json::Value> {
+async fn list_outbox(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<serde_json::Value> {
     admin_only(&caller)?;
     if let Some(state) = q.state.as_deref()
         && !matches!(state, "pending" | "delivered" | "dead")
     {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("state {state:?}: use pending, delivered or dead")));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("state {state:?}: use pending, delivered or dead"),
+        ));
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let events = s.store.list_outbox(q.state.as_deref(), i64::from(limit)).await?;
+    let events = s
+        .store
+        .list_outbox(q.state.as_deref(), i64::from(limit))
+        .await?;
     Ok(Json(json!({ "events": events })))
 }
 
 /// Puts a dead-lettered event back in line (after the ticket system or
 /// the secret was fixed).
-async fn replay_outbox(State(s): State<AppState>, Path(id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> ApiResult<serde_json::Value> {
+async fn replay_outbox(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<serde_json::Value> {
     admin_only(&caller)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     if !s.store.outbox_replay(&id, now).await? {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no dead event {id:?}; list them with GET /api/outbox?state=dead")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no dead event {id:?}; list them with GET /api/outbox?state=dead"),
+        ));
     }
     tracing::info!(event = %id, "dead event replayed");
     Ok(Json(json!({ "event": id, "state": "pending" })))
@@ -454,14 +611,33 @@ async fn set_recording_paused(
     let body: PauseBody = if body.iter().all(u8::is_ascii_whitespace) {
         PauseBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("body: {e}; send {{\"by\": \"who asked\"}} or nothing")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("body: {e}; send {{\"by\": \"who asked\"}} or nothing"),
+            )
+        })?
     };
     call_visible(&s, &caller, &id).await?;
     // Without tokens the caller is "anonymous": keep the old default "api".
-    let by = body.by.unwrap_or_else(|| if caller.name == "anonymous" { "api".into() } else { caller.name.clone() });
-    s.engine.command(Command::PauseRecording { call: id.clone(), pause, by }).await.map_err(ApiError::from)?;
-    Ok(Json(json!({ "call": id, "recording": if pause { "paused" } else { "recording" } })))
+    let by = body.by.unwrap_or_else(|| {
+        if caller.name == "anonymous" {
+            "api".into()
+        } else {
+            caller.name.clone()
+        }
+    });
+    s.engine
+        .command(Command::PauseRecording {
+            call: id.clone(),
+            pause,
+            by,
+        })
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(
+        json!({ "call": id, "recording": if pause { "paused" } else { "recording" } }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -488,18 +664,41 @@ async fn start_callback(
     ApiJson(body): ApiJson<CallbackBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let number = body.number.trim().to_string();
-    if number.is_empty() || !number.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("number {number:?} must be digits (an optional leading +)")));
+    if number.is_empty()
+        || !number
+            .trim_start_matches('+')
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("number {number:?} must be digits (an optional leading +)"),
+        ));
     }
-    let ticket = body.ticket_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let ticket = body
+        .ticket_id
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
     if ticket.as_ref().is_some_and(|t| t.len() > 200) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "ticket_id is longer than 200 characters".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "ticket_id is longer than 200 characters".into(),
+        ));
     }
     let id = uuid::Uuid::now_v7().to_string();
     seat_visible(&s, &caller, &body.seat)?;
     let by = body.by.unwrap_or_else(|| caller.name.clone());
-    let req = ClickToCall { id: id.clone(), seat: body.seat.clone(), number: number.clone(), ticket: ticket.clone(), by };
-    s.engine.command(Command::Callback(req)).await.map_err(ApiError::from)?;
+    let req = ClickToCall {
+        id: id.clone(),
+        seat: body.seat.clone(),
+        number: number.clone(),
+        ticket: ticket.clone(),
+        by,
+    };
+    s.engine
+        .command(Command::Callback(req))
+        .await
+        .map_err(ApiError::from)?;
     let answer = json!({ "call": id, "seat": body.seat, "number": number, "ticket_id": ticket, "state": "ringing_seat" });
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
@@ -534,16 +733,26 @@ fn parse_time(key: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
         })
 }
 
-async fn list_calls(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<CallQuery>) -> ApiResult<serde_json::Value> {
+async fn list_calls(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiQuery(q): ApiQuery<CallQuery>,
+) -> ApiResult<serde_json::Value> {
     let outcome = match &q.outcome {
         Some(o) => Some(o.parse::<Outcome>().map_err(|_| {
-            ApiError(StatusCode::BAD_REQUEST, format!("outcome={o:?}: use answered, abandoned, overflowed, rejected or failed"))
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("outcome={o:?}: use answered, abandoned, overflowed, rejected or failed"),
+            )
         })?),
         None => None,
     };
     let class = match &q.class {
         Some(c) => Some(c.parse::<LineClass>().map_err(|_| {
-            ApiError(StatusCode::BAD_REQUEST, format!("class={c:?}: use emergency or non_emergency"))
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("class={c:?}: use emergency or non_emergency"),
+            )
         })?),
         None => None,
     };
@@ -555,7 +764,10 @@ async fn list_calls(State(s): State<AppState>, axum::Extension(caller): axum::Ex
     let class = class.or(caller.scope.only());
     let direction = match &q.direction {
         Some(d) => Some(d.parse::<crate::model::Direction>().map_err(|_| {
-            ApiError(StatusCode::BAD_REQUEST, format!("direction={d:?}: use inbound or outbound"))
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("direction={d:?}: use inbound or outbound"),
+            )
         })?),
         None => None,
     };
@@ -576,17 +788,27 @@ async fn list_calls(State(s): State<AppState>, axum::Extension(caller): axum::Ex
     Ok(Json(json!({ "calls": calls })))
 }
 
-async fn get_call(State(s): State<AppState>, Path(id): Path<String>, axum::Extension(caller): axum::Extension<Caller>) -> Result<Response, ApiError> {
+async fn get_call(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Result<Response, ApiError> {
     match s.store.get_call(&id).await? {
         Some(call) => {
             caller.may_see(call.class)?;
             let events = s
                 .store
-                .list_events(&EventFilter { call_id: Some(id), ..Default::default() })
+                .list_events(&EventFilter {
+                    call_id: Some(id),
+                    ..Default::default()
+                })
                 .await?;
             Ok(Json(json!({ "call": call, "events": events })).into_response())
         }
-        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no call record {id}"))),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no call record {id}"),
+        )),
     }
 }
 
@@ -602,7 +824,11 @@ struct EventQuery {
     offset: Option<u32>,
 }
 
-async fn list_events(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<serde_json::Value> {
+async fn list_events(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> ApiResult<serde_json::Value> {
     let kind = match &q.kind {
         Some(k) => Some(k.parse::<EventKind>().map_err(|_| {
             ApiError(
@@ -627,10 +853,24 @@ async fn list_events(State(s): State<AppState>, axum::Extension(caller): axum::E
         // An event belongs to its queue's side, else to its seat's; one
         // with neither (none is logged so today) only admins see.
         let snap = snapshot(&s).await?;
-        let queue_class: std::collections::HashMap<&str, LineClass> = snap.acd.queues.iter().map(|q| (q.name.as_str(), q.class)).collect();
-        let seat_class: std::collections::HashMap<&str, LineClass> = snap.acd.seats.iter().map(|q| (q.extension.as_str(), q.class)).collect();
+        let queue_class: std::collections::HashMap<&str, LineClass> = snap
+            .acd
+            .queues
+            .iter()
+            .map(|q| (q.name.as_str(), q.class))
+            .collect();
+        let seat_class: std::collections::HashMap<&str, LineClass> = snap
+            .acd
+            .seats
+            .iter()
+            .map(|q| (q.extension.as_str(), q.class))
+            .collect();
         events.retain(|e| {
-            let class = e.queue.as_deref().and_then(|q| queue_class.get(q)).or_else(|| e.seat.as_deref().and_then(|x| seat_class.get(x)));
+            let class = e
+                .queue
+                .as_deref()
+                .and_then(|q| queue_class.get(q))
+                .or_else(|| e.seat.as_deref().and_then(|x| seat_class.get(x)));
             class.is_some_and(|c| caller.scope.sees(*c))
         });
     }
@@ -648,19 +888,44 @@ struct ReportParams {
 }
 
 /// A historical report (docs/metrics.md), as `hotline report --format json`.
-async fn report(State(s): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, ApiQuery(q): ApiQuery<ReportParams>) -> ApiResult<serde_json::Value> {
+async fn report(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    ApiQuery(q): ApiQuery<ReportParams>,
+) -> ApiResult<serde_json::Value> {
     use crate::reports::{self, By, End, Interval, ReportQuery};
     let bad = |key: &str, e: String| ApiError(StatusCode::BAD_REQUEST, format!("{key}: {e}"));
     let tz = s.reports.get().tz;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let from = reports::parse_bound(q.from.as_deref().unwrap_or("today"), tz, now, End::From).map_err(|e| bad("from", e))?;
-    let to = reports::parse_bound(q.to.as_deref().unwrap_or("now"), tz, now, End::To).map_err(|e| bad("to", e))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let from = reports::parse_bound(q.from.as_deref().unwrap_or("today"), tz, now, End::From)
+        .map_err(|e| bad("from", e))?;
+    let to = reports::parse_bound(q.to.as_deref().unwrap_or("now"), tz, now, End::To)
+        .map_err(|e| bad("to", e))?;
     let by = By::parse(q.by.as_deref().unwrap_or("line")).map_err(|e| bad("by", e))?;
-    let interval = q.interval.as_deref().map(Interval::parse).transpose().map_err(|e| bad("interval", e))?;
-    let query = ReportQuery::new(from, to, by, interval, q.mix_classes.unwrap_or(false))
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.replace("--to", "to").replace("--from", "from")))?;
+    let interval = q
+        .interval
+        .as_deref()
+        .map(Interval::parse)
+        .transpose()
+        .map_err(|e| bad("interval", e))?;
+    let query =
+        ReportQuery::new(from, to, by, interval, q.mix_classes.unwrap_or(false)).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                e.replace("--to", "to").replace("--from", "from"),
+            )
+        })?;
     if query.mix_classes && caller.scope.only().is_some() {
-        return Err(ApiError(StatusCode::FORBIDDEN, format!("{} (scope {}) may not mix emergency and non-emergency figures", caller.name, caller.scope.as_str())));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} (scope {}) may not mix emergency and non-emergency figures",
+                caller.name,
+                caller.scope.as_str()
+            ),
+        ));
     }
     let report = reports::run(&s.store, &query, &s.reports.get(), now).await?;
     let mut v = reports::format::to_json(&report);

@@ -23,14 +23,20 @@ impl Engine {
                 self.record_call(&call);
             }
             Output::Reject { call, reason } => {
-                let code = self.calls.get(call.as_str()).and_then(|c| self.config.reject_codes.get(&c.queue).copied());
+                let code = self
+                    .calls
+                    .get(call.as_str())
+                    .and_then(|c| self.config.reject_codes.get(&c.queue).copied());
                 if !self.reject_after_prompt(now, &call, code.unwrap_or(486), &reason) {
                     self.reject_call(now, &call, code.unwrap_or(486), &reason);
                 }
             }
             Output::Event(ev) => self.acd_event(ev),
             Output::SeatRemoved { seat } => {
-                tracing::info!(seat, "reload: seat {seat} has left (removed by a reload); its registration is dropped");
+                tracing::info!(
+                    seat,
+                    "reload: seat {seat} has left (removed by a reload); its registration is dropped"
+                );
                 self.registrar.forget(now, &seat);
             }
         }
@@ -50,11 +56,13 @@ impl Engine {
 
     fn ring_seat(&mut self, now: Instant, id: &str, seat: &str) {
         let Some(binding) = self.registrar.lookup(now, seat).cloned() else {
-            self.acd.ring_failed(now, id, seat, RingFailure::Unreachable);
+            self.acd
+                .ring_failed(now, id, seat, RingFailure::Unreachable);
             return;
         };
         let Some(call) = self.calls.get(id) else {
-            self.acd.ring_failed(now, id, seat, RingFailure::Unreachable);
+            self.acd
+                .ring_failed(now, id, seat, RingFailure::Unreachable);
             return;
         };
         let flow = binding.flow;
@@ -73,12 +81,16 @@ impl Engine {
         };
         let Some(mut invite) = dialog.request(Method::INVITE, local, Some(1)) else {
             tracing::warn!(seat, contact = %binding.contact, "seat contact is not a SIP URI");
-            self.acd.ring_failed(now, id, seat, RingFailure::Unreachable);
+            self.acd
+                .ring_failed(now, id, seat, RingFailure::Unreachable);
             return;
         };
         let transport = flow.proto.via_name().to_ascii_lowercase();
         let h = &mut invite.headers;
-        h.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+        h.insert(
+            Name::CONTACT,
+            format!("<sip:hotline@{local};transport={transport}>"),
+        );
         h.insert(Name::ALLOW, super::trunk::allow(Side::Phones));
         h.insert("X-Hotline-Call-Id", id.to_string());
         h.insert("X-Hotline-Line", call.line.number.clone());
@@ -88,15 +100,27 @@ impl Engine {
         }
         let inbound = &call.inbound.invite;
         let (ctype, body) = self.seat_offer(id).unwrap_or_else(|| {
-            let ctype = inbound.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+            let ctype = inbound
+                .raw(&Name::CONTENT_TYPE)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "application/sdp".into());
             (ctype, inbound.body.clone())
         });
         let invite = invite.with_body(&ctype, body);
         let invite = self.decorate(invite);
-        let Some(key) = self.tx.send_request(now, &invite, flow) else { return };
+        let Some(key) = self.tx.send_request(now, &invite, flow) else {
+            return;
+        };
         tracing::info!(call = %id, seat, remote = %flow.remote, "ringing seat");
         let ringing_sent = call.inbound.ringing_sent;
-        self.by_client.insert(key.clone(), (id.to_string(), LegRef::Seat(seat.to_string()), Purpose::SeatInvite));
+        self.by_client.insert(
+            key.clone(),
+            (
+                id.to_string(),
+                LegRef::Seat(seat.to_string()),
+                Purpose::SeatInvite,
+            ),
+        );
         self.by_dialog.insert(
             (dialog.call_id.clone(), dialog.local_tag.clone()),
             (id.to_string(), LegRef::Seat(seat.to_string())),
@@ -104,7 +128,13 @@ impl Engine {
         let replaced = self.calls.get_mut(id).and_then(|call| {
             call.client_keys.push(key.clone());
             call.inbound.ringing_sent = true;
-            let leg = SeatLeg { dialog, invite_tx: key, invite, state: SeatLegState::Calling, answer: None };
+            let leg = SeatLeg {
+                dialog,
+                invite_tx: key,
+                invite,
+                state: SeatLegState::Calling,
+                answer: None,
+            };
             call.legs.insert(seat.to_string(), leg)
         });
         if let Some(old) = replaced {
@@ -133,7 +163,9 @@ impl Engine {
     /// Stops ringing a seat: CANCEL once it has sent a provisional
     /// response (RFC 3261 §9.1), BYE if it has already answered.
     pub(super) fn stop_ring(&mut self, now: Instant, id: &str, seat: &str) {
-        let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.get_mut(seat)) else { return };
+        let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.get_mut(seat)) else {
+            return;
+        };
         match leg.state {
             SeatLegState::Calling => leg.state = SeatLegState::CancelPending,
             SeatLegState::Early => self.send_cancel(now, id, seat),
@@ -143,19 +175,38 @@ impl Engine {
     }
 
     fn send_cancel(&mut self, now: Instant, id: &str, seat: &str) {
-        let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.get_mut(seat)) else { return };
+        let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.get_mut(seat)) else {
+            return;
+        };
         leg.state = SeatLegState::Cancelling;
-        let Some(cancel) = leg.cancel_request() else { return };
+        let Some(cancel) = leg.cancel_request() else {
+            return;
+        };
         let (flow, invite_tx) = (leg.dialog.flow, leg.invite_tx.clone());
         self.fire_cancel(now, id, seat, cancel, flow, &invite_tx);
     }
 
     /// Sends a seat leg's CANCEL and bounds the wait for its INVITE's
     /// final answer (RFC 3261 §9.1: 64*T1).
-    pub(super) fn fire_cancel(&mut self, now: Instant, id: &str, seat: &str, cancel: Message, flow: Flow, invite_tx: &TxKey) {
+    pub(super) fn fire_cancel(
+        &mut self,
+        now: Instant,
+        id: &str,
+        seat: &str,
+        cancel: Message,
+        flow: Flow,
+        invite_tx: &TxKey,
+    ) {
         let cancel = self.decorate(cancel);
         if let Some(key) = self.tx.send_request(now, &cancel, flow) {
-            self.by_client.insert(key.clone(), (id.to_string(), LegRef::Seat(seat.to_string()), Purpose::Fire));
+            self.by_client.insert(
+                key.clone(),
+                (
+                    id.to_string(),
+                    LegRef::Seat(seat.to_string()),
+                    Purpose::Fire,
+                ),
+            );
             if let Some(call) = self.calls.get_mut(id) {
                 call.client_keys.push(key);
             }
@@ -166,19 +217,31 @@ impl Engine {
     /// Sends BYE on a seat leg and forgets it.
     pub(super) fn hang_up_leg(&mut self, now: Instant, id: &str, seat: &str) {
         self.flush_deferred_ack(id, &LegRef::Seat(seat.to_string()));
-        let Some(mut leg) = self.calls.get_mut(id).and_then(|c| c.legs.remove(seat)) else { return };
+        let Some(mut leg) = self.calls.get_mut(id).and_then(|c| c.legs.remove(seat)) else {
+            return;
+        };
         self.bye_leg(now, id, seat, &mut leg);
-        self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
+        self.by_dialog
+            .remove(&(leg.dialog.call_id, leg.dialog.local_tag));
         self.forget_if_done(id);
     }
 
     /// Sends BYE in a seat leg's dialog.
     pub(super) fn bye_leg(&mut self, now: Instant, id: &str, seat: &str, leg: &mut SeatLeg) {
         let local = self.config.local_addr(Side::Phones, leg.dialog.flow.proto);
-        let Some(bye) = leg.dialog.request(Method::BYE, local, None) else { return };
+        let Some(bye) = leg.dialog.request(Method::BYE, local, None) else {
+            return;
+        };
         let bye = self.decorate(bye);
         if let Some(key) = self.tx.send_request(now, &bye, leg.dialog.flow) {
-            self.by_client.insert(key.clone(), (id.to_string(), LegRef::Seat(seat.to_string()), Purpose::Fire));
+            self.by_client.insert(
+                key.clone(),
+                (
+                    id.to_string(),
+                    LegRef::Seat(seat.to_string()),
+                    Purpose::Fire,
+                ),
+            );
             if let Some(call) = self.calls.get_mut(id) {
                 call.client_keys.push(key);
             }
@@ -186,14 +249,21 @@ impl Engine {
     }
 
     fn connect(&mut self, now: Instant, id: &str, seat: &str) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(leg) = call.legs.get_mut(seat) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        let Some(leg) = call.legs.get_mut(seat) else {
+            return;
+        };
         if leg.state != SeatLegState::Answered || call.ended.is_some() {
             return;
         }
         leg.state = SeatLegState::Connected;
         let body = leg.answer.as_ref().filter(|a| !a.body.is_empty()).map(|a| {
-            let ctype = a.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+            let ctype = a
+                .raw(&Name::CONTENT_TYPE)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "application/sdp".into());
             (ctype, a.body.clone())
         });
         call.seat = Some(seat.to_string());
@@ -225,11 +295,21 @@ impl Engine {
     }
 
     /// A response on the INVITE that rings a seat.
-    pub(super) fn seat_invite_response(&mut self, now: Instant, id: &str, seat: &str, msg: Message) {
+    pub(super) fn seat_invite_response(
+        &mut self,
+        now: Instant,
+        id: &str,
+        seat: &str,
+        msg: Message,
+    ) {
         let code = msg.code().unwrap_or(500);
-        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         let call_ended = call.ended.is_some();
-        let Some(leg) = call.legs.get_mut(seat) else { return };
+        let Some(leg) = call.legs.get_mut(seat) else {
+            return;
+        };
         leg.learn_dialog(&msg);
         match code {
             // Any provisional response makes the INVITE cancellable
@@ -253,7 +333,11 @@ impl Engine {
                     self.ack_leg_again(id, &this, 1);
                     return;
                 }
-                let gave_up = call_ended || matches!(state, SeatLegState::CancelPending | SeatLegState::Cancelling);
+                let gave_up = call_ended
+                    || matches!(
+                        state,
+                        SeatLegState::CancelPending | SeatLegState::Cancelling
+                    );
                 // No offer in our INVITE: the 2xx offers, the caller answers in its ACK.
                 let late_offer = !gave_up && leg.invite.body.is_empty() && !msg.body.is_empty();
                 leg.state = SeatLegState::Answered;
@@ -272,7 +356,11 @@ impl Engine {
             _ => {
                 let state = leg.state;
                 call.legs.remove(seat);
-                if !matches!(state, SeatLegState::CancelPending | SeatLegState::Cancelling) && !call_ended {
+                if !matches!(
+                    state,
+                    SeatLegState::CancelPending | SeatLegState::Cancelling
+                ) && !call_ended
+                {
                     let failure = match code {
                         486 | 600 => RingFailure::Busy,
                         603 => RingFailure::Declined,
@@ -289,19 +377,30 @@ impl Engine {
 
     /// No response at all from a seat (timer B): it is unreachable.
     pub(super) fn seat_invite_timeout(&mut self, now: Instant, id: &str, seat: &str) {
-        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         let ended = call.ended.is_some();
-        let Some(leg) = call.legs.remove(seat) else { return };
-        if !matches!(leg.state, SeatLegState::CancelPending | SeatLegState::Cancelling) && !ended {
+        let Some(leg) = call.legs.remove(seat) else {
+            return;
+        };
+        if !matches!(
+            leg.state,
+            SeatLegState::CancelPending | SeatLegState::Cancelling
+        ) && !ended
+        {
             tracing::warn!(call = %id, seat, "seat phone did not respond");
-            self.acd.ring_failed(now, id, seat, RingFailure::Unreachable);
+            self.acd
+                .ring_failed(now, id, seat, RingFailure::Unreachable);
         }
         self.forget_if_done(id);
     }
 
     /// Ends an answered call from one side: BYE the other side, wrap-up.
     pub(super) fn hang_up_answered(&mut self, now: Instant, id: &str, by: HangupBy) {
-        let Some(call) = self.calls.get(id) else { return };
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
         if call.ended.is_some() {
             return;
         }
@@ -310,7 +409,10 @@ impl Engine {
             return;
         }
         let seat = call.seat.clone();
-        let (queue, talk) = (call.queue.clone(), call.answered.map(|a| now.saturating_duration_since(a)));
+        let (queue, talk) = (
+            call.queue.clone(),
+            call.answered.map(|a| now.saturating_duration_since(a)),
+        );
         if let Some(talk) = talk {
             self.learn_handle_time(&queue, talk);
         }
@@ -318,7 +420,8 @@ impl Engine {
             if let Some(seat) = &seat
                 && let Some(leg) = self.calls.get_mut(id).and_then(|c| c.legs.remove(seat))
             {
-                self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
+                self.by_dialog
+                    .remove(&(leg.dialog.call_id, leg.dialog.local_tag));
             }
             self.acd.call_ended(now, id, by);
             self.start_survey(now, id);
@@ -335,7 +438,8 @@ impl Engine {
             && let Some(call) = self.calls.get_mut(id)
             && let Some(leg) = call.legs.remove(seat)
         {
-            self.by_dialog.remove(&(leg.dialog.call_id, leg.dialog.local_tag));
+            self.by_dialog
+                .remove(&(leg.dialog.call_id, leg.dialog.local_tag));
         }
         self.end_call(now, id, Outcome::Answered, Some(by), None);
         self.acd.call_ended(now, id, by);
@@ -343,14 +447,19 @@ impl Engine {
 
     pub(super) fn bye_inbound(&mut self, now: Instant, id: &str) {
         self.flush_deferred_ack(id, &LegRef::Citizen);
-        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         let dialog = &mut call.inbound.dialog;
         let local = self.config.local_addr(Side::Trunk, dialog.flow.proto);
         let flow = dialog.flow;
         if let Some(bye) = dialog.request(Method::BYE, local, None) {
             let bye = self.decorate(bye);
             if let Some(key) = self.tx.send_request(now, &bye, flow) {
-                self.by_client.insert(key.clone(), (id.to_string(), LegRef::Citizen, Purpose::Fire));
+                self.by_client.insert(
+                    key.clone(),
+                    (id.to_string(), LegRef::Citizen, Purpose::Fire),
+                );
                 if let Some(call) = self.calls.get_mut(id) {
                     call.client_keys.push(key);
                 }

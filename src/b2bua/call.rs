@@ -52,10 +52,21 @@ impl Dialog {
             call_id: msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
             local_tag: local_tag.to_string(),
             remote_tag: msg.from().and_then(|f| f.tag).map(|t| t.to_string()),
-            local_uri: msg.raw(&Name::TO).map(|t| without_tag(t)).unwrap_or_default(),
-            remote_uri: msg.raw(&Name::FROM).map(|f| without_tag(f)).unwrap_or_default(),
-            remote_target: contact_uri(msg).unwrap_or_else(|| format!("sip:{user}@{}", flow.remote)),
-            route_set: msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect(),
+            local_uri: msg
+                .raw(&Name::TO)
+                .map(|t| without_tag(t))
+                .unwrap_or_default(),
+            remote_uri: msg
+                .raw(&Name::FROM)
+                .map(|f| without_tag(f))
+                .unwrap_or_default(),
+            remote_target: contact_uri(msg)
+                .unwrap_or_else(|| format!("sip:{user}@{}", flow.remote)),
+            route_set: msg
+                .headers
+                .get_raw(&Name::RECORD_ROUTE)
+                .map(|r| r.to_string())
+                .collect(),
             local_cseq: 0,
             flow,
         }
@@ -63,7 +74,12 @@ impl Dialog {
 
     /// A new in-dialog request with a fresh branch; `cseq` overrides the
     /// next local CSeq (ACK and CANCEL reuse the INVITE's).
-    pub fn request(&mut self, method: Method, local: SocketAddr, cseq: Option<u32>) -> Option<Message> {
+    pub fn request(
+        &mut self,
+        method: Method,
+        local: SocketAddr,
+        cseq: Option<u32>,
+    ) -> Option<Message> {
         let uri: SipUri = self.remote_target.parse().ok()?;
         let mut msg = Message::request(method.clone(), uri);
         let cseq = cseq.unwrap_or_else(|| {
@@ -73,10 +89,17 @@ impl Dialog {
         let h = &mut msg.headers;
         h.insert(
             Name::VIA,
-            format!("SIP/2.0/{} {local};branch=z9hG4bK{};rport", self.flow.proto.via_name(), random_token()),
+            format!(
+                "SIP/2.0/{} {local};branch=z9hG4bK{};rport",
+                self.flow.proto.via_name(),
+                random_token()
+            ),
         );
         h.insert(Name::MAX_FORWARDS, "70");
-        h.insert(Name::FROM, format!("{};tag={}", self.local_uri, self.local_tag));
+        h.insert(
+            Name::FROM,
+            format!("{};tag={}", self.local_uri, self.local_tag),
+        );
         let to = match &self.remote_tag {
             Some(tag) => format!("{};tag={tag}", self.remote_uri),
             None => self.remote_uri.clone(),
@@ -133,12 +156,21 @@ impl SeatLeg {
     pub fn cancel_request(&self) -> Option<Message> {
         let uri = self.invite.request_uri()?.clone();
         let mut cancel = Message::request(Method::CANCEL, uri);
-        for name in [Name::VIA, Name::MAX_FORWARDS, Name::FROM, Name::TO, Name::CALL_ID] {
+        for name in [
+            Name::VIA,
+            Name::MAX_FORWARDS,
+            Name::FROM,
+            Name::TO,
+            Name::CALL_ID,
+        ] {
             if let Some(v) = self.invite.raw(&name) {
                 cancel.headers.insert(name, v.clone());
             }
         }
-        cancel.headers.insert(Name::CSEQ, format!("{} CANCEL", self.dialog.local_cseq.max(1)));
+        cancel.headers.insert(
+            Name::CSEQ,
+            format!("{} CANCEL", self.dialog.local_cseq.max(1)),
+        );
         Some(cancel)
     }
 
@@ -154,7 +186,11 @@ impl SeatLeg {
         if let Some(target) = contact_uri(msg) {
             self.dialog.remote_target = target;
         }
-        let mut routes: Vec<String> = msg.headers.get_raw(&Name::RECORD_ROUTE).map(|r| r.to_string()).collect();
+        let mut routes: Vec<String> = msg
+            .headers
+            .get_raw(&Name::RECORD_ROUTE)
+            .map(|r| r.to_string())
+            .collect();
         routes.reverse();
         self.dialog.route_set = routes;
     }
@@ -234,7 +270,9 @@ impl Call {
             outcome: self.outcome,
             hangup_by: self.hangup_by,
             reason: self.reason.clone(),
-            wait_ms: wait_end.map(|w| (w - self.offered).as_millis() as i64).unwrap_or(0),
+            wait_ms: wait_end
+                .map(|w| (w - self.offered).as_millis() as i64)
+                .unwrap_or(0),
             talk_ms: match (self.answered, end) {
                 (Some(a), Some(e)) => (e - a).as_millis() as i64,
                 _ => 0,
@@ -263,10 +301,18 @@ impl Call {
             queue: self.queue.clone(),
             state,
             seat: self.seat.clone(),
-            ringing: self.legs.keys().filter(|s| Some(*s) != self.seat.as_ref()).cloned().collect(),
+            ringing: self
+                .legs
+                .keys()
+                .filter(|s| Some(*s) != self.seat.as_ref())
+                .cloned()
+                .collect(),
             offered_at_ms: tb.ms(self.offered),
             wait_ms: (self.answered.unwrap_or(now) - self.offered).as_millis() as i64,
-            talk_ms: self.answered.map(|a| (self.talk_ended.unwrap_or(now) - a).as_millis() as i64).unwrap_or(0),
+            talk_ms: self
+                .answered
+                .map(|a| (self.talk_ended.unwrap_or(now) - a).as_millis() as i64)
+                .unwrap_or(0),
         }
     }
 }
@@ -310,7 +356,9 @@ pub fn raw_response_400(bytes: &Bytes, why: &str, server: &str) -> Option<Bytes>
     let mut copied = Vec::new();
     let mut seen = [false; 5];
     for line in lines {
-        let Some((name, _)) = line.split_once(':') else { continue };
+        let Some((name, _)) = line.split_once(':') else {
+            continue;
+        };
         let name = name.trim().to_ascii_lowercase();
         if let Some(pos) = wanted.iter().position(|w| *w == name) {
             seen[(pos / 2).min(4)] = true;
@@ -349,8 +397,18 @@ To: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: zz\r\n\r\n",
         );
         let out = raw_response_400(&req, "bad Content-Length", "hotline").unwrap();
         let text = std::str::from_utf8(&out).unwrap();
-        assert!(text.starts_with("SIP/2.0 400 Bad Request (bad Content-Length)\r\n"), "{text}");
+        assert!(
+            text.starts_with("SIP/2.0 400 Bad Request (bad Content-Length)\r\n"),
+            "{text}"
+        );
         assert!(text.contains("Call-ID: c\r\n"));
-        assert!(raw_response_400(&Bytes::from_static(b"INVITE sip:x SIP/2.0\r\n\r\n"), "x", "h").is_none());
+        assert!(
+            raw_response_400(
+                &Bytes::from_static(b"INVITE sip:x SIP/2.0\r\n\r\n"),
+                "x",
+                "h"
+            )
+            .is_none()
+        );
     }
 }

@@ -29,7 +29,9 @@
 //! `failed` when the trunk or the seat phone could not be reached.
 
 use super::call::{Dialog, Inbound, LegRef, SeatLeg, SeatLegState};
-use super::media_glue::{CallMedia, MediaOut, allocate_pair, leg_config, reoffer_answer, sdp_body, usable_sdp};
+use super::media_glue::{
+    CallMedia, MediaOut, allocate_pair, leg_config, reoffer_answer, sdp_body, usable_sdp,
+};
 use super::{Engine, Purpose, Record, Refused};
 use crate::media::driver::{MediaCmd, RecordingTarget};
 use crate::media::sdp::{self, Direction};
@@ -98,7 +100,9 @@ impl Callback {
             outcome: self.outcome,
             hangup_by: self.hangup_by,
             reason: self.reason.clone(),
-            wait_ms: wait_end.map(|w| (w - self.started).as_millis() as i64).unwrap_or(0),
+            wait_ms: wait_end
+                .map(|w| (w - self.started).as_millis() as i64)
+                .unwrap_or(0),
             talk_ms: match (self.answered, self.ended) {
                 (Some(a), Some(e)) => (e - a).as_millis() as i64,
                 _ => 0,
@@ -113,7 +117,11 @@ impl Callback {
     pub fn live(&self, now: Instant, tb: &super::Timebase) -> super::LiveCall {
         let state = match (&self.seat_leg, self.answered) {
             (_, Some(_)) => "connected",
-            (SeatSide::Rung(leg), None) if !matches!(leg.state, SeatLegState::Answered | SeatLegState::Connected) => "ringing_seat",
+            (SeatSide::Rung(leg), None)
+                if !matches!(leg.state, SeatLegState::Answered | SeatLegState::Connected) =>
+            {
+                "ringing_seat"
+            }
             _ => "dialling",
         };
         super::LiveCall {
@@ -129,16 +137,26 @@ impl Callback {
             ringing: Vec::new(),
             offered_at_ms: tb.ms(self.started),
             wait_ms: (self.answered.unwrap_or(now) - self.started).as_millis() as i64,
-            talk_ms: self.answered.map(|a| (now - a).as_millis() as i64).unwrap_or(0),
+            talk_ms: self
+                .answered
+                .map(|a| (now - a).as_millis() as i64)
+                .unwrap_or(0),
         }
     }
 
     /// A client INVITE of this callback still awaits its final answer.
     fn invite_pending(&self) -> bool {
         let pending = |leg: &SeatLeg| {
-            matches!(leg.state, SeatLegState::Calling | SeatLegState::Early | SeatLegState::CancelPending | SeatLegState::Cancelling)
+            matches!(
+                leg.state,
+                SeatLegState::Calling
+                    | SeatLegState::Early
+                    | SeatLegState::CancelPending
+                    | SeatLegState::Cancelling
+            )
         };
-        self.citizen.as_ref().is_some_and(pending) || matches!(&self.seat_leg, SeatSide::Rung(leg) if pending(leg))
+        self.citizen.as_ref().is_some_and(pending)
+            || matches!(&self.seat_leg, SeatSide::Rung(leg) if pending(leg))
     }
 
     fn uac_leg(&mut self, leg: &LegRef) -> Option<&mut SeatLeg> {
@@ -181,8 +199,18 @@ impl Engine {
 
     /// Opens a callback's record and media; `Err` is the SIP status and
     /// reason to refuse it with.
-    fn open_callback(&mut self, now: Instant, id: &str, seat: &str, number: &str, ticket: Option<String>, seat_leg: SeatSide) -> Result<(), (u16, String)> {
-        let Some(o) = self.config.outbound.as_ref() else { return Err((404, "outbound calls are not configured".into())) };
+    fn open_callback(
+        &mut self,
+        now: Instant,
+        id: &str,
+        seat: &str,
+        number: &str,
+        ticket: Option<String>,
+        seat_leg: SeatSide,
+    ) -> Result<(), (u16, String)> {
+        let Some(o) = self.config.outbound.as_ref() else {
+            return Err((404, "outbound calls are not configured".into()));
+        };
         if let Err(e) = o.check(seat, number) {
             tracing::info!(call = %id, seat, number, error = %e, "callback refused");
             return Err((403, e.to_string()));
@@ -212,7 +240,12 @@ impl Engine {
             answer: Bytes::new(),
             session_id: rand::random::<u32>().into(),
             versions: [1, 1],
-            caller_codec: self.config.media.as_ref().map(|m| m.codecs[0]).unwrap_or(crate::media::codec::Codec::Pcma),
+            caller_codec: self
+                .config
+                .media
+                .as_ref()
+                .map(|m| m.codecs[0])
+                .unwrap_or(crate::media::codec::Codec::Pcma),
             recording: false,
             late_offer: false,
         };
@@ -237,19 +270,47 @@ impl Engine {
             client_keys: Vec::new(),
         };
         tracing::info!(call = %id, seat, number, ticket = ?callback.ticket, "callback started");
-        self.records.push_back(Record::Call(callback.record(&self.timebase)));
+        self.records
+            .push_back(Record::Call(callback.record(&self.timebase)));
         self.callbacks.insert(id.into(), callback);
-        self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
-        let ring = self.config.outbound.as_ref().map(|o| o.ring_timeout).unwrap_or_default();
-        self.timers.set(super::prompts::Timer::CallbackRing(id.into()), now + ring);
+        self.media_out.push_back(MediaOut::Open {
+            call: id.into(),
+            caller_port,
+            agent_port,
+        });
+        let ring = self
+            .config
+            .outbound
+            .as_ref()
+            .map(|o| o.ring_timeout)
+            .unwrap_or_default();
+        self.timers
+            .set(super::prompts::Timer::CallbackRing(id.into()), now + ring);
         Ok(())
     }
 
     /// A seat phone dialled the outbound prefix and `number`.
-    pub(super) fn callback_from_phone(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow, seat: &str, number: &str) {
-        let offer = std::str::from_utf8(&msg.body).ok().and_then(|t| sdp::parse(t).ok());
-        let codecs = self.config.media.as_ref().map(|m| m.codecs.clone()).unwrap_or_default();
-        let Some((offer, neg)) = offer.and_then(|o| sdp::negotiate(&o, &codecs).ok().map(|n| (o, n))) else {
+    pub(super) fn callback_from_phone(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        msg: Message,
+        flow: Flow,
+        seat: &str,
+        number: &str,
+    ) {
+        let offer = std::str::from_utf8(&msg.body)
+            .ok()
+            .and_then(|t| sdp::parse(t).ok());
+        let codecs = self
+            .config
+            .media
+            .as_ref()
+            .map(|m| m.codecs.clone())
+            .unwrap_or_default();
+        let Some((offer, neg)) =
+            offer.and_then(|o| sdp::negotiate(&o, &codecs).ok().map(|n| (o, n)))
+        else {
             tracing::info!(seat, number, "488 to a callback without a usable SDP offer");
             self.respond_reason(now, &key, &msg, 488, "no usable SDP offer");
             return;
@@ -258,25 +319,55 @@ impl Engine {
         let local_tag = random_token();
         let dialog = Dialog::from_invite(&msg, flow, &local_tag, seat);
         let seat_call_id = dialog.call_id.clone();
-        let leg = Inbound { dialog, invite_tx: key.clone(), invite: msg.clone(), ringing_sent: false, answered: false };
-        if let Err((code, why)) = self.open_callback(now, &id, seat, number, None, SeatSide::Dialled(Box::new(leg))) {
+        let leg = Inbound {
+            dialog,
+            invite_tx: key.clone(),
+            invite: msg.clone(),
+            ringing_sent: false,
+            answered: false,
+        };
+        if let Err((code, why)) = self.open_callback(
+            now,
+            &id,
+            seat,
+            number,
+            None,
+            SeatSide::Dialled(Box::new(leg)),
+        ) {
             self.respond_reason(now, &key, &msg, code, &why);
             return;
         }
         self.by_invite.insert(key, id.clone());
-        self.by_dialog.insert((seat_call_id, local_tag), (id.clone(), LegRef::Seat(seat.into())));
-        let Some(cb) = self.callbacks.get_mut(&id) else { return };
-        let local = std::net::SocketAddr::new(self.config.media_ip(Side::Phones), cb.media.agent_port);
-        let answer = sdp::build_answer(local, &neg, sdp::answer_direction(offer.direction), cb.media.session_id, 1);
+        self.by_dialog.insert(
+            (seat_call_id, local_tag),
+            (id.clone(), LegRef::Seat(seat.into())),
+        );
+        let Some(cb) = self.callbacks.get_mut(&id) else {
+            return;
+        };
+        let local =
+            std::net::SocketAddr::new(self.config.media_ip(Side::Phones), cb.media.agent_port);
+        let answer = sdp::build_answer(
+            local,
+            &neg,
+            sdp::answer_direction(offer.direction),
+            cb.media.session_id,
+            1,
+        );
         cb.media.answer = Bytes::from(answer);
         cb.media.caller_codec = neg.codec;
-        self.media_cmd(&id, MediaCmd::SetLeg(Leg::Agent, leg_config(&offer, neg.codec)));
+        self.media_cmd(
+            &id,
+            MediaCmd::SetLeg(Leg::Agent, leg_config(&offer, neg.codec)),
+        );
         self.dial_citizen(now, &id);
     }
 
     /// Click-to-call from the API: ring the seat phone, then the citizen.
     pub(super) fn click_to_call(&mut self, now: Instant, req: ClickToCall) -> Result<(), Refused> {
-        let Some(o) = self.config.outbound.as_ref() else { return Err(Refused::Dial(super::DialRefused::NotConfigured)) };
+        let Some(o) = self.config.outbound.as_ref() else {
+            return Err(Refused::Dial(super::DialRefused::NotConfigured));
+        };
         o.check(&req.seat, &req.number).map_err(Refused::Dial)?;
         let Some(binding) = self.registrar.lookup(now, &req.seat).cloned() else {
             return Err(Refused::SeatUnreachable(req.seat));
@@ -296,24 +387,56 @@ impl Engine {
             local_cseq: 1,
             flow,
         };
-        self.open_callback(now, &req.id, &req.seat, number, req.ticket.clone(), SeatSide::Gone).map_err(|(code, why)| match code {
+        self.open_callback(
+            now,
+            &req.id,
+            &req.seat,
+            number,
+            req.ticket.clone(),
+            SeatSide::Gone,
+        )
+        .map_err(|(code, why)| match code {
             486 => Refused::Acd(crate::acd::AcdError::SeatBusy(req.seat.clone())),
             _ => Refused::Unavailable(why),
         })?;
         tracing::info!(call = %req.id, seat = %req.seat, number, by = %req.by, "click-to-call: ringing the seat");
         let id = req.id.clone();
-        let Some(cb) = self.callbacks.get_mut(&id) else { return Ok(()) };
-        let codecs = self.config.media.as_ref().map(|m| m.codecs.clone()).unwrap_or_default();
+        let Some(cb) = self.callbacks.get_mut(&id) else {
+            return Ok(());
+        };
+        let codecs = self
+            .config
+            .media
+            .as_ref()
+            .map(|m| m.codecs.clone())
+            .unwrap_or_default();
         let media_local = SocketAddr::new(self.config.media_ip(Side::Phones), cb.media.agent_port);
-        let offer = sdp::build_offer(media_local, &codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, cb.media.session_id, 1);
+        let offer = sdp::build_offer(
+            media_local,
+            &codecs,
+            sdp::DEFAULT_TELEPHONE_EVENT_PT,
+            sdp::DEFAULT_PTIME,
+            Direction::SendRecv,
+            cb.media.session_id,
+            1,
+        );
         let mut dialog = dialog;
         let Some(mut invite) = dialog.request(Method::INVITE, local, Some(1)) else {
-            self.end_callback(now, &id, Outcome::Failed, None, format!("seat {} has no usable contact", req.seat));
+            self.end_callback(
+                now,
+                &id,
+                Outcome::Failed,
+                None,
+                format!("seat {} has no usable contact", req.seat),
+            );
             return Err(Refused::SeatUnreachable(req.seat));
         };
         let transport = flow.proto.via_name().to_ascii_lowercase();
         let h = &mut invite.headers;
-        h.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+        h.insert(
+            Name::CONTACT,
+            format!("<sip:hotline@{local};transport={transport}>"),
+        );
         h.insert(Name::ALLOW, super::trunk::allow(Side::Phones));
         h.insert("X-Hotline-Call-Id", id.clone());
         h.insert("X-Hotline-Direction", "outbound");
@@ -323,14 +446,36 @@ impl Engine {
         let (ctype, body) = sdp_body(offer);
         let invite = self.decorate(invite.with_body(&ctype, body));
         let Some(key) = self.tx.send_request(now, &invite, flow) else {
-            self.end_callback(now, &id, Outcome::Failed, None, "could not send the INVITE to the seat".into());
+            self.end_callback(
+                now,
+                &id,
+                Outcome::Failed,
+                None,
+                "could not send the INVITE to the seat".into(),
+            );
             return Err(Refused::SeatUnreachable(req.seat));
         };
-        self.by_client.insert(key.clone(), (id.clone(), LegRef::Seat(req.seat.clone()), Purpose::Callback));
-        self.by_dialog.insert((dialog.call_id.clone(), dialog.local_tag.clone()), (id.clone(), LegRef::Seat(req.seat.clone())));
+        self.by_client.insert(
+            key.clone(),
+            (
+                id.clone(),
+                LegRef::Seat(req.seat.clone()),
+                Purpose::Callback,
+            ),
+        );
+        self.by_dialog.insert(
+            (dialog.call_id.clone(), dialog.local_tag.clone()),
+            (id.clone(), LegRef::Seat(req.seat.clone())),
+        );
         if let Some(cb) = self.callbacks.get_mut(&id) {
             cb.client_keys.push(key.clone());
-            cb.seat_leg = SeatSide::Rung(Box::new(SeatLeg { dialog, invite_tx: key, invite, state: SeatLegState::Calling, answer: None }));
+            cb.seat_leg = SeatSide::Rung(Box::new(SeatLeg {
+                dialog,
+                invite_tx: key,
+                invite,
+                state: SeatLegState::Calling,
+                answer: None,
+            }));
         }
         Ok(())
     }
@@ -338,9 +483,18 @@ impl Engine {
     /// Sends the INVITE to the citizen through the trunk, offering
     /// hotline's citizen-leg address.
     fn dial_citizen(&mut self, now: Instant, id: &str) {
-        let Some(o) = self.config.outbound.clone() else { return };
-        let Some(cb) = self.callbacks.get(id) else { return };
-        let flow = Flow { side: Side::Trunk, proto: Proto::Udp, remote: o.trunk, conn: None };
+        let Some(o) = self.config.outbound.clone() else {
+            return;
+        };
+        let Some(cb) = self.callbacks.get(id) else {
+            return;
+        };
+        let flow = Flow {
+            side: Side::Trunk,
+            proto: Proto::Udp,
+            remote: o.trunk,
+            conn: None,
+        };
         let local = self.config.local_addr(Side::Trunk, Proto::Udp);
         let host = local.ip();
         let mut dialog = Dialog {
@@ -355,15 +509,37 @@ impl Engine {
             flow,
         };
         let mut codecs = vec![cb.media.caller_codec];
-        codecs.extend(self.config.media.iter().flat_map(|m| m.codecs.iter()).filter(|c| **c != cb.media.caller_codec));
+        codecs.extend(
+            self.config
+                .media
+                .iter()
+                .flat_map(|m| m.codecs.iter())
+                .filter(|c| **c != cb.media.caller_codec),
+        );
         let media_local = SocketAddr::new(self.config.media_ip(Side::Trunk), cb.media.caller_port);
-        let offer = sdp::build_offer(media_local, &codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, cb.media.session_id, 1);
+        let offer = sdp::build_offer(
+            media_local,
+            &codecs,
+            sdp::DEFAULT_TELEPHONE_EVENT_PT,
+            sdp::DEFAULT_PTIME,
+            Direction::SendRecv,
+            cb.media.session_id,
+            1,
+        );
         let (seat, ticket) = (cb.seat.clone(), cb.ticket.clone());
-        let Some(mut invite) = dialog.request(Method::INVITE, local, Some(1)) else { return };
+        let Some(mut invite) = dialog.request(Method::INVITE, local, Some(1)) else {
+            return;
+        };
         let h = &mut invite.headers;
-        h.insert(Name::CONTACT, format!("<sip:{}@{local};transport=udp>", o.caller_id));
+        h.insert(
+            Name::CONTACT,
+            format!("<sip:{}@{local};transport=udp>", o.caller_id),
+        );
         h.insert(Name::ALLOW, super::trunk::allow(Side::Trunk));
-        h.insert(Name::custom("P-Asserted-Identity", &["p-asserted-identity"]), format!("<sip:{}@{host}>", o.caller_id));
+        h.insert(
+            Name::custom("P-Asserted-Identity", &["p-asserted-identity"]),
+            format!("<sip:{}@{host}>", o.caller_id),
+        );
         h.insert("X-Hotline-Call-Id", id.to_string());
         h.insert("X-Hotline-Seat", seat);
         if let Some(ticket) = ticket {
@@ -376,20 +552,43 @@ impl Engine {
             return;
         };
         tracing::info!(call = %id, trunk = %o.trunk, "callback: calling the citizen");
-        self.by_client.insert(key.clone(), (id.to_string(), LegRef::Citizen, Purpose::Callback));
-        self.by_dialog.insert((dialog.call_id.clone(), dialog.local_tag.clone()), (id.to_string(), LegRef::Citizen));
+        self.by_client.insert(
+            key.clone(),
+            (id.to_string(), LegRef::Citizen, Purpose::Callback),
+        );
+        self.by_dialog.insert(
+            (dialog.call_id.clone(), dialog.local_tag.clone()),
+            (id.to_string(), LegRef::Citizen),
+        );
         if let Some(cb) = self.callbacks.get_mut(id) {
             cb.client_keys.push(key.clone());
-            cb.citizen = Some(SeatLeg { dialog, invite_tx: key, invite, state: SeatLegState::Calling, answer: None });
+            cb.citizen = Some(SeatLeg {
+                dialog,
+                invite_tx: key,
+                invite,
+                state: SeatLegState::Calling,
+                answer: None,
+            });
         }
     }
 
     /// A response to one of a callback's INVITEs (to the seat, or to the citizen).
-    pub(super) fn callback_invite_response(&mut self, now: Instant, id: &str, leg: &LegRef, key: &TxKey, msg: Message) {
+    pub(super) fn callback_invite_response(
+        &mut self,
+        now: Instant,
+        id: &str,
+        leg: &LegRef,
+        key: &TxKey,
+        msg: Message,
+    ) {
         let code = msg.code().unwrap_or(500);
-        let Some(cb) = self.callbacks.get_mut(id) else { return };
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return;
+        };
         let ended = cb.ended.is_some();
-        let Some(l) = cb.uac_leg(leg).filter(|l| l.invite_tx == *key) else { return };
+        let Some(l) = cb.uac_leg(leg).filter(|l| l.invite_tx == *key) else {
+            return;
+        };
         l.learn_dialog(&msg);
         let state = l.state;
         match code {
@@ -414,7 +613,12 @@ impl Engine {
                 l.state = SeatLegState::Answered;
                 l.answer = Some(msg.clone());
                 self.callback_ack(id, leg);
-                if ended || matches!(state, SeatLegState::CancelPending | SeatLegState::Cancelling) {
+                if ended
+                    || matches!(
+                        state,
+                        SeatLegState::CancelPending | SeatLegState::Cancelling
+                    )
+                {
                     self.bye_callback_leg(now, id, leg);
                     self.forget_callback_if_done(id);
                     return;
@@ -426,13 +630,27 @@ impl Engine {
             }
             _ => {
                 self.drop_callback_leg(id, leg);
-                if !ended && !matches!(state, SeatLegState::CancelPending | SeatLegState::Cancelling) {
+                if !ended
+                    && !matches!(
+                        state,
+                        SeatLegState::CancelPending | SeatLegState::Cancelling
+                    )
+                {
                     let reason = msg.reason().unwrap_or_default();
                     match leg {
                         LegRef::Citizen => self.citizen_refused(now, id, code, &reason),
                         LegRef::Seat(seat) => {
-                            let why = format!("seat {seat} did not answer ({code} {reason}", reason = reason.trim());
-                            self.end_callback(now, id, Outcome::Failed, None, format!("{})", why.trim_end()));
+                            let why = format!(
+                                "seat {seat} did not answer ({code} {reason}",
+                                reason = reason.trim()
+                            );
+                            self.end_callback(
+                                now,
+                                id,
+                                Outcome::Failed,
+                                None,
+                                format!("{})", why.trim_end()),
+                            );
                         }
                     }
                 }
@@ -449,8 +667,12 @@ impl Engine {
         if early {
             self.media_cmd(id, MediaCmd::Bridge);
         }
-        let Some(cb) = self.callbacks.get_mut(id) else { return };
-        let SeatSide::Dialled(inb) = &mut cb.seat_leg else { return };
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return;
+        };
+        let SeatSide::Dialled(inb) = &mut cb.seat_leg else {
+            return;
+        };
         if inb.ringing_sent && !early {
             return;
         }
@@ -462,9 +684,16 @@ impl Engine {
     /// Takes the citizen's SDP (in a 18x or the 200) for the citizen's leg;
     /// false if the message has none hotline can use.
     fn citizen_media(&mut self, id: &str, msg: &Message) -> bool {
-        let Some(settings) = self.config.media.clone() else { return false };
-        let Some((remote, codec)) = usable_sdp(msg, &settings.codecs) else { return false };
-        self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&remote, codec)));
+        let Some(settings) = self.config.media.clone() else {
+            return false;
+        };
+        let Some((remote, codec)) = usable_sdp(msg, &settings.codecs) else {
+            return false;
+        };
+        self.media_cmd(
+            id,
+            MediaCmd::SetLeg(Leg::Caller, leg_config(&remote, codec)),
+        );
         true
     }
 
@@ -475,13 +704,27 @@ impl Engine {
             tracing::warn!(call = %id, "the citizen's answer has no usable SDP: the citizen will not be heard");
         }
         self.media_cmd(id, MediaCmd::Bridge);
-        self.timers.cancel(&super::prompts::Timer::CallbackRing(id.into()));
-        let line_class = self.callbacks.get(id).map(|cb| cb.class).unwrap_or_default();
-        let root = self.config.media.as_ref().map(|m| m.recordings.root_for(line_class).to_path_buf()).unwrap_or_default();
+        self.timers
+            .cancel(&super::prompts::Timer::CallbackRing(id.into()));
+        let line_class = self
+            .callbacks
+            .get(id)
+            .map(|cb| cb.class)
+            .unwrap_or_default();
+        let root = self
+            .config
+            .media
+            .as_ref()
+            .map(|m| m.recordings.root_for(line_class).to_path_buf())
+            .unwrap_or_default();
         let rtp_timeout = self.config.media.as_ref().and_then(|m| m.rtp_timeout);
-        let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let Some(cb) = self.callbacks.get_mut(id) else { return };
+        let started = time::OffsetDateTime::from_unix_timestamp_nanos(
+            self.timebase.ms(now) as i128 * 1_000_000,
+        )
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return;
+        };
         cb.answered = Some(now);
         cb.media.recording = true;
         if let Some(l) = cb.citizen.as_mut() {
@@ -496,7 +739,15 @@ impl Engine {
             _ => None,
         };
         tracing::info!(call = %id, "callback answered");
-        self.media_cmd(id, MediaCmd::StartRecording(RecordingTarget { root, class, call_id: id.into(), started }));
+        self.media_cmd(
+            id,
+            MediaCmd::StartRecording(RecordingTarget {
+                root,
+                class,
+                call_id: id.into(),
+                started,
+            }),
+        );
         if rtp_timeout.is_some() {
             self.media_cmd(id, MediaCmd::WatchSilence(rtp_timeout));
         }
@@ -508,7 +759,9 @@ impl Engine {
 
     /// Click-to-call: the agent picked up; now the citizen is called.
     fn seat_answered_callback(&mut self, now: Instant, id: &str, msg: &Message) {
-        let Some(settings) = self.config.media.clone() else { return };
+        let Some(settings) = self.config.media.clone() else {
+            return;
+        };
         match usable_sdp(msg, &settings.codecs) {
             Some((remote, codec)) => {
                 if let Some(cb) = self.callbacks.get_mut(id) {
@@ -516,11 +769,19 @@ impl Engine {
                 }
                 self.media_cmd(id, MediaCmd::SetLeg(Leg::Agent, leg_config(&remote, codec)));
             }
-            None => tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard"),
+            None => {
+                tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard")
+            }
         }
         tracing::info!(call = %id, "click-to-call: the agent picked up");
-        let ring = self.config.outbound.as_ref().map(|o| o.ring_timeout).unwrap_or_default();
-        self.timers.set(super::prompts::Timer::CallbackRing(id.into()), now + ring);
+        let ring = self
+            .config
+            .outbound
+            .as_ref()
+            .map(|o| o.ring_timeout)
+            .unwrap_or_default();
+        self.timers
+            .set(super::prompts::Timer::CallbackRing(id.into()), now + ring);
         self.dial_citizen(now, id);
     }
 
@@ -539,28 +800,55 @@ impl Engine {
         let why = format!("{what} ({code} {})", reason.trim());
         let why = why.replace(" )", ")");
         tracing::info!(call = %id, code, why, "callback not answered");
-        let outcome = if (500..600).contains(&code) { Outcome::Failed } else { Outcome::Rejected };
+        let outcome = if (500..600).contains(&code) {
+            Outcome::Failed
+        } else {
+            Outcome::Rejected
+        };
         self.finish_callback(now, id, outcome, None, why, code);
     }
 
     /// The callback cannot go on: the seat hears `code`.
     fn callback_failed(&mut self, now: Instant, id: &str, code: u16, why: &str) {
         tracing::warn!(call = %id, why, "callback failed");
-        self.finish_callback(now, id, Outcome::Failed, Some(HangupBy::System), why.into(), code);
+        self.finish_callback(
+            now,
+            id,
+            Outcome::Failed,
+            Some(HangupBy::System),
+            why.into(),
+            code,
+        );
     }
 
     /// Ends a callback: every leg still up is hung up (a seat whose
     /// INVITE hotline has not answered yet gets `seat_code`), the record
     /// is closed, the media finished, the seat freed.
-    fn finish_callback(&mut self, now: Instant, id: &str, outcome: Outcome, by: Option<HangupBy>, reason: String, seat_code: u16) {
+    fn finish_callback(
+        &mut self,
+        now: Instant,
+        id: &str,
+        outcome: Outcome,
+        by: Option<HangupBy>,
+        reason: String,
+        seat_code: u16,
+    ) {
         if self.callbacks.get(id).is_none_or(|cb| cb.ended.is_some()) {
             return;
         }
         self.stop_callback_leg(now, id, &LegRef::Citizen);
-        let seat = self.callbacks.get(id).map(|cb| cb.seat.clone()).unwrap_or_default();
+        let seat = self
+            .callbacks
+            .get(id)
+            .map(|cb| cb.seat.clone())
+            .unwrap_or_default();
         let dialled_unanswered = matches!(self.callbacks.get(id).map(|cb| &cb.seat_leg), Some(SeatSide::Dialled(inb)) if !inb.answered);
         if dialled_unanswered {
-            let code = if (300..700).contains(&seat_code) { seat_code } else { 500 };
+            let code = if (300..700).contains(&seat_code) {
+                seat_code
+            } else {
+                500
+            };
             self.answer_callback_seat(now, id, code, Some(&reason), None);
             self.drop_callback_leg(id, &LegRef::Seat(seat.clone()));
         } else {
@@ -570,8 +858,17 @@ impl Engine {
     }
 
     /// Closes a callback's record, its media and the seat's part in it.
-    fn end_callback(&mut self, now: Instant, id: &str, outcome: Outcome, by: Option<HangupBy>, reason: String) {
-        let Some(cb) = self.callbacks.get_mut(id) else { return };
+    fn end_callback(
+        &mut self,
+        now: Instant,
+        id: &str,
+        outcome: Outcome,
+        by: Option<HangupBy>,
+        reason: String,
+    ) {
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return;
+        };
         if cb.ended.is_some() {
             return;
         }
@@ -582,7 +879,8 @@ impl Engine {
         let seat = cb.seat.clone();
         tracing::info!(call = %id, outcome = %outcome, "callback ended");
         self.record_callback(id);
-        self.timers.cancel(&super::prompts::Timer::CallbackRing(id.into()));
+        self.timers
+            .cancel(&super::prompts::Timer::CallbackRing(id.into()));
         self.media_cmd(id, MediaCmd::Close);
         self.acd.outbound_ended(now, &seat, id);
         self.forget_callback_if_done(id);
@@ -590,14 +888,17 @@ impl Engine {
 
     fn record_callback(&mut self, id: &str) {
         if let Some(cb) = self.callbacks.get(id) {
-            self.records.push_back(Record::Call(cb.record(&self.timebase)));
+            self.records
+                .push_back(Record::Call(cb.record(&self.timebase)));
         }
     }
 
     /// Stops one of the legs hotline called: CANCEL while it rings (once
     /// it has sent a provisional response), BYE once answered.
     fn stop_callback_leg(&mut self, now: Instant, id: &str, leg: &LegRef) {
-        let Some(cb) = self.callbacks.get_mut(id) else { return };
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return;
+        };
         if let SeatSide::Dialled(inb) = &cb.seat_leg
             && matches!(leg, LegRef::Seat(_))
         {
@@ -616,13 +917,18 @@ impl Engine {
     }
 
     fn cancel_callback_leg(&mut self, now: Instant, id: &str, leg: &LegRef) {
-        let Some(l) = self.callbacks.get_mut(id).and_then(|cb| cb.uac_leg(leg)) else { return };
+        let Some(l) = self.callbacks.get_mut(id).and_then(|cb| cb.uac_leg(leg)) else {
+            return;
+        };
         l.state = SeatLegState::Cancelling;
-        let Some(cancel) = l.cancel_request() else { return };
+        let Some(cancel) = l.cancel_request() else {
+            return;
+        };
         let (flow, invite_tx) = (l.dialog.flow, l.invite_tx.clone());
         let cancel = self.decorate(cancel);
         if let Some(key) = self.tx.send_request(now, &cancel, flow) {
-            self.by_client.insert(key.clone(), (id.to_string(), leg.clone(), Purpose::Fire));
+            self.by_client
+                .insert(key.clone(), (id.to_string(), leg.clone(), Purpose::Fire));
             if let Some(cb) = self.callbacks.get_mut(id) {
                 cb.client_keys.push(key);
             }
@@ -632,14 +938,17 @@ impl Engine {
 
     /// Sends BYE in a leg's dialog and forgets the leg.
     fn bye_callback_leg(&mut self, now: Instant, id: &str, leg: &LegRef) {
-        let Some(dialog) = self.callbacks.get_mut(id).and_then(|cb| cb.dialog(leg)) else { return };
+        let Some(dialog) = self.callbacks.get_mut(id).and_then(|cb| cb.dialog(leg)) else {
+            return;
+        };
         let local = self.config.local_addr(dialog.flow.side, dialog.flow.proto);
         let flow = dialog.flow;
         let bye = dialog.request(Method::BYE, local, None);
         if let Some(bye) = bye {
             let bye = self.decorate(bye);
             if let Some(key) = self.tx.send_request(now, &bye, flow) {
-                self.by_client.insert(key.clone(), (id.to_string(), leg.clone(), Purpose::Fire));
+                self.by_client
+                    .insert(key.clone(), (id.to_string(), leg.clone(), Purpose::Fire));
                 if let Some(cb) = self.callbacks.get_mut(id) {
                     cb.client_keys.push(key);
                 }
@@ -650,7 +959,9 @@ impl Engine {
 
     /// The ACK of a 2xx to an INVITE hotline sent (CSeq 1).
     fn callback_ack(&mut self, id: &str, leg: &LegRef) {
-        let Some(dialog) = self.callbacks.get_mut(id).and_then(|cb| cb.dialog(leg)) else { return };
+        let Some(dialog) = self.callbacks.get_mut(id).and_then(|cb| cb.dialog(leg)) else {
+            return;
+        };
         let local = self.config.local_addr(dialog.flow.side, dialog.flow.proto);
         let flow = dialog.flow;
         if let Some(ack) = dialog.request(Method::ACK, local, Some(1)) {
@@ -660,12 +971,17 @@ impl Engine {
 
     /// Forgets a leg that is over (its dialog no longer routes here).
     fn drop_callback_leg(&mut self, id: &str, leg: &LegRef) {
-        let Some(cb) = self.callbacks.get_mut(id) else { return };
-        let key = cb.dialog(leg).map(|d| (d.call_id.clone(), d.local_tag.clone()));
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return;
+        };
+        let key = cb
+            .dialog(leg)
+            .map(|d| (d.call_id.clone(), d.local_tag.clone()));
         match leg {
             LegRef::Citizen => cb.citizen = None,
             LegRef::Seat(_) => {
-                if let SeatSide::Dialled(inb) = std::mem::replace(&mut cb.seat_leg, SeatSide::Gone) {
+                if let SeatSide::Dialled(inb) = std::mem::replace(&mut cb.seat_leg, SeatSide::Gone)
+                {
                     self.by_invite.remove(&inb.invite_tx);
                 }
             }
@@ -677,16 +993,23 @@ impl Engine {
 
     /// Drops an ended callback once none of its INVITEs awaits an answer.
     fn forget_callback_if_done(&mut self, id: &str) {
-        if self.callbacks.get(id).is_none_or(|cb| cb.ended.is_none() || cb.invite_pending()) {
+        if self
+            .callbacks
+            .get(id)
+            .is_none_or(|cb| cb.ended.is_none() || cb.invite_pending())
+        {
             return;
         }
-        let Some(mut cb) = self.callbacks.remove(id) else { return };
+        let Some(mut cb) = self.callbacks.remove(id) else {
+            return;
+        };
         if let SeatSide::Dialled(inb) = &cb.seat_leg {
             self.by_invite.remove(&inb.invite_tx);
         }
         for leg in [LegRef::Citizen, LegRef::Seat(cb.seat.clone())] {
             if let Some(d) = cb.dialog(&leg) {
-                self.by_dialog.remove(&(d.call_id.clone(), d.local_tag.clone()));
+                self.by_dialog
+                    .remove(&(d.call_id.clone(), d.local_tag.clone()));
             }
         }
         for key in &cb.client_keys {
@@ -695,9 +1018,20 @@ impl Engine {
     }
 
     /// A response on the desk phone's INVITE of a callback it dialled.
-    fn answer_callback_seat(&mut self, now: Instant, id: &str, code: u16, reason: Option<&str>, body: Option<(String, Bytes)>) {
-        let Some(cb) = self.callbacks.get(id) else { return };
-        let SeatSide::Dialled(inb) = &cb.seat_leg else { return };
+    fn answer_callback_seat(
+        &mut self,
+        now: Instant,
+        id: &str,
+        code: u16,
+        reason: Option<&str>,
+        body: Option<(String, Bytes)>,
+    ) {
+        let Some(cb) = self.callbacks.get(id) else {
+            return;
+        };
+        let SeatSide::Dialled(inb) = &cb.seat_leg else {
+            return;
+        };
         let mut resp = Message::response_to(&inb.invite, code, Some(&inb.dialog.local_tag));
         if let Some(reason) = reason {
             resp = resp.with_reason(&reason_phrase(code, reason));
@@ -705,7 +1039,10 @@ impl Engine {
         if (101..300).contains(&code) {
             let local = self.config.local_addr(Side::Phones, inb.dialog.flow.proto);
             let transport = inb.dialog.flow.proto.via_name().to_ascii_lowercase();
-            resp.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+            resp.headers.insert(
+                Name::CONTACT,
+                format!("<sip:hotline@{local};transport={transport}>"),
+            );
         }
         if let Some((ctype, body)) = body {
             resp = resp.with_body(&ctype, body);
@@ -717,23 +1054,51 @@ impl Engine {
 
     /// The desk phone CANCELled a callback it dialled: the agent gave up.
     pub(super) fn callback_cancelled(&mut self, now: Instant, id: &str) {
-        let answered = self.callbacks.get(id).is_none_or(|cb| cb.answered.is_some() || cb.ended.is_some());
+        let answered = self
+            .callbacks
+            .get(id)
+            .is_none_or(|cb| cb.answered.is_some() || cb.ended.is_some());
         if answered {
             return;
         }
         tracing::info!(call = %id, "callback: the agent gave up before the answer");
-        self.finish_callback(now, id, Outcome::Abandoned, Some(HangupBy::Agent), String::new(), 487);
+        self.finish_callback(
+            now,
+            id,
+            Outcome::Abandoned,
+            Some(HangupBy::Agent),
+            String::new(),
+            487,
+        );
     }
 
     /// A request inside one of a callback's dialogs.
-    pub(super) fn callback_in_dialog(&mut self, now: Instant, key: TxKey, msg: Message, id: &str, leg: LegRef) {
+    pub(super) fn callback_in_dialog(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        msg: Message,
+        id: &str,
+        leg: LegRef,
+    ) {
         let method = msg.method().cloned().unwrap_or(Method::OPTIONS);
         if method == Method::BYE {
             self.respond(now, &key, &msg, 200);
             self.drop_callback_leg(id, &leg);
-            let answered = self.callbacks.get(id).is_some_and(|cb| cb.answered.is_some());
-            let by = if leg == LegRef::Citizen { HangupBy::Caller } else { HangupBy::Agent };
-            let outcome = if answered { Outcome::Answered } else { Outcome::Abandoned };
+            let answered = self
+                .callbacks
+                .get(id)
+                .is_some_and(|cb| cb.answered.is_some());
+            let by = if leg == LegRef::Citizen {
+                HangupBy::Caller
+            } else {
+                HangupBy::Agent
+            };
+            let outcome = if answered {
+                Outcome::Answered
+            } else {
+                Outcome::Abandoned
+            };
             self.finish_callback(now, id, outcome, Some(by), String::new(), 487);
             return;
         }
@@ -742,23 +1107,53 @@ impl Engine {
             return;
         }
         if (method == Method::INVITE || method == Method::UPDATE) && !msg.body.is_empty() {
-            let Some(settings) = self.config.media.clone() else { return };
-            let media_leg = if leg == LegRef::Citizen { Leg::Caller } else { Leg::Agent };
-            let Some(cb) = self.callbacks.get_mut(id) else { return };
-            let Some((answer, remote)) = reoffer_answer(&self.config, &settings, &mut cb.media, media_leg, &msg) else {
+            let Some(settings) = self.config.media.clone() else {
+                return;
+            };
+            let media_leg = if leg == LegRef::Citizen {
+                Leg::Caller
+            } else {
+                Leg::Agent
+            };
+            let Some(cb) = self.callbacks.get_mut(id) else {
+                return;
+            };
+            let Some((answer, remote)) =
+                reoffer_answer(&self.config, &settings, &mut cb.media, media_leg, &msg)
+            else {
                 self.respond(now, &key, &msg, 488);
                 return;
             };
-            let first_queue = self.acd.seat(&cb.seat).and_then(|s| s.queues.first()).map(|(q, _)| q.clone());
-            let music = first_queue.and_then(|q| settings.queues.get(&q)).map(|q| q.music.clone());
+            let first_queue = self
+                .acd
+                .seat(&cb.seat)
+                .and_then(|s| s.queues.first())
+                .map(|(q, _)| q.clone());
+            let music = first_queue
+                .and_then(|q| settings.queues.get(&q))
+                .map(|q| q.music.clone());
             self.media_reoffered(id, media_leg, &remote, music);
-            let side = if leg == LegRef::Citizen { Side::Trunk } else { Side::Phones };
-            let proto = if msg.top_via().is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP")) { Proto::Tcp } else { Proto::Udp };
+            let side = if leg == LegRef::Citizen {
+                Side::Trunk
+            } else {
+                Side::Phones
+            };
+            let proto = if msg
+                .top_via()
+                .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"))
+            {
+                Proto::Tcp
+            } else {
+                Proto::Udp
+            };
             let local = self.config.local_addr(side, proto);
             let transport = proto.via_name().to_ascii_lowercase();
             let (ctype, body) = sdp_body(answer);
             let mut resp = Message::response_to(&msg, 200, None).with_body(&ctype, body);
-            resp.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+            resp.headers.insert(
+                Name::CONTACT,
+                format!("<sip:hotline@{local};transport={transport}>"),
+            );
             let resp = self.decorate(resp);
             self.tx.send_response(now, &key, resp);
             return;
@@ -768,21 +1163,61 @@ impl Engine {
 
     /// `[outbound] ring_timeout_secs` passed before an answer.
     pub(super) fn callback_ring_timeout(&mut self, now: Instant, id: &str) {
-        let Some(cb) = self.callbacks.get(id).filter(|cb| cb.answered.is_none() && cb.ended.is_none()) else { return };
-        let secs = self.config.outbound.as_ref().map_or(0, |o| o.ring_timeout.as_secs());
+        let Some(cb) = self
+            .callbacks
+            .get(id)
+            .filter(|cb| cb.answered.is_none() && cb.ended.is_none())
+        else {
+            return;
+        };
+        let secs = self
+            .config
+            .outbound
+            .as_ref()
+            .map_or(0, |o| o.ring_timeout.as_secs());
         if cb.citizen.is_some() {
             tracing::info!(call = %id, "callback: the citizen did not answer");
-            self.finish_callback(now, id, Outcome::Rejected, None, format!("no answer within {secs} s"), 480);
+            self.finish_callback(
+                now,
+                id,
+                Outcome::Rejected,
+                None,
+                format!("no answer within {secs} s"),
+                480,
+            );
         } else {
             let seat = cb.seat.clone();
-            self.finish_callback(now, id, Outcome::Failed, None, format!("seat {seat} did not answer within {secs} s"), 480);
+            self.finish_callback(
+                now,
+                id,
+                Outcome::Failed,
+                None,
+                format!("seat {seat} did not answer within {secs} s"),
+                480,
+            );
         }
     }
 
     /// No response at all to one of a callback's INVITEs (timer B).
-    pub(super) fn callback_invite_timeout(&mut self, now: Instant, id: &str, leg: &LegRef, key: &TxKey) {
-        let Some(l) = self.callbacks.get_mut(id).and_then(|cb| cb.uac_leg(leg)).filter(|l| l.invite_tx == *key) else { return };
-        let gave_up = matches!(l.state, SeatLegState::CancelPending | SeatLegState::Cancelling);
+    pub(super) fn callback_invite_timeout(
+        &mut self,
+        now: Instant,
+        id: &str,
+        leg: &LegRef,
+        key: &TxKey,
+    ) {
+        let Some(l) = self
+            .callbacks
+            .get_mut(id)
+            .and_then(|cb| cb.uac_leg(leg))
+            .filter(|l| l.invite_tx == *key)
+        else {
+            return;
+        };
+        let gave_up = matches!(
+            l.state,
+            SeatLegState::CancelPending | SeatLegState::Cancelling
+        );
         self.drop_callback_leg(id, leg);
         if !gave_up {
             let why = match leg {
@@ -801,10 +1236,19 @@ impl Engine {
 
     /// The citizen's RTP stopped for `rtp_timeout` on an answered callback.
     pub(super) fn callback_silent(&mut self, now: Instant, id: &str) {
-        if self.callbacks.get(id).is_none_or(|cb| cb.answered.is_none()) {
+        if self
+            .callbacks
+            .get(id)
+            .is_none_or(|cb| cb.answered.is_none())
+        {
             return;
         }
-        let secs = self.config.media.as_ref().and_then(|m| m.rtp_timeout).map_or(0, |d| d.as_secs());
+        let secs = self
+            .config
+            .media
+            .as_ref()
+            .and_then(|m| m.rtp_timeout)
+            .map_or(0, |d| d.as_secs());
         let why = format!("no RTP from the citizen for {secs} s");
         tracing::warn!(call = %id, why, "hanging up a silent callback");
         self.finish_callback(now, id, Outcome::Answered, Some(HangupBy::System), why, 500);
@@ -823,8 +1267,22 @@ pub(super) fn reason_phrase(code: u16, detail: &str) -> String {
         488 => "Not Acceptable Here",
         503 => "Service Unavailable",
         603 => "Decline",
-        _ => return detail.chars().filter(|c| !c.is_control()).take(100).collect(),
+        _ => {
+            return detail
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+        }
     };
-    let detail: String = detail.chars().filter(|c| !c.is_control()).take(100).collect();
-    if detail.is_empty() { standard.into() } else { format!("{standard} ({detail})") }
+    let detail: String = detail
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if detail.is_empty() {
+        standard.into()
+    } else {
+        format!("{standard} ({detail})")
+    }
 }

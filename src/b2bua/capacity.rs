@@ -22,7 +22,12 @@ impl Engine {
             .values()
             .filter(|c| c.ended.is_none() && c.id != except)
             .map(|c| c.line.class)
-            .chain(self.callbacks.values().filter(|c| c.ended.is_none() && c.id != except).map(|c| c.class));
+            .chain(
+                self.callbacks
+                    .values()
+                    .filter(|c| c.ended.is_none() && c.id != except)
+                    .map(|c| c.class),
+            );
         for class in classes {
             match class {
                 LineClass::NonEmergency => counts.0 += 1,

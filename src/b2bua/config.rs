@@ -62,13 +62,20 @@ pub enum DialRefused {
     #[error("seat {0} does not exist")]
     UnknownSeat(String),
     #[error("{number} is not a number seat {seat} may dial (its patterns: {patterns})")]
-    NotAllowed { seat: String, number: String, patterns: String },
+    NotAllowed {
+        seat: String,
+        number: String,
+        patterns: String,
+    },
 }
 
 impl Outbound {
     /// Whether `seat` may dial `number`; `Ok` names the pattern it matched.
     pub fn check(&self, seat: &str, number: &str) -> Result<String, DialRefused> {
-        let s = self.seats.get(seat).ok_or_else(|| DialRefused::UnknownSeat(seat.into()))?;
+        let s = self
+            .seats
+            .get(seat)
+            .ok_or_else(|| DialRefused::UnknownSeat(seat.into()))?;
         if let Some((name, _)) = s.allowed.iter().find(|(_, re)| re.is_match(number)) {
             return Ok(name.clone());
         }
@@ -76,7 +83,11 @@ impl Outbound {
         Err(DialRefused::NotAllowed {
             seat: seat.into(),
             number: number.into(),
-            patterns: if names.is_empty() { "none".into() } else { names.join(", ") },
+            patterns: if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            },
         })
     }
 }
@@ -123,7 +134,12 @@ impl EngineConfig {
     pub fn local_addr(&self, side: Side, proto: Proto) -> SocketAddr {
         self.local
             .get(&(side, proto))
-            .or_else(|| self.local.iter().find(|((s, _), _)| *s == side).map(|(_, a)| a))
+            .or_else(|| {
+                self.local
+                    .iter()
+                    .find(|((s, _), _)| *s == side)
+                    .map(|(_, a)| a)
+            })
             .copied()
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
     }
@@ -136,7 +152,10 @@ impl EngineConfig {
                     if rest.is_empty() {
                         return Some((FeatureCode::NotReady, Some("other".into())));
                     }
-                    return self.not_ready_reasons.get(rest).map(|r| (FeatureCode::NotReady, Some(r.clone())));
+                    return self
+                        .not_ready_reasons
+                        .get(rest)
+                        .map(|r| (FeatureCode::NotReady, Some(r.clone())));
                 }
             } else if dialled == code {
                 return Some((feature.clone(), None));

@@ -21,7 +21,10 @@ impl Engine {
 
     pub(super) fn handle_in_dialog(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
         let method = msg.method().cloned().unwrap_or(Method::OPTIONS);
-        let dialog_key = msg.call_id().zip(msg.to().and_then(|t| t.tag)).map(|(c, t)| (c.to_string(), t.to_string()));
+        let dialog_key = msg
+            .call_id()
+            .zip(msg.to().and_then(|t| t.tag))
+            .map(|(c, t)| (c.to_string(), t.to_string()));
         if method == Method::BYE
             && let Some(dk) = dialog_key
             && self.feature_dialogs.remove(&dk).is_some()
@@ -60,7 +63,10 @@ impl Engine {
         let _ = flow;
         if method == Method::REFER
             && let LegRef::Seat(seat) = &leg
-            && self.calls.get(&id).is_some_and(|c| c.seat.as_ref() == Some(seat) && c.ended.is_none())
+            && self
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.seat.as_ref() == Some(seat) && c.ended.is_none())
         {
             let seat = seat.clone();
             self.handle_refer(now, key, msg, &id, &seat);
@@ -71,28 +77,44 @@ impl Engine {
 
     /// Relays an in-dialog request to the other leg of a connected call.
     fn relay(&mut self, now: Instant, server: TxKey, msg: Message, id: &str, from: LegRef) {
-        if msg.method() == Some(&Method::INVITE) && self.calls.get(id).is_some_and(|c| c.media.is_some() && c.ended.is_none()) {
+        if msg.method() == Some(&Method::INVITE)
+            && self
+                .calls
+                .get(id)
+                .is_some_and(|c| c.media.is_some() && c.ended.is_none())
+        {
             // hotline anchors the media: it answers re-INVITEs itself.
             let Some(body) = self.media_reinvite(id, &from, &msg) else {
                 self.respond(now, &server, &msg, 488);
                 return;
             };
-            let side = if from == LegRef::Citizen { Side::Trunk } else { Side::Phones };
+            let side = if from == LegRef::Citizen {
+                Side::Trunk
+            } else {
+                Side::Phones
+            };
             let proto = server_flow_proto(&msg);
             let local = self.config.local_addr(side, proto);
             let transport = proto.via_name().to_ascii_lowercase();
             let mut resp = Message::response_to(&msg, 200, None).with_body(&body.0, body.1);
-            resp.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+            resp.headers.insert(
+                Name::CONTACT,
+                format!("<sip:hotline@{local};transport={transport}>"),
+            );
             let resp = self.decorate(resp);
             self.tx.send_response(now, &server, resp);
             return;
         }
-        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         let Some(seat) = call.seat.clone().filter(|_| call.ended.is_none()) else {
             self.respond(now, &server, &msg, 481);
             return;
         };
-        let Some(method) = msg.method().cloned() else { return };
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
         let (other, dialog, side) = match &from {
             LegRef::Citizen => match call.legs.get_mut(&seat) {
                 Some(leg) => (LegRef::Seat(seat.clone()), &mut leg.dialog, Side::Phones),
@@ -102,19 +124,37 @@ impl Engine {
         };
         let local = self.config.local_addr(side, dialog.flow.proto);
         let flow = dialog.flow;
-        let Some(mut out) = dialog.request(method.clone(), local, None) else { return };
+        let Some(mut out) = dialog.request(method.clone(), local, None) else {
+            return;
+        };
         if method == Method::INVITE || method == Method::UPDATE {
             let transport = flow.proto.via_name().to_ascii_lowercase();
-            out.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+            out.headers.insert(
+                Name::CONTACT,
+                format!("<sip:hotline@{local};transport={transport}>"),
+            );
         }
         if !msg.body.is_empty() {
-            let ctype = msg.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+            let ctype = msg
+                .raw(&Name::CONTENT_TYPE)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "application/sdp".into());
             out = out.with_body(&ctype, msg.body.clone());
         }
         let out = self.decorate(out);
         if let Some(key) = self.tx.send_request(now, &out, flow) {
             tracing::debug!(call = %id, %method, "relaying in-dialog request");
-            self.by_client.insert(key.clone(), (id.to_string(), other, Purpose::Relay { server, other: from }));
+            self.by_client.insert(
+                key.clone(),
+                (
+                    id.to_string(),
+                    other,
+                    Purpose::Relay {
+                        server,
+                        other: from,
+                    },
+                ),
+            );
             if let Some(call) = self.calls.get_mut(id) {
                 call.client_keys.push(key);
             }
@@ -122,7 +162,10 @@ impl Engine {
     }
 
     pub(super) fn handle_ack(&mut self, now: Instant, msg: Message, _flow: Flow) {
-        let dialog_key = msg.call_id().zip(msg.to().and_then(|t| t.tag)).map(|(c, t)| (c.to_string(), t.to_string()));
+        let dialog_key = msg
+            .call_id()
+            .zip(msg.to().and_then(|t| t.tag))
+            .map(|(c, t)| (c.to_string(), t.to_string()));
         if let Some(dk) = dialog_key
             && let Some((invite, flow)) = self.feature_dialogs.get(&dk).cloned()
         {
@@ -140,7 +183,9 @@ impl Engine {
     }
 
     pub(super) fn handle_response(&mut self, now: Instant, key: TxKey, msg: Message) {
-        let Some((id, leg, purpose)) = self.by_client.get(&key).cloned() else { return };
+        let Some((id, leg, purpose)) = self.by_client.get(&key).cloned() else {
+            return;
+        };
         let code = msg.code().unwrap_or(500);
         match purpose {
             Purpose::SeatInvite => {
@@ -171,21 +216,32 @@ impl Engine {
                     return;
                 }
                 let _ = other;
-                let Some(orig) = self.tx.pending_request(&server) else { return };
+                let Some(orig) = self.tx.pending_request(&server) else {
+                    return;
+                };
                 let mut resp = Message::response_to(&orig, code, None);
                 if let Some(reason) = msg.reason() {
                     resp = resp.with_reason(&reason);
                 }
                 if (101..300).contains(&code) && key.method == "INVITE" {
-                    let side = if leg == LegRef::Citizen { Side::Phones } else { Side::Trunk };
+                    let side = if leg == LegRef::Citizen {
+                        Side::Phones
+                    } else {
+                        Side::Trunk
+                    };
                     let proto = server_flow_proto(&orig);
                     let local = self.config.local_addr(side, proto);
                     let transport = proto.via_name().to_ascii_lowercase();
-                    resp.headers.insert(Name::CONTACT, format!("<sip:hotline@{local};transport={transport}>"));
+                    resp.headers.insert(
+                        Name::CONTACT,
+                        format!("<sip:hotline@{local};transport={transport}>"),
+                    );
                 }
                 if !msg.body.is_empty() {
-                    let ctype =
-                        msg.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+                    let ctype = msg
+                        .raw(&Name::CONTENT_TYPE)
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "application/sdp".into());
                     resp = resp.with_body(&ctype, msg.body.clone());
                 }
                 let resp = self.decorate(resp);
@@ -215,7 +271,9 @@ impl Engine {
             }
             return;
         }
-        let Some((id, leg, purpose)) = self.by_client.remove(&key) else { return };
+        let Some((id, leg, purpose)) = self.by_client.remove(&key) else {
+            return;
+        };
         match (purpose, leg) {
             (Purpose::SeatInvite, LegRef::Seat(seat)) if self.is_current_leg(&id, &seat, &key) => {
                 self.seat_invite_timeout(now, &id, &seat)

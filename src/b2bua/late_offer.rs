@@ -14,8 +14,8 @@
 //!  ACK (answer) ------------> ACK (answer)            released
 //! ```
 
-use super::call::LegRef;
 use super::Engine;
+use super::call::LegRef;
 use crate::sip::{Message, Side};
 use bytes::Bytes;
 use ezk_sip_types::{Method, Name};
@@ -39,14 +39,24 @@ impl Engine {
             self.send_leg_ack(id, &older.leg, older.cseq, None);
         }
         if let Some(call) = self.calls.get_mut(id) {
-            call.deferred_ack = Some(DeferredAck { leg: leg.clone(), cseq });
+            call.deferred_ack = Some(DeferredAck {
+                leg: leg.clone(),
+                cseq,
+            });
         }
     }
 
     /// ACKs a retransmitted 2xx again, unless its ACK is being held back.
     pub(super) fn ack_leg_again(&mut self, id: &str, leg: &LegRef, cseq: u32) {
-        let held = DeferredAck { leg: leg.clone(), cseq };
-        if self.calls.get(id).is_some_and(|c| c.deferred_ack.as_ref() == Some(&held)) {
+        let held = DeferredAck {
+            leg: leg.clone(),
+            cseq,
+        };
+        if self
+            .calls
+            .get(id)
+            .is_some_and(|c| c.deferred_ack.as_ref() == Some(&held))
+        {
             return;
         }
         self.send_leg_ack(id, leg, cseq, None);
@@ -56,12 +66,17 @@ impl Engine {
     /// carrying its body (the answer).
     pub(super) fn release_deferred_ack(&mut self, id: &str, from: &LegRef, ack: &Message) {
         let held = self.calls.get(id).and_then(|c| c.deferred_ack.clone());
-        let Some(held) = held.filter(|h| h.leg != *from) else { return };
+        let Some(held) = held.filter(|h| h.leg != *from) else {
+            return;
+        };
         if let Some(call) = self.calls.get_mut(id) {
             call.deferred_ack = None;
         }
         let body = (!ack.body.is_empty()).then(|| {
-            let ctype = ack.raw(&Name::CONTENT_TYPE).map(|c| c.to_string()).unwrap_or_else(|| "application/sdp".into());
+            let ctype = ack
+                .raw(&Name::CONTENT_TYPE)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "application/sdp".into());
             (ctype, ack.body.clone())
         });
         self.send_leg_ack(id, &held.leg, held.cseq, body);
@@ -81,7 +96,9 @@ impl Engine {
     /// An ACK for the 2xx with CSeq `cseq` in `leg`'s dialog (its own
     /// transaction, sent statelessly).
     fn send_leg_ack(&mut self, id: &str, leg: &LegRef, cseq: u32, body: Option<(String, Bytes)>) {
-        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         let (dialog, side) = match leg {
             LegRef::Citizen => (&mut call.inbound.dialog, Side::Trunk),
             LegRef::Seat(seat) => match call.legs.get_mut(seat) {
@@ -91,7 +108,9 @@ impl Engine {
         };
         let local = self.config.local_addr(side, dialog.flow.proto);
         let flow = dialog.flow;
-        let Some(mut ack) = dialog.request(Method::ACK, local, Some(cseq)) else { return };
+        let Some(mut ack) = dialog.request(Method::ACK, local, Some(cseq)) else {
+            return;
+        };
         if let Some((ctype, body)) = body {
             ack = ack.with_body(&ctype, body);
         }

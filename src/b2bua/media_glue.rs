@@ -87,8 +87,15 @@ pub struct Announcements {
 #[derive(Debug)]
 pub enum MediaOut {
     /// Start the call's media (on an RTP worker) on these two bound ports.
-    Open { call: String, caller_port: u16, agent_port: u16 },
-    Cmd { call: String, cmd: MediaCmd },
+    Open {
+        call: String,
+        caller_port: u16,
+        agent_port: u16,
+    },
+    Cmd {
+        call: String,
+        cmd: MediaCmd,
+    },
 }
 
 /// A call's media as the engine tracks it.
@@ -113,8 +120,16 @@ pub struct CallMedia {
 /// hotline's answer to a new offer (re-INVITE, UPDATE) on `leg` of a
 /// call's media `m`: same ports, the next SDP version; with the offer as
 /// parsed. `None`: no usable offer (answer 488).
-pub(super) fn reoffer_answer(config: &EngineConfig, settings: &MediaSettings, m: &mut CallMedia, leg: Leg, offer: &Message) -> Option<(String, RemoteMedia)> {
-    let remote = std::str::from_utf8(&offer.body).ok().and_then(|t| sdp::parse(t).ok())?;
+pub(super) fn reoffer_answer(
+    config: &EngineConfig,
+    settings: &MediaSettings,
+    m: &mut CallMedia,
+    leg: Leg,
+    offer: &Message,
+) -> Option<(String, RemoteMedia)> {
+    let remote = std::str::from_utf8(&offer.body)
+        .ok()
+        .and_then(|t| sdp::parse(t).ok())?;
     let neg = sdp::negotiate(&remote, &settings.codecs).ok()?;
     let (side, port, index) = match leg {
         Leg::Caller => (Side::Trunk, m.caller_port, 0),
@@ -122,21 +137,32 @@ pub(super) fn reoffer_answer(config: &EngineConfig, settings: &MediaSettings, m:
     };
     m.versions[index] += 1;
     let local = SocketAddr::new(config.media_ip(side), port);
-    let answer = sdp::build_answer(local, &neg, sdp::answer_direction(remote.direction), m.session_id, m.versions[index]);
+    let answer = sdp::build_answer(
+        local,
+        &neg,
+        sdp::answer_direction(remote.direction),
+        m.session_id,
+        m.versions[index],
+    );
     Some((answer, remote))
 }
 
 /// A message's SDP (an answer, or a peer's offer in a 18x) with the first
 /// of its codecs hotline supports; `None` if it has none hotline can use.
 pub(super) fn usable_sdp(msg: &Message, supported: &[Codec]) -> Option<(RemoteMedia, Codec)> {
-    let remote = std::str::from_utf8(&msg.body).ok().and_then(|t| sdp::parse(t).ok())?;
+    let remote = std::str::from_utf8(&msg.body)
+        .ok()
+        .and_then(|t| sdp::parse(t).ok())?;
     let codec = first_supported(&remote, supported)?;
     Some((remote, codec))
 }
 
 /// The first of `remote`'s codecs that hotline supports.
 fn first_supported(remote: &RemoteMedia, supported: &[Codec]) -> Option<Codec> {
-    remote.codecs().map(|(_, c)| c).find(|c| supported.contains(c))
+    remote
+        .codecs()
+        .map(|(_, c)| c)
+        .find(|c| supported.contains(c))
 }
 
 pub(super) fn sdp_body(text: String) -> (String, Bytes) {
@@ -144,22 +170,38 @@ pub(super) fn sdp_body(text: String) -> (String, Bytes) {
 }
 
 pub(super) fn leg_config(remote: &RemoteMedia, codec: Codec) -> LegConfig {
-    let pt = remote.formats.iter().find(|f| f.codec == Some(codec)).map(|f| f.pt).unwrap_or(codec.payload_type());
+    let pt = remote
+        .formats
+        .iter()
+        .find(|f| f.codec == Some(codec))
+        .map(|f| f.pt)
+        .unwrap_or(codec.payload_type());
     LegConfig {
         codec,
         pt,
         telephone_event: remote.telephone_event,
         remote: remote.addr,
         rtcp: remote.rtcp,
-        send: matches!(remote.direction, Direction::SendRecv | Direction::RecvOnly) && !remote.is_hold(),
+        send: matches!(remote.direction, Direction::SendRecv | Direction::RecvOnly)
+            && !remote.is_hold(),
     }
 }
 
 /// A call's two RTP ports (caller leg, agent leg), leaving `keep_free`
 /// legs free (the emergency reserve), or the 503 to refuse it with.
-pub(super) fn allocate_pair(ports: &mut crate::media::ports::PortPool, keep_free: usize) -> Result<(u16, u16), (u16, &'static str)> {
+pub(super) fn allocate_pair(
+    ports: &mut crate::media::ports::PortPool,
+    keep_free: usize,
+) -> Result<(u16, u16), (u16, &'static str)> {
     if ports.capacity().saturating_sub(ports.in_use()) < 2 + keep_free {
-        return Err((503, if keep_free > 0 { "no free media port (the rest is held for emergency calls)" } else { "no free media port" }));
+        return Err((
+            503,
+            if keep_free > 0 {
+                "no free media port (the rest is held for emergency calls)"
+            } else {
+                "no free media port"
+            },
+        ));
     }
     let caller_port = ports.allocate().ok_or((503, "no free media port"))?;
     let Some(agent_port) = ports.allocate() else {
@@ -179,26 +221,56 @@ impl Engine {
     /// Sets up a new trunk call's media; `Err` carries the status to refuse
     /// the call with (488: no usable offer, 503: no free port).
     pub(super) fn open_media(&mut self, now: Instant, id: &str) -> Result<(), (u16, &'static str)> {
-        let Some(settings) = self.config.media.clone() else { return Ok(()) };
-        let Some(call) = self.calls.get(id) else { return Ok(()) };
+        let Some(settings) = self.config.media.clone() else {
+            return Ok(());
+        };
+        let Some(call) = self.calls.get(id) else {
+            return Ok(());
+        };
         let body = &call.inbound.invite.body;
         if body.is_empty() {
             return self.open_late_offer_media(id);
         }
-        let offer = std::str::from_utf8(body).ok().and_then(|t| sdp::parse(t).ok()).ok_or((488, "no usable SDP offer"))?;
+        let offer = std::str::from_utf8(body)
+            .ok()
+            .and_then(|t| sdp::parse(t).ok())
+            .ok_or((488, "no usable SDP offer"))?;
         let neg = sdp::negotiate(&offer, &settings.codecs).map_err(|_| (488, "no common codec"))?;
         let keep = self.legs_to_keep(call.line.class);
         let (caller_port, agent_port) = allocate_pair(&mut self.ports, keep)?;
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
-        let answer = sdp::build_answer(local, &neg, sdp::answer_direction(offer.direction), session_id, 1);
+        let answer = sdp::build_answer(
+            local,
+            &neg,
+            sdp::answer_direction(offer.direction),
+            session_id,
+            1,
+        );
         let (line, queue) = (call.line.number.clone(), call.queue.clone());
-        self.install_media(id, (caller_port, agent_port), answer, session_id, neg.codec, false);
-        self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&offer, neg.codec)));
+        self.install_media(
+            id,
+            (caller_port, agent_port),
+            answer,
+            session_id,
+            neg.codec,
+            false,
+        );
+        self.media_cmd(
+            id,
+            MediaCmd::SetLeg(Leg::Caller, leg_config(&offer, neg.codec)),
+        );
         let welcome = settings.lines.get(&line).map(|l| l.welcome.clone());
         let queue_media = settings.queues.get(&queue);
-        let welcome_ends = now + Duration::from_millis(welcome.as_ref().map_or(0, Clip::duration_ms));
-        self.media_cmd(id, MediaCmd::Play { clips: welcome.into_iter().collect(), then_loop: queue_media.map(|q| q.music.clone()) });
+        let welcome_ends =
+            now + Duration::from_millis(welcome.as_ref().map_or(0, Clip::duration_ms));
+        self.media_cmd(
+            id,
+            MediaCmd::Play {
+                clips: welcome.into_iter().collect(),
+                then_loop: queue_media.map(|q| q.music.clone()),
+            },
+        );
         if queue_media.is_some_and(|q| q.record_wait) {
             self.start_recording(now, id);
         }
@@ -210,20 +282,48 @@ impl Engine {
     /// the caller's answer in the ACK ([`Engine::media_late_answer`]).
     /// Nothing to play before the answer: the caller has no SDP of ours.
     fn open_late_offer_media(&mut self, id: &str) -> Result<(), (u16, &'static str)> {
-        let Some(settings) = self.config.media.clone() else { return Ok(()) };
-        let keep = self.calls.get(id).map_or(0, |c| self.legs_to_keep(c.line.class));
+        let Some(settings) = self.config.media.clone() else {
+            return Ok(());
+        };
+        let keep = self
+            .calls
+            .get(id)
+            .map_or(0, |c| self.legs_to_keep(c.line.class));
         let (caller_port, agent_port) = allocate_pair(&mut self.ports, keep)?;
         let session_id: u64 = rand::random::<u32>().into();
         let local = SocketAddr::new(self.config.media_ip(Side::Trunk), caller_port);
-        let offer = sdp::build_offer(local, &settings.codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, session_id, 1);
-        self.install_media(id, (caller_port, agent_port), offer, session_id, settings.codecs[0], true);
+        let offer = sdp::build_offer(
+            local,
+            &settings.codecs,
+            sdp::DEFAULT_TELEPHONE_EVENT_PT,
+            sdp::DEFAULT_PTIME,
+            Direction::SendRecv,
+            session_id,
+            1,
+        );
+        self.install_media(
+            id,
+            (caller_port, agent_port),
+            offer,
+            session_id,
+            settings.codecs[0],
+            true,
+        );
         Ok(())
     }
 
     /// Gives call `id` its media on `ports` (caller leg, agent leg), with
     /// `sdp` for the trunk (hotline's answer, or with `late_offer` its
     /// offer), and has the server start the call's media.
-    fn install_media(&mut self, id: &str, ports: (u16, u16), sdp: String, session_id: u64, caller_codec: Codec, late_offer: bool) {
+    fn install_media(
+        &mut self,
+        id: &str,
+        ports: (u16, u16),
+        sdp: String,
+        session_id: u64,
+        caller_codec: Codec,
+        late_offer: bool,
+    ) {
         let (caller_port, agent_port) = ports;
         let media = CallMedia {
             caller_port,
@@ -238,52 +338,96 @@ impl Engine {
         if let Some(c) = self.calls.get_mut(id) {
             c.media = Some(media);
         }
-        self.media_out.push_back(MediaOut::Open { call: id.into(), caller_port, agent_port });
+        self.media_out.push_back(MediaOut::Open {
+            call: id.into(),
+            caller_port,
+            agent_port,
+        });
     }
 
     /// The caller's ACK of a late-offer call: its SDP answers hotline's
     /// offer and sets up the caller's leg.
     pub(super) fn media_late_answer(&mut self, id: &str, ack: &Message) {
-        let Some(settings) = self.config.media.clone() else { return };
-        let Some(m) = self.calls.get_mut(id).and_then(|c| c.media.as_mut()).filter(|m| m.late_offer) else { return };
+        let Some(settings) = self.config.media.clone() else {
+            return;
+        };
+        let Some(m) = self
+            .calls
+            .get_mut(id)
+            .and_then(|c| c.media.as_mut())
+            .filter(|m| m.late_offer)
+        else {
+            return;
+        };
         m.late_offer = false;
         match usable_sdp(ack, &settings.codecs) {
             Some((remote, codec)) => {
                 if let Some(m) = self.calls.get_mut(id).and_then(|c| c.media.as_mut()) {
                     m.caller_codec = codec;
                 }
-                self.media_cmd(id, MediaCmd::SetLeg(Leg::Caller, leg_config(&remote, codec)));
+                self.media_cmd(
+                    id,
+                    MediaCmd::SetLeg(Leg::Caller, leg_config(&remote, codec)),
+                );
             }
-            None => tracing::warn!(call = %id, "the caller's ACK has no usable SDP answer: the caller will not be heard"),
+            None => {
+                tracing::warn!(call = %id, "the caller's ACK has no usable SDP answer: the caller will not be heard")
+            }
         }
     }
 
     /// Whether the call waits for the caller's SDP in the ACK (no early
     /// media: 180, not 183).
     pub(super) fn awaits_late_answer(&self, id: &str) -> bool {
-        self.calls.get(id).and_then(|c| c.media.as_ref()).is_some_and(|m| m.late_offer)
+        self.calls
+            .get(id)
+            .and_then(|c| c.media.as_ref())
+            .is_some_and(|m| m.late_offer)
     }
 
     /// Starts the call's recording (at arrival with `record_wait`, else
     /// at the answer); a second start changes nothing.
     fn start_recording(&mut self, now: Instant, id: &str) {
-        let Some(settings) = self.config.media.clone() else { return };
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(media) = call.media.as_mut().filter(|m| !m.recording) else { return };
+        let Some(settings) = self.config.media.clone() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        let Some(media) = call.media.as_mut().filter(|m| !m.recording) else {
+            return;
+        };
         media.recording = true;
         let call_class = call.line.class;
         let class = call_class.as_str().to_string();
-        let started = time::OffsetDateTime::from_unix_timestamp_nanos(self.timebase.ms(now) as i128 * 1_000_000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let started = time::OffsetDateTime::from_unix_timestamp_nanos(
+            self.timebase.ms(now) as i128 * 1_000_000,
+        )
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         self.media_cmd(
             id,
-            MediaCmd::StartRecording(RecordingTarget { root: settings.recordings.root_for(call_class).to_path_buf(), class, call_id: id.into(), started }),
+            MediaCmd::StartRecording(RecordingTarget {
+                root: settings.recordings.root_for(call_class).to_path_buf(),
+                class,
+                call_id: id.into(),
+                started,
+            }),
         );
     }
 
     /// Pauses or resumes a live call's recording, and logs who did it.
-    pub(super) fn pause_recording(&mut self, now: Instant, id: &str, pause: bool, by: &str) -> Result<(), super::Refused> {
-        let call = self.calls.get(id).filter(|c| c.ended.is_none()).ok_or_else(|| super::Refused::UnknownCall(id.into()))?;
+    pub(super) fn pause_recording(
+        &mut self,
+        now: Instant,
+        id: &str,
+        pause: bool,
+        by: &str,
+    ) -> Result<(), super::Refused> {
+        let call = self
+            .calls
+            .get(id)
+            .filter(|c| c.ended.is_none())
+            .ok_or_else(|| super::Refused::UnknownCall(id.into()))?;
         if !call.media.as_ref().is_some_and(|m| m.recording) {
             return Err(super::Refused::NotRecorded(id.into()));
         }
@@ -295,14 +439,21 @@ impl Engine {
             call_id: Some(id.into()),
             queue: Some(queue),
             seat,
-            kind: if pause { crate::model::EventKind::RecordingPaused } else { crate::model::EventKind::RecordingResumed },
+            kind: if pause {
+                crate::model::EventKind::RecordingPaused
+            } else {
+                crate::model::EventKind::RecordingResumed
+            },
             detail: Some(by.into()),
         });
         Ok(())
     }
 
     pub(super) fn media_cmd(&mut self, id: &str, cmd: MediaCmd) {
-        self.media_out.push_back(MediaOut::Cmd { call: id.into(), cmd });
+        self.media_out.push_back(MediaOut::Cmd {
+            call: id.into(),
+            cmd,
+        });
     }
 
     /// The SDP the trunk gets in 183/200: hotline's answer, if anchored.
@@ -318,24 +469,41 @@ impl Engine {
         let mut codecs = vec![m.caller_codec];
         codecs.extend(settings.codecs.iter().filter(|c| **c != m.caller_codec));
         let local = SocketAddr::new(self.config.media_ip(Side::Phones), m.agent_port);
-        let text = sdp::build_offer(local, &codecs, sdp::DEFAULT_TELEPHONE_EVENT_PT, sdp::DEFAULT_PTIME, Direction::SendRecv, m.session_id, 1);
+        let text = sdp::build_offer(
+            local,
+            &codecs,
+            sdp::DEFAULT_TELEPHONE_EVENT_PT,
+            sdp::DEFAULT_PTIME,
+            Direction::SendRecv,
+            m.session_id,
+            1,
+        );
         Some(sdp_body(text))
     }
 
     /// A seat answered and won: its leg joins the session, the bridge
     /// closes and recording starts.
     pub(super) fn media_connected(&mut self, now: Instant, id: &str, seat_answer: &Message) {
-        let Some(settings) = self.config.media.clone() else { return };
-        let Some(call) = self.calls.get(id) else { return };
+        let Some(settings) = self.config.media.clone() else {
+            return;
+        };
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
         if call.media.is_none() {
             return;
         }
         match usable_sdp(seat_answer, &settings.codecs) {
-            Some((remote, codec)) => self.media_cmd(id, MediaCmd::SetLeg(Leg::Agent, leg_config(&remote, codec))),
-            None => tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard"),
+            Some((remote, codec)) => {
+                self.media_cmd(id, MediaCmd::SetLeg(Leg::Agent, leg_config(&remote, codec)))
+            }
+            None => {
+                tracing::warn!(call = %id, "the seat's answer has no usable SDP: the agent will not be heard")
+            }
         }
         self.media_cmd(id, MediaCmd::Bridge);
-        self.timers.cancel(&super::prompts::Timer::Announce(id.into()));
+        self.timers
+            .cancel(&super::prompts::Timer::Announce(id.into()));
         self.start_recording(now, id);
         if let Some(after) = settings.rtp_timeout {
             self.media_cmd(id, MediaCmd::WatchSilence(Some(after)));
@@ -344,12 +512,22 @@ impl Engine {
 
     /// A re-INVITE on an anchored call is answered here; the other leg is
     /// not involved. A seat that holds gives the caller music.
-    pub(super) fn media_reinvite(&mut self, id: &str, from: &LegRef, offer: &Message) -> Option<(String, Bytes)> {
+    pub(super) fn media_reinvite(
+        &mut self,
+        id: &str,
+        from: &LegRef,
+        offer: &Message,
+    ) -> Option<(String, Bytes)> {
         let settings = self.config.media.clone()?;
         let call = self.calls.get_mut(id)?;
         let queue = call.queue.clone();
-        let leg = if *from == LegRef::Citizen { Leg::Caller } else { Leg::Agent };
-        let (answer, remote) = reoffer_answer(&self.config, &settings, call.media.as_mut()?, leg, offer)?;
+        let leg = if *from == LegRef::Citizen {
+            Leg::Caller
+        } else {
+            Leg::Agent
+        };
+        let (answer, remote) =
+            reoffer_answer(&self.config, &settings, call.media.as_mut()?, leg, offer)?;
         let music = settings.queues.get(&queue).map(|q| q.music.clone());
         self.media_reoffered(id, leg, &remote, music);
         Some(sdp_body(answer))
@@ -358,18 +536,39 @@ impl Engine {
     /// Applies a leg's new offer (answered with [`reoffer_answer`]) to
     /// the call's media: the leg's new address and codec, the caller's
     /// silence watch, and music while the agent holds.
-    pub(super) fn media_reoffered(&mut self, id: &str, leg: Leg, remote: &RemoteMedia, hold_music: Option<Clip>) {
-        let Some(settings) = self.config.media.clone() else { return };
-        let Some(codec) = first_supported(remote, &settings.codecs) else { return };
+    pub(super) fn media_reoffered(
+        &mut self,
+        id: &str,
+        leg: Leg,
+        remote: &RemoteMedia,
+        hold_music: Option<Clip>,
+    ) {
+        let Some(settings) = self.config.media.clone() else {
+            return;
+        };
+        let Some(codec) = first_supported(remote, &settings.codecs) else {
+            return;
+        };
         self.media_cmd(id, MediaCmd::SetLeg(leg, leg_config(remote, codec)));
         if leg == Leg::Caller && settings.rtp_timeout.is_some() {
             // A caller holding with `inactive` or `recvonly` sends nothing.
             let sends = matches!(remote.direction, Direction::SendRecv | Direction::SendOnly);
-            self.media_cmd(id, MediaCmd::WatchSilence(settings.rtp_timeout.filter(|_| sends)));
+            self.media_cmd(
+                id,
+                MediaCmd::WatchSilence(settings.rtp_timeout.filter(|_| sends)),
+            );
         }
         if leg == Leg::Agent {
-            if remote.is_hold() || matches!(remote.direction, Direction::SendOnly | Direction::Inactive) {
-                self.media_cmd(id, MediaCmd::Play { clips: Vec::new(), then_loop: hold_music });
+            if remote.is_hold()
+                || matches!(remote.direction, Direction::SendOnly | Direction::Inactive)
+            {
+                self.media_cmd(
+                    id,
+                    MediaCmd::Play {
+                        clips: Vec::new(),
+                        then_loop: hold_music,
+                    },
+                );
             } else {
                 self.media_cmd(id, MediaCmd::Bridge);
             }
@@ -409,7 +608,10 @@ impl Engine {
                     }
                     None => {}
                 }
-                self.records.push_back(super::Record::Media { id: closed.call.to_string(), media });
+                self.records.push_back(super::Record::Media {
+                    id: closed.call.to_string(),
+                    media,
+                });
             }
             MediaEvent::Dtmf { call, leg, digit } => {
                 tracing::debug!(call = %call, ?leg, %digit, "DTMF");
@@ -418,7 +620,9 @@ impl Engine {
                 }
             }
             MediaEvent::Played { .. } => {}
-            MediaEvent::Silent { call, .. } if self.callbacks.contains_key(&*call) => self.callback_silent(now, &call),
+            MediaEvent::Silent { call, .. } if self.callbacks.contains_key(&*call) => {
+                self.callback_silent(now, &call)
+            }
             MediaEvent::Silent { call, .. } => self.caller_silent(now, &call),
         }
     }
@@ -426,8 +630,19 @@ impl Engine {
     /// The answered caller's RTP stopped for `rtp_timeout`: the trunk lost
     /// the call without a BYE. hotline hangs up both sides.
     fn caller_silent(&mut self, now: Instant, id: &str) {
-        let Some(call) = self.calls.get(id).filter(|c| c.ended.is_none() && c.inbound.answered) else { return };
-        let secs = self.config.media.as_ref().and_then(|m| m.rtp_timeout).map_or(0, |d| d.as_secs());
+        let Some(call) = self
+            .calls
+            .get(id)
+            .filter(|c| c.ended.is_none() && c.inbound.answered)
+        else {
+            return;
+        };
+        let secs = self
+            .config
+            .media
+            .as_ref()
+            .and_then(|m| m.rtp_timeout)
+            .map_or(0, |d| d.as_secs());
         let reason = format!("no RTP from the caller for {secs} s");
         tracing::warn!(call = %id, reason, "hanging up a silent call");
         if self.in_survey(id, &LegRef::Citizen) {
@@ -439,7 +654,13 @@ impl Engine {
         if let Some(seat) = &seat {
             self.hang_up_leg(now, id, seat);
         }
-        self.end_call(now, id, crate::model::Outcome::Answered, Some(crate::model::HangupBy::System), Some(reason));
+        self.end_call(
+            now,
+            id,
+            crate::model::Outcome::Answered,
+            Some(crate::model::HangupBy::System),
+            Some(reason),
+        );
         self.acd.call_ended(now, id, crate::model::HangupBy::System);
     }
 

@@ -47,7 +47,9 @@ mod tests;
 
 pub use call::LiveCall;
 pub use callback::ClickToCall;
-pub use config::{Capacity, DialRefused, EngineConfig, FeatureCode, Line, Outbound, SeatCredentials, SeatOutbound};
+pub use config::{
+    Capacity, DialRefused, EngineConfig, FeatureCode, Line, Outbound, SeatCredentials, SeatOutbound,
+};
 pub use media_glue::{Announcements, LineMedia, MediaOut, MediaSettings, QueueMedia};
 
 use crate::acd::Acd;
@@ -67,16 +69,26 @@ pub enum Record {
     Call(CallRecord),
     Event(QueueEvent),
     /// A call's recording and media statistics, once its media has ended.
-    Media { id: String, media: crate::model::CallMedia },
+    Media {
+        id: String,
+        media: crate::model::CallMedia,
+    },
 }
 
 /// Requests from the HTTP API and the CLI.
 #[derive(Debug)]
 pub enum Command {
-    SetAgentState { seat: String, request: crate::acd::StateRequest },
+    SetAgentState {
+        seat: String,
+        request: crate::acd::StateRequest,
+    },
     /// Pause (`pause: true`) or resume a live call's recording while the
     /// caller gives sensitive details; `by` (who asked) goes to the log.
-    PauseRecording { call: String, pause: bool, by: String },
+    PauseRecording {
+        call: String,
+        pause: bool,
+        by: String,
+    },
     /// Click-to-call: ring the seat, then call the citizen back.
     Callback(ClickToCall),
 }
@@ -227,10 +239,15 @@ impl Engine {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.tx.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout(), self.timers.next()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.tx.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.acd.poll_timeout(),
+            self.timers.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -243,8 +260,13 @@ impl Engine {
 
     pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), Refused> {
         let result = match cmd {
-            Command::SetAgentState { seat, request } => self.acd.set_agent_state(now, &seat, request).map_err(Refused::from),
-            Command::PauseRecording { call, pause, by } => self.pause_recording(now, &call, pause, &by),
+            Command::SetAgentState { seat, request } => self
+                .acd
+                .set_agent_state(now, &seat, request)
+                .map_err(Refused::from),
+            Command::PauseRecording { call, pause, by } => {
+                self.pause_recording(now, &call, pause, &by)
+            }
             Command::Callback(req) => self.click_to_call(now, req),
         };
         self.drain(now);
@@ -259,17 +281,32 @@ impl Engine {
     pub fn live_calls(&self, now: Instant) -> Vec<LiveCall> {
         // An ended call lingers until its seat legs are cleaned up; it is
         // no longer live.
-        let mut calls: Vec<LiveCall> =
-            self.calls.values().filter(|c| c.ended.is_none()).map(|c| c.live(now, &self.timebase)).collect();
-        calls.extend(self.callbacks.values().filter(|c| c.ended.is_none()).map(|c| c.live(now, &self.timebase)));
+        let mut calls: Vec<LiveCall> = self
+            .calls
+            .values()
+            .filter(|c| c.ended.is_none())
+            .map(|c| c.live(now, &self.timebase))
+            .collect();
+        calls.extend(
+            self.callbacks
+                .values()
+                .filter(|c| c.ended.is_none())
+                .map(|c| c.live(now, &self.timebase)),
+        );
         calls.sort_by_key(|c| c.offered_at_ms);
         calls
     }
 
-    pub fn registrations(&self, now: Instant) -> Vec<(String, Vec<crate::sip::registrar::Binding>)> {
+    pub fn registrations(
+        &self,
+        now: Instant,
+    ) -> Vec<(String, Vec<crate::sip::registrar::Binding>)> {
         let mut seats: Vec<&String> = self.config.seats.keys().collect();
         seats.sort();
-        seats.into_iter().map(|s| (s.clone(), self.registrar.bindings(now, s))).collect()
+        seats
+            .into_iter()
+            .map(|s| (s.clone(), self.registrar.bindings(now, s)))
+            .collect()
     }
 
     /// Runs every sub-machine's pending outputs to a fixed point.
@@ -282,7 +319,8 @@ impl Engine {
             }
             while let Some(change) = self.registrar.poll_change() {
                 progressed = true;
-                self.acd.seat_reachable(now, &change.extension, change.reachable);
+                self.acd
+                    .seat_reachable(now, &change.extension, change.reachable);
             }
             while let Some(out) = self.acd.poll_output() {
                 progressed = true;
@@ -293,7 +331,11 @@ impl Engine {
             }
         }
         for id in std::mem::take(&mut self.queued) {
-            if self.calls.get(&id).is_some_and(|c| c.ended.is_none() && !c.inbound.ringing_sent) {
+            if self
+                .calls
+                .get(&id)
+                .is_some_and(|c| c.ended.is_none() && !c.inbound.ringing_sent)
+            {
                 self.send_progress(now, &id);
             }
         }
@@ -325,7 +367,14 @@ impl Engine {
         self.tx.send_response(now, key, resp);
     }
 
-    fn respond_reason(&mut self, now: Instant, key: &TxKey, req: &Message, code: u16, reason: &str) {
+    fn respond_reason(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Message,
+        code: u16,
+        reason: &str,
+    ) {
         let resp = Message::response_to(req, code, Some(&crate::sip::random_token()));
         let resp = self.decorate(resp.with_reason(&callback::reason_phrase(code, reason)));
         self.tx.send_response(now, key, resp);
@@ -333,14 +382,19 @@ impl Engine {
 
     /// Adds the headers every message of ours carries.
     fn decorate(&self, mut msg: Message) -> Message {
-        let name = if msg.is_request() { ezk_sip_types::Name::USER_AGENT } else { ezk_sip_types::Name::SERVER };
+        let name = if msg.is_request() {
+            ezk_sip_types::Name::USER_AGENT
+        } else {
+            ezk_sip_types::Name::SERVER
+        };
         msg.headers.insert(name, self.config.name.clone());
         msg
     }
 
     fn answer_bad_request(&mut self, req: &Message, flow: Flow, why: &str) {
         tracing::info!(remote = %flow.remote, why, "400 to malformed request");
-        let resp = Message::response_to(req, 400, None).with_reason(&format!("Bad Request ({why})"));
+        let resp =
+            Message::response_to(req, 400, None).with_reason(&format!("Bad Request ({why})"));
         self.tx.send_stateless(&self.decorate(resp), flow);
     }
 
@@ -362,7 +416,8 @@ impl Engine {
 
     fn record_call(&mut self, call_id: &str) {
         if let Some(call) = self.calls.get(call_id) {
-            self.records.push_back(Record::Call(call.record(&self.timebase)));
+            self.records
+                .push_back(Record::Call(call.record(&self.timebase)));
         }
     }
 }

@@ -59,15 +59,29 @@ const AFTER_THANKS: Duration = Duration::from_millis(300);
 impl Engine {
     /// Arms a call's first announcement at `at`, if its queue announces.
     pub(super) fn schedule_announcement(&mut self, id: &str, at: Instant) {
-        let Some(settings) = self.config.media.as_ref() else { return };
-        let Some(call) = self.calls.get(id) else { return };
-        if settings.announcements.is_some() && settings.queues.get(&call.queue).is_some_and(|q| q.announce_every.is_some()) {
+        let Some(settings) = self.config.media.as_ref() else {
+            return;
+        };
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
+        if settings.announcements.is_some()
+            && settings
+                .queues
+                .get(&call.queue)
+                .is_some_and(|q| q.announce_every.is_some())
+        {
             self.timers.set(Timer::Announce(id.into()), at);
         }
     }
 
     pub(super) fn cancel_prompt_timers(&mut self, id: &str) {
-        for t in [Timer::Announce(id.into()), Timer::SurveyTimeout(id.into()), Timer::SurveyDone(id.into()), Timer::Reject(id.into())] {
+        for t in [
+            Timer::Announce(id.into()),
+            Timer::SurveyTimeout(id.into()),
+            Timer::SurveyDone(id.into()),
+            Timer::Reject(id.into()),
+        ] {
             self.timers.cancel(&t);
         }
     }
@@ -82,7 +96,12 @@ impl Engine {
             Timer::SurveyDone(id) => self.finish_survey(now, &id, "", false),
             Timer::CallbackRing(id) => self.callback_ring_timeout(now, &id),
             Timer::Reject(id) => {
-                if let Some((code, reason)) = self.calls.get(&id).filter(|c| c.ended.is_none()).and_then(|c| c.rejecting.clone()) {
+                if let Some((code, reason)) = self
+                    .calls
+                    .get(&id)
+                    .filter(|c| c.ended.is_none())
+                    .and_then(|c| c.rejecting.clone())
+                {
                     self.reject_call(now, &id, code, &reason);
                 }
             }
@@ -94,12 +113,30 @@ impl Engine {
     /// later") in early media, then gets the final response. `false` when
     /// there is no prompt to play (no media, late offer, no prompt): refuse
     /// at once.
-    pub(super) fn reject_after_prompt(&mut self, now: Instant, id: &str, code: u16, reason: &str) -> bool {
-        let Some(settings) = self.config.media.clone() else { return false };
-        let Some(call) = self.calls.get(id).filter(|c| c.ended.is_none() && !c.inbound.answered && c.media.is_some()) else {
+    pub(super) fn reject_after_prompt(
+        &mut self,
+        now: Instant,
+        id: &str,
+        code: u16,
+        reason: &str,
+    ) -> bool {
+        let Some(settings) = self.config.media.clone() else {
             return false;
         };
-        let Some(prompt) = settings.queues.get(&call.queue).and_then(|q| q.reject_prompt.clone()) else { return false };
+        let Some(call) = self
+            .calls
+            .get(id)
+            .filter(|c| c.ended.is_none() && !c.inbound.answered && c.media.is_some())
+        else {
+            return false;
+        };
+        let Some(prompt) = settings
+            .queues
+            .get(&call.queue)
+            .and_then(|q| q.reject_prompt.clone())
+        else {
+            return false;
+        };
         if self.awaits_late_answer(id) {
             return false;
         }
@@ -112,8 +149,17 @@ impl Engine {
         }
         self.timers.cancel(&Timer::Announce(id.into()));
         tracing::info!(call = %id, code, reason, "refusing after the busy prompt");
-        self.media_cmd(id, MediaCmd::Play { clips: vec![prompt.clone()], then_loop: None });
-        self.timers.set(Timer::Reject(id.into()), now + Duration::from_millis(prompt.duration_ms()) + AFTER_THANKS);
+        self.media_cmd(
+            id,
+            MediaCmd::Play {
+                clips: vec![prompt.clone()],
+                then_loop: None,
+            },
+        );
+        self.timers.set(
+            Timer::Reject(id.into()),
+            now + Duration::from_millis(prompt.duration_ms()) + AFTER_THANKS,
+        );
         true
     }
 
@@ -122,17 +168,32 @@ impl Engine {
     /// (it is about to be answered); one moved to a queue that does not
     /// announce stops.
     fn announce(&mut self, now: Instant, id: &str) {
-        let Some(settings) = self.config.media.clone() else { return };
-        let Some(call) = self.calls.get(id).filter(|c| c.ended.is_none() && c.seat.is_none() && c.media.is_some()) else {
+        let Some(settings) = self.config.media.clone() else {
             return;
         };
-        let (Some(queue), Some(prompts)) = (settings.queues.get(&call.queue), settings.announcements.as_ref()) else { return };
-        let Some(every) = queue.announce_every else { return };
+        let Some(call) = self
+            .calls
+            .get(id)
+            .filter(|c| c.ended.is_none() && c.seat.is_none() && c.media.is_some())
+        else {
+            return;
+        };
+        let (Some(queue), Some(prompts)) = (
+            settings.queues.get(&call.queue),
+            settings.announcements.as_ref(),
+        ) else {
+            return;
+        };
+        let Some(every) = queue.announce_every else {
+            return;
+        };
         self.timers.set(Timer::Announce(id.into()), now + every);
         if !call.legs.is_empty() {
             return;
         }
-        let Some(position) = self.acd.position(id) else { return };
+        let Some(position) = self.acd.position(id) else {
+            return;
+        };
         let mut clips = Vec::new();
         if queue.announce_position {
             clips.push(pick(&prompts.position, position).clone());
@@ -160,7 +221,12 @@ impl Engine {
     /// An answered call of `queue` ended after `talk`: the moving average
     /// of handle time takes it (weight 1/4, as Asterisk's holdtime).
     pub(super) fn learn_handle_time(&mut self, queue: &str, talk: Duration) {
-        let wrapup = self.config.media.as_ref().and_then(|m| m.queues.get(queue)).map_or(Duration::ZERO, |q| q.wrapup);
+        let wrapup = self
+            .config
+            .media
+            .as_ref()
+            .and_then(|m| m.queues.get(queue))
+            .map_or(Duration::ZERO, |q| q.wrapup);
         let handle = talk + wrapup;
         let avg = self.handle_time.entry(queue.to_string()).or_insert(handle);
         *avg = (*avg * 3 + handle) / 4;
@@ -168,27 +234,48 @@ impl Engine {
 
     /// Whether the agent's hang-up of call `id` leads to the survey.
     pub(super) fn wants_survey(&self, id: &str) -> bool {
-        let Some(settings) = self.config.media.as_ref() else { return false };
-        let Some(call) = self.calls.get(id) else { return false };
+        let Some(settings) = self.config.media.as_ref() else {
+            return false;
+        };
+        let Some(call) = self.calls.get(id) else {
+            return false;
+        };
         settings.survey.is_some()
             && call.media.is_some()
             && call.survey.is_none()
-            && settings.lines.get(&call.line.number).is_some_and(|l| l.survey)
+            && settings
+                .lines
+                .get(&call.line.number)
+                .is_some_and(|l| l.survey)
     }
 
     /// The agent hung up first on a line that surveys: the caller stays,
     /// hears the survey prompt and may press a digit.
     pub(super) fn start_survey(&mut self, now: Instant, id: &str) {
-        let Some((prompt, _)) = self.config.media.as_ref().and_then(|m| m.survey.clone()) else { return };
-        let timeout = self.config.media.as_ref().map_or(Duration::ZERO, |m| m.survey_timeout);
-        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some((prompt, _)) = self.config.media.as_ref().and_then(|m| m.survey.clone()) else {
+            return;
+        };
+        let timeout = self
+            .config
+            .media
+            .as_ref()
+            .map_or(Duration::ZERO, |m| m.survey_timeout);
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         call.talk_ended = Some(now);
         call.hangup_by = Some(HangupBy::Agent);
         call.survey = Some(Survey { answer: None });
         tracing::info!(call = %id, "survey");
         let ends = now + Duration::from_millis(prompt.duration_ms()) + timeout;
         self.media_cmd(id, MediaCmd::RemoveLeg(Leg::Agent));
-        self.media_cmd(id, MediaCmd::Play { clips: vec![prompt], then_loop: None });
+        self.media_cmd(
+            id,
+            MediaCmd::Play {
+                clips: vec![prompt],
+                then_loop: None,
+            },
+        );
         self.timers.set(Timer::SurveyTimeout(id.into()), ends);
     }
 
@@ -196,21 +283,39 @@ impl Engine {
     /// keys are ignored); the caller hears the thank-you, then hotline
     /// hangs up.
     pub(super) fn survey_digit(&mut self, now: Instant, id: &str, digit: char) {
-        let Some(call) = self.calls.get(id) else { return };
-        if call.survey.as_ref().is_none_or(|s| s.answer.is_some()) || !('1'..='3').contains(&digit) {
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
+        if call.survey.as_ref().is_none_or(|s| s.answer.is_some()) || !('1'..='3').contains(&digit)
+        {
             return;
         }
-        let Some((_, thanks)) = self.config.media.as_ref().and_then(|m| m.survey.clone()) else { return };
+        let Some((_, thanks)) = self.config.media.as_ref().and_then(|m| m.survey.clone()) else {
+            return;
+        };
         tracing::info!(call = %id, %digit, "survey answered");
         self.set_survey_answer(now, id, digit.to_string());
         self.timers.cancel(&Timer::SurveyTimeout(id.into()));
-        self.timers.set(Timer::SurveyDone(id.into()), now + Duration::from_millis(thanks.duration_ms()) + AFTER_THANKS);
-        self.media_cmd(id, MediaCmd::Play { clips: vec![thanks], then_loop: None });
+        self.timers.set(
+            Timer::SurveyDone(id.into()),
+            now + Duration::from_millis(thanks.duration_ms()) + AFTER_THANKS,
+        );
+        self.media_cmd(
+            id,
+            MediaCmd::Play {
+                clips: vec![thanks],
+                then_loop: None,
+            },
+        );
     }
 
     fn set_survey_answer(&mut self, now: Instant, id: &str, answer: String) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(survey) = call.survey.as_mut().filter(|s| s.answer.is_none()) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        let Some(survey) = call.survey.as_mut().filter(|s| s.answer.is_none()) else {
+            return;
+        };
         survey.answer = Some(answer.clone());
         let ev = QueueEvent {
             at_ms: self.timebase.ms(now),
@@ -226,8 +331,18 @@ impl Engine {
     /// Ends a surveyed call: records `answer` if none was given yet
     /// ("none", "hangup"), hangs up the caller unless they did, and writes
     /// the call's final record.
-    pub(super) fn finish_survey(&mut self, now: Instant, id: &str, answer: &str, caller_hung_up: bool) {
-        if !self.calls.get(id).is_some_and(|c| c.survey.is_some() && c.ended.is_none()) {
+    pub(super) fn finish_survey(
+        &mut self,
+        now: Instant,
+        id: &str,
+        answer: &str,
+        caller_hung_up: bool,
+    ) {
+        if !self
+            .calls
+            .get(id)
+            .is_some_and(|c| c.survey.is_some() && c.ended.is_none())
+        {
             return;
         }
         if !answer.is_empty() {
@@ -241,7 +356,11 @@ impl Engine {
 
     /// Whether `leg` of call `id` is the caller waiting in the survey.
     pub(super) fn in_survey(&self, id: &str, leg: &LegRef) -> bool {
-        *leg == LegRef::Citizen && self.calls.get(id).is_some_and(|c| c.survey.is_some() && c.ended.is_none())
+        *leg == LegRef::Citizen
+            && self
+                .calls
+                .get(id)
+                .is_some_and(|c| c.survey.is_some() && c.ended.is_none())
     }
 }
 
@@ -264,7 +383,9 @@ mod tests {
         assert_eq!(wait_minutes(Duration::from_secs(5)), 1);
         assert_eq!(wait_minutes(Duration::from_secs(60)), 1);
         assert_eq!(wait_minutes(Duration::from_secs(61)), 2);
-        let clips: Vec<Clip> = (1..=11).map(|n| Clip::new(&n.to_string(), vec![0; 8])).collect();
+        let clips: Vec<Clip> = (1..=11)
+            .map(|n| Clip::new(&n.to_string(), vec![0; 8]))
+            .collect();
         assert_eq!(&*pick(&clips, 1).name, "1");
         assert_eq!(&*pick(&clips, 10).name, "10");
         assert_eq!(&*pick(&clips, 11).name, "11");

@@ -56,7 +56,10 @@ impl Engine {
             }
         }
         for q in &queues_in_use {
-            if let (false, Some(code)) = (config.reject_codes.contains_key(q), self.config.reject_codes.get(q)) {
+            if let (false, Some(code)) = (
+                config.reject_codes.contains_key(q),
+                self.config.reject_codes.get(q),
+            ) {
                 config.reject_codes.insert(q.clone(), *code);
             }
         }

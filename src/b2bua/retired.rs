@@ -18,12 +18,16 @@ use std::time::Instant;
 impl Engine {
     /// Whether `key` is the INVITE of the seat's current leg in call `id`.
     pub(super) fn is_current_leg(&self, id: &str, seat: &str, key: &TxKey) -> bool {
-        self.calls.get(id).and_then(|c| c.legs.get(seat)).is_some_and(|l| l.invite_tx == *key)
+        self.calls
+            .get(id)
+            .and_then(|c| c.legs.get(seat))
+            .is_some_and(|l| l.invite_tx == *key)
     }
 
     /// Moves a replaced seat leg aside, stopping it if nothing had yet.
     pub(super) fn retire_leg(&mut self, now: Instant, id: &str, seat: &str, mut leg: SeatLeg) {
-        self.by_dialog.remove(&(leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()));
+        self.by_dialog
+            .remove(&(leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()));
         let cancel = match leg.state {
             SeatLegState::Calling => {
                 leg.state = SeatLegState::CancelPending;
@@ -31,7 +35,8 @@ impl Engine {
             }
             SeatLegState::Early => {
                 leg.state = SeatLegState::Cancelling;
-                leg.cancel_request().map(|c| (c, leg.dialog.flow, leg.invite_tx.clone()))
+                leg.cancel_request()
+                    .map(|c| (c, leg.dialog.flow, leg.invite_tx.clone()))
             }
             _ => None,
         };
@@ -44,10 +49,21 @@ impl Engine {
     }
 
     /// A response to a retired leg's INVITE.
-    pub(super) fn retired_invite_response(&mut self, now: Instant, id: &str, seat: &str, key: &TxKey, msg: Message) {
+    pub(super) fn retired_invite_response(
+        &mut self,
+        now: Instant,
+        id: &str,
+        seat: &str,
+        key: &TxKey,
+        msg: Message,
+    ) {
         let code = msg.code().unwrap_or(500);
-        let Some(call) = self.calls.get_mut(id) else { return };
-        let Some(pos) = call.retired.iter().position(|l| l.invite_tx == *key) else { return };
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        let Some(pos) = call.retired.iter().position(|l| l.invite_tx == *key) else {
+            return;
+        };
         call.retired[pos].learn_dialog(&msg);
         match code {
             100 => {}

@@ -19,7 +19,13 @@ pub(super) fn allow(side: Side) -> &'static str {
 }
 
 impl Engine {
-    pub(super) fn handle_trunk_request(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
+    pub(super) fn handle_trunk_request(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        msg: Message,
+        flow: Flow,
+    ) {
         let ip = flow.remote.ip();
         if !self.config.trunk_allow.iter().any(|net| net.contains(&ip)) {
             tracing::warn!(remote = %flow.remote, "403 to a request from an address not in sip.trunk.allow");
@@ -43,20 +49,32 @@ impl Engine {
         self.tx.send_response(now, key, resp);
     }
 
-    pub(super) fn respond_not_allowed(&mut self, now: Instant, key: &TxKey, req: &Message, side: Side) {
+    pub(super) fn respond_not_allowed(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Message,
+        side: Side,
+    ) {
         let mut resp = self.decorate(Message::response_to(req, 405, Some(&random_token())));
         resp.headers.insert(Name::ALLOW, allow(side));
         self.tx.send_response(now, key, resp);
     }
 
     fn trunk_invite(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
-        if msg.raw(&Name::MAX_FORWARDS).is_some_and(|v| v.trim() == "0") {
+        if msg
+            .raw(&Name::MAX_FORWARDS)
+            .is_some_and(|v| v.trim() == "0")
+        {
             self.respond(now, &key, &msg, 483);
             return;
         }
         let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
         let caller = msg
-            .raw(&Name::custom("P-Asserted-Identity", &["p-asserted-identity"]))
+            .raw(&Name::custom(
+                "P-Asserted-Identity",
+                &["p-asserted-identity"],
+            ))
             .and_then(|p| p.parse::<ezk_sip_types::uri::NameAddr>().ok())
             .and_then(|n| uri_user(&n.uri))
             .or_else(|| msg.from().and_then(|f| uri_user(&f.uri.uri)))
@@ -65,7 +83,12 @@ impl Engine {
         let (line, known) = match self.config.lines.get(&dialled) {
             Some(line) => (line.clone(), true),
             None => (
-                super::Line { number: dialled.clone(), queue: String::new(), class: Default::default(), tag: None },
+                super::Line {
+                    number: dialled.clone(),
+                    queue: String::new(),
+                    class: Default::default(),
+                    tag: None,
+                },
                 false,
             ),
         };
@@ -81,7 +104,13 @@ impl Engine {
             offered: now,
             answered: None,
             ended: None,
-            inbound: Inbound { dialog, invite_tx: key.clone(), invite: msg, ringing_sent: false, answered: false },
+            inbound: Inbound {
+                dialog,
+                invite_tx: key.clone(),
+                invite: msg,
+                ringing_sent: false,
+                answered: false,
+            },
             legs: Default::default(),
             retired: Vec::new(),
             deferred_ack: None,
@@ -99,7 +128,8 @@ impl Engine {
         let sip_call_id = call.inbound.dialog.call_id.clone();
         self.calls.insert(id.clone(), call);
         self.by_invite.insert(key, id.clone());
-        self.by_dialog.insert((sip_call_id, local_tag), (id.clone(), LegRef::Citizen));
+        self.by_dialog
+            .insert((sip_call_id, local_tag), (id.clone(), LegRef::Citizen));
         if !known {
             tracing::info!(dialled = %dialled, "404: no line for the dialled number");
             self.reject_call(now, &id, 404, "unknown number");
@@ -131,17 +161,31 @@ impl Engine {
 
     /// Sends a response on the inbound leg's INVITE transaction, with our
     /// To tag and Contact.
-    pub(super) fn answer_inbound(&mut self, now: Instant, id: &str, code: u16, reason: Option<&str>, body: Option<(String, Bytes)>) {
-        let Some(call) = self.calls.get(id) else { return };
+    pub(super) fn answer_inbound(
+        &mut self,
+        now: Instant,
+        id: &str,
+        code: u16,
+        reason: Option<&str>,
+        body: Option<(String, Bytes)>,
+    ) {
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
         let inbound = &call.inbound;
         let mut resp = Message::response_to(&inbound.invite, code, Some(&inbound.dialog.local_tag));
         if let Some(reason) = reason {
             resp = resp.with_reason(reason);
         }
         if (101..300).contains(&code) {
-            let local = self.config.local_addr(Side::Trunk, inbound.dialog.flow.proto);
+            let local = self
+                .config
+                .local_addr(Side::Trunk, inbound.dialog.flow.proto);
             let transport = inbound.dialog.flow.proto.via_name().to_ascii_lowercase();
-            resp.headers.insert(Name::CONTACT, format!("<sip:{}@{local};transport={transport}>", call.line.number));
+            resp.headers.insert(
+                Name::CONTACT,
+                format!("<sip:{}@{local};transport={transport}>", call.line.number),
+            );
         }
         if let Some((ctype, body)) = body {
             resp = resp.with_body(&ctype, body);
@@ -158,7 +202,13 @@ impl Engine {
             // answered before, so hotline hangs up.
             tracing::info!(call = %id, reason, "transferred call refused by its new queue");
             self.bye_inbound(now, id);
-            self.end_call(now, id, Outcome::Answered, Some(HangupBy::System), Some(format!("transfer refused: {reason}")));
+            self.end_call(
+                now,
+                id,
+                Outcome::Answered,
+                Some(HangupBy::System),
+                Some(format!("transfer refused: {reason}")),
+            );
             return;
         }
         self.answer_inbound(now, id, code, Some(reason), None);
@@ -167,7 +217,9 @@ impl Engine {
 
     /// The caller CANCELled: 487 to the INVITE, the call is abandoned.
     pub(super) fn handle_cancel(&mut self, now: Instant, invite: TxKey) {
-        let Some(id) = self.by_invite.get(&invite).cloned() else { return };
+        let Some(id) = self.by_invite.get(&invite).cloned() else {
+            return;
+        };
         if self.callbacks.contains_key(&id) {
             self.callback_cancelled(now, &id);
             return;
@@ -178,12 +230,22 @@ impl Engine {
     /// The caller left before any seat answered (CANCEL, or BYE in the
     /// early dialog): 487 to the INVITE, the call is abandoned.
     pub(super) fn abandon(&mut self, now: Instant, id: &str) {
-        if self.calls.get(id).is_none_or(|c| c.ended.is_some() || c.seat.is_some()) {
+        if self
+            .calls
+            .get(id)
+            .is_none_or(|c| c.ended.is_some() || c.seat.is_some())
+        {
             return;
         }
         if self.calls.get(id).is_some_and(|c| c.inbound.answered) {
             tracing::info!(call = %id, "caller left during a transfer");
-            self.end_call(now, id, Outcome::Answered, Some(HangupBy::Caller), Some("hung up during transfer".into()));
+            self.end_call(
+                now,
+                id,
+                Outcome::Answered,
+                Some(HangupBy::Caller),
+                Some("hung up during transfer".into()),
+            );
             self.acd.call_abandoned(now, id);
             return;
         }
@@ -191,7 +253,13 @@ impl Engine {
         self.answer_inbound(now, id, 487, None, None);
         if let Some((_, reason)) = self.calls.get(id).and_then(|c| c.rejecting.clone()) {
             // Refused already, hearing why: the refusal stands.
-            self.end_call(now, id, Outcome::Rejected, Some(HangupBy::Caller), Some(reason));
+            self.end_call(
+                now,
+                id,
+                Outcome::Rejected,
+                Some(HangupBy::Caller),
+                Some(reason),
+            );
             return;
         }
         self.end_call(now, id, Outcome::Abandoned, Some(HangupBy::Caller), None);
@@ -200,8 +268,17 @@ impl Engine {
 
     /// Closes a call's record. Seat legs still ringing are stopped by the
     /// ACD's StopRing outputs; the call is forgotten once no leg is left.
-    pub(super) fn end_call(&mut self, now: Instant, id: &str, outcome: Outcome, by: Option<HangupBy>, reason: Option<String>) {
-        let Some(call) = self.calls.get_mut(id) else { return };
+    pub(super) fn end_call(
+        &mut self,
+        now: Instant,
+        id: &str,
+        outcome: Outcome,
+        by: Option<HangupBy>,
+        reason: Option<String>,
+    ) {
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
         if call.ended.is_some() {
             return;
         }
@@ -218,15 +295,23 @@ impl Engine {
 
     /// Drops an ended call once no seat leg needs it any more.
     pub(super) fn forget_if_done(&mut self, id: &str) {
-        let Some(call) = self.calls.get(id) else { return };
+        let Some(call) = self.calls.get(id) else {
+            return;
+        };
         if call.ended.is_none() || !call.legs.is_empty() || !call.retired.is_empty() {
             return;
         }
-        let Some(call) = self.calls.remove(id) else { return };
+        let Some(call) = self.calls.remove(id) else {
+            return;
+        };
         self.by_invite.remove(&call.inbound.invite_tx);
-        self.by_dialog.remove(&(call.inbound.dialog.call_id.clone(), call.inbound.dialog.local_tag.clone()));
+        self.by_dialog.remove(&(
+            call.inbound.dialog.call_id.clone(),
+            call.inbound.dialog.local_tag.clone(),
+        ));
         for leg in call.legs.values() {
-            self.by_dialog.remove(&(leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()));
+            self.by_dialog
+                .remove(&(leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()));
         }
         for key in &call.client_keys {
             self.by_client.remove(key);

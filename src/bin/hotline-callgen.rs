@@ -30,7 +30,9 @@ const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
 
 /// Calls per hour of the day, relative (a citizen hotline's day).
-const HOURLY: [u32; 24] = [2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 18, 16, 12, 14, 17, 17, 15, 12, 9, 7, 6, 5, 4, 3];
+const HOURLY: [u32; 24] = [
+    2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 18, 16, 12, 14, 17, 17, 15, 12, 9, 7, 6, 5, 4, 3,
+];
 
 /// The backfill of migrations/*/0007_report_spans.sql.
 const BACKFILL: &[&str] = &[
@@ -73,7 +75,13 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { url: String::new(), calls: 500_000, days: 365, end: "2026-11-25".into(), seed: 1 };
+    let mut a = Args {
+        url: String::new(),
+        calls: 500_000,
+        days: 365,
+        end: "2026-11-25".into(),
+        seed: 1,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -84,7 +92,9 @@ fn args() -> anyhow::Result<Args> {
             "--end" => a.end = value()?,
             "--seed" => a.seed = value()?.parse().context("--seed")?,
             "-h" | "--help" => {
-                println!("hotline-callgen --url sqlite://FILE|postgres://... [--calls 500000] [--days 365] [--end 2026-11-25] [--seed 1]");
+                println!(
+                    "hotline-callgen --url sqlite://FILE|postgres://... [--calls 500000] [--days 365] [--end 2026-11-25] [--seed 1]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown option {other:?}; see --help"),
@@ -125,8 +135,23 @@ fn opt(s: Option<&str>) -> String {
 }
 
 impl Batch {
-    fn event(&mut self, at: i64, call: Option<&str>, queue: Option<&str>, seat: Option<&str>, kind: &str, detail: Option<&str>) {
-        self.events.push(format!("({at}, {}, {}, {}, {}, {})", opt(call), opt(queue), opt(seat), q(kind), opt(detail)));
+    fn event(
+        &mut self,
+        at: i64,
+        call: Option<&str>,
+        queue: Option<&str>,
+        seat: Option<&str>,
+        kind: &str,
+        detail: Option<&str>,
+    ) {
+        self.events.push(format!(
+            "({at}, {}, {}, {}, {}, {})",
+            opt(call),
+            opt(queue),
+            opt(seat),
+            q(kind),
+            opt(detail)
+        ));
     }
 
     async fn flush(&mut self, store: &Store) -> anyhow::Result<()> {
@@ -140,7 +165,10 @@ impl Batch {
             sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
         }
         for chunk in self.events.chunks(1000) {
-            let sql = format!("INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail) VALUES {}", chunk.join(", "));
+            let sql = format!(
+                "INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail) VALUES {}",
+                chunk.join(", ")
+            );
             sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -159,31 +187,64 @@ async fn main() -> anyhow::Result<()> {
     let end = parse_bound(&a.end, tz, 0, End::To).map_err(|e| anyhow::anyhow!("--end: {e}"))?;
     let start = end - a.days * DAY;
     let store = Store::connect(&a.url).await?;
-    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(store.pool()).await?;
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(store.pool())
+        .await?;
     if existing > 0 {
-        bail!("the database already holds {existing} calls: give a fresh one (the benchmark's figures assume only these calls)");
+        bail!(
+            "the database already holds {existing} calls: give a fresh one (the benchmark's figures assume only these calls)"
+        );
     }
     let mut rng = Rng(a.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut citizen: Vec<Seat> = (0..60)
-        .map(|i| Seat { ext: format!("{}", 8001 + i), free_at: 0, lunch_ms: 11 * HOUR + 30 * MIN + (i % 4) * 30 * MIN })
+        .map(|i| Seat {
+            ext: format!("{}", 8001 + i),
+            free_at: 0,
+            lunch_ms: 11 * HOUR + 30 * MIN + (i % 4) * 30 * MIN,
+        })
         .collect();
     let mut emergency: Vec<Seat> = (0..10)
-        .map(|i| Seat { ext: format!("{}", 8101 + i), free_at: 0, lunch_ms: 11 * HOUR + 30 * MIN + (i % 4) * 30 * MIN })
+        .map(|i| Seat {
+            ext: format!("{}", 8101 + i),
+            free_at: 0,
+            lunch_ms: 11 * HOUR + 30 * MIN + (i % 4) * 30 * MIN,
+        })
         .collect();
     let total_weight: u32 = HOURLY.iter().sum();
     let mut batch = Batch::default();
     let mut seq: u64 = 0;
     let t0 = std::time::Instant::now();
     for seat in citizen.iter().chain(emergency.iter()) {
-        batch.event(start - HOUR, None, None, Some(&seat.ext), "agent_state", Some("logged_out->ready"));
+        batch.event(
+            start - HOUR,
+            None,
+            None,
+            Some(&seat.ext),
+            "agent_state",
+            Some("logged_out->ready"),
+        );
     }
     for day in 0..a.days {
         let day_start = start + day * DAY;
         // The day's lunches, as agent-state changes.
         for seat in citizen.iter().chain(emergency.iter()) {
             let l = day_start + seat.lunch_ms;
-            batch.event(l, None, None, Some(&seat.ext), "agent_state", Some("ready->not_ready:lunch"));
-            batch.event(l + 30 * MIN, None, None, Some(&seat.ext), "agent_state", Some("not_ready:lunch->ready"));
+            batch.event(
+                l,
+                None,
+                None,
+                Some(&seat.ext),
+                "agent_state",
+                Some("ready->not_ready:lunch"),
+            );
+            batch.event(
+                l + 30 * MIN,
+                None,
+                None,
+                Some(&seat.ext),
+                "agent_state",
+                Some("not_ready:lunch->ready"),
+            );
         }
         let n = a.calls / a.days as u64 + u64::from((day as u64) < a.calls % a.days as u64);
         let mut offers: Vec<i64> = (0..n)
@@ -203,33 +264,67 @@ async fn main() -> anyhow::Result<()> {
             let id = format!("bench-{seq:08}");
             let emerg = rng.f() < 0.08;
             let (line, tag) = if emerg {
-                *[("110", "police"), ("110", "police"), ("110", "police"), ("119", "fire"), ("122", "traffic")]
-                    .get(rng.range(0, 5) as usize)
-                    .unwrap_or(&("110", "police"))
+                *[
+                    ("110", "police"),
+                    ("110", "police"),
+                    ("110", "police"),
+                    ("119", "fire"),
+                    ("122", "traffic"),
+                ]
+                .get(rng.range(0, 5) as usize)
+                .unwrap_or(&("110", "police"))
             } else {
                 let r = rng.f();
-                if r < 0.8 { ("12345", "citizen-service") } else if r < 0.9 { ("12329", "housing-fund") } else { ("12333", "social-security") }
+                if r < 0.8 {
+                    ("12345", "citizen-service")
+                } else if r < 0.9 {
+                    ("12329", "housing-fund")
+                } else {
+                    ("12333", "social-security")
+                }
             };
             let class = if emerg { "emergency" } else { "non_emergency" };
             let mut queue = if emerg { "emergency" } else { "citizen" };
             batch.event(offered, Some(&id), Some(queue), None, "enqueue", None);
             let r = rng.f();
             let (outcome, mut wait, talk) = if r < 0.07 {
-                let wait = if rng.f() < 0.4 { rng.range(500, 5 * S) } else { rng.range(5 * S, 120 * S) };
+                let wait = if rng.f() < 0.4 {
+                    rng.range(500, 5 * S)
+                } else {
+                    rng.range(5 * S, 120 * S)
+                };
                 ("abandoned", wait, 0)
             } else if r < 0.085 && !emerg {
                 ("rejected", 600 * S, 0)
             } else if r < 0.088 {
                 ("failed", rng.range(S, 30 * S), 0)
             } else {
-                let base = if emerg { rng.range(2 * S, 8 * S) } else { rng.range(3 * S, 25 * S) + (rng.f() * rng.f() * 60.0 * S as f64) as i64 };
+                let base = if emerg {
+                    rng.range(2 * S, 8 * S)
+                } else {
+                    rng.range(3 * S, 25 * S) + (rng.f() * rng.f() * 60.0 * S as f64) as i64
+                };
                 ("answered", base, rng.range(40 * S, 400 * S))
             };
             let overflow = outcome == "answered" && !emerg && rng.f() < 0.03;
             if overflow {
-                batch.event(offered + 60 * S, Some(&id), Some(queue), None, "overflow", Some("to=backup; maximum wait reached"));
+                batch.event(
+                    offered + 60 * S,
+                    Some(&id),
+                    Some(queue),
+                    None,
+                    "overflow",
+                    Some("to=backup; maximum wait reached"),
+                );
                 queue = "backup";
-                batch.event(offered + 60 * S, Some(&id), Some(queue), None, "enqueue", None);
+                batch.event(
+                    offered + 60 * S,
+                    Some(&id),
+                    Some(queue),
+                    None,
+                    "enqueue",
+                    None,
+                );
                 wait = wait.max(60 * S + 2 * S) + rng.range(0, 20 * S);
             }
             let mut seat_ext = None;
@@ -244,7 +339,11 @@ async fn main() -> anyhow::Result<()> {
                 let ring_at = |s: &Seat| {
                     let t = want.max(s.free_at + S);
                     let lunch = Interval::Day.bucket_start(t, tz) + s.lunch_ms;
-                    if t + busy > lunch && t < lunch + 30 * MIN { lunch + 30 * MIN + S } else { t }
+                    if t + busy > lunch && t < lunch + 30 * MIN {
+                        lunch + 30 * MIN + S
+                    } else {
+                        t
+                    }
                 };
                 // The earliest ring; among equals the seat idle longest.
                 let (i, ring) = seats
@@ -259,20 +358,76 @@ async fn main() -> anyhow::Result<()> {
                 let end = answer + talk;
                 seat.free_at = end + wrap;
                 batch.event(ring, Some(&id), Some(queue), Some(&seat.ext), "ring", None);
-                batch.event(ring, Some(&id), None, Some(&seat.ext), "agent_state", Some("ready->ringing"));
-                batch.event(answer, Some(&id), Some(queue), Some(&seat.ext), "connect", Some(&format!("waited_ms={wait}")));
-                batch.event(answer, Some(&id), None, Some(&seat.ext), "agent_state", Some("ringing->on_call"));
-                batch.event(end, Some(&id), Some(queue), Some(&seat.ext), "complete", Some("caller"));
-                batch.event(end, Some(&id), None, Some(&seat.ext), "agent_state", Some("on_call->wrap_up"));
-                batch.event(end + wrap, None, None, Some(&seat.ext), "agent_state", Some("wrap_up->ready"));
+                batch.event(
+                    ring,
+                    Some(&id),
+                    None,
+                    Some(&seat.ext),
+                    "agent_state",
+                    Some("ready->ringing"),
+                );
+                batch.event(
+                    answer,
+                    Some(&id),
+                    Some(queue),
+                    Some(&seat.ext),
+                    "connect",
+                    Some(&format!("waited_ms={wait}")),
+                );
+                batch.event(
+                    answer,
+                    Some(&id),
+                    None,
+                    Some(&seat.ext),
+                    "agent_state",
+                    Some("ringing->on_call"),
+                );
+                batch.event(
+                    end,
+                    Some(&id),
+                    Some(queue),
+                    Some(&seat.ext),
+                    "complete",
+                    Some("caller"),
+                );
+                batch.event(
+                    end,
+                    Some(&id),
+                    None,
+                    Some(&seat.ext),
+                    "agent_state",
+                    Some("on_call->wrap_up"),
+                );
+                batch.event(
+                    end + wrap,
+                    None,
+                    None,
+                    Some(&seat.ext),
+                    "agent_state",
+                    Some("wrap_up->ready"),
+                );
                 seat_ext = Some(seat.ext.clone());
                 answered_at = Some(answer);
                 ended_at = end;
             } else {
                 ended_at = offered + wait;
                 match outcome {
-                    "abandoned" => batch.event(ended_at, Some(&id), Some(queue), None, "abandon", Some(&format!("waited_ms={wait}"))),
-                    "rejected" => batch.event(ended_at, Some(&id), Some(queue), None, "reject", Some("all agents busy; maximum wait reached")),
+                    "abandoned" => batch.event(
+                        ended_at,
+                        Some(&id),
+                        Some(queue),
+                        None,
+                        "abandon",
+                        Some(&format!("waited_ms={wait}")),
+                    ),
+                    "rejected" => batch.event(
+                        ended_at,
+                        Some(&id),
+                        Some(queue),
+                        None,
+                        "reject",
+                        Some("all agents busy; maximum wait reached"),
+                    ),
                     _ => {}
                 }
             }
@@ -290,13 +445,26 @@ async fn main() -> anyhow::Result<()> {
                 opt(seat_ext.as_deref()),
                 answered_at.map_or("NULL".into(), |a| a.to_string()),
                 q(outcome),
-                if outcome == "answered" { q("caller") } else { "NULL".into() },
-                if outcome == "failed" { q("interrupted") } else { "NULL".into() },
+                if outcome == "answered" {
+                    q("caller")
+                } else {
+                    "NULL".into()
+                },
+                if outcome == "failed" {
+                    q("interrupted")
+                } else {
+                    "NULL".into()
+                },
             );
             batch.calls.push(row);
             if batch.calls.len() >= 20_000 {
                 batch.flush(&store).await?;
-                eprint!("\r{} calls, {} events ({:.0} s)", batch.n_calls, batch.n_events, t0.elapsed().as_secs_f64());
+                eprint!(
+                    "\r{} calls, {} events ({:.0} s)",
+                    batch.n_calls,
+                    batch.n_events,
+                    t0.elapsed().as_secs_f64()
+                );
             }
         }
     }
@@ -306,16 +474,33 @@ async fn main() -> anyhow::Result<()> {
     // bypass it; the migration's own backfill fills them the same way.
     let t1 = std::time::Instant::now();
     for stmt in BACKFILL {
-        sqlx::raw_sql(AssertSqlSafe(*stmt)).execute(store.pool()).await.context("filling until_ms and wrapup_ms")?;
+        sqlx::raw_sql(AssertSqlSafe(*stmt))
+            .execute(store.pool())
+            .await
+            .context("filling until_ms and wrapup_ms")?;
     }
-    eprintln!("\rstate ends and wrap-ups filled in {:.1} s", t1.elapsed().as_secs_f64());
-    eprintln!("\r{} calls, {} events in {:.1} s", batch.n_calls, batch.n_events, t0.elapsed().as_secs_f64());
+    eprintln!(
+        "\rstate ends and wrap-ups filled in {:.1} s",
+        t1.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "\r{} calls, {} events in {:.1} s",
+        batch.n_calls,
+        batch.n_events,
+        t0.elapsed().as_secs_f64()
+    );
     if store.backend() == Backend::Postgres {
         // What autovacuum does shortly after a bulk load; SQLite gets no
         // statistics (hotline never runs ANALYZE on it).
         sqlx::raw_sql("ANALYZE").execute(store.pool()).await?;
     }
     store.close().await;
-    println!("{} calls, {} events, offered {} to {}", batch.n_calls, batch.n_events, tz.format(start), tz.format(end));
+    println!(
+        "{} calls, {} events, offered {} to {}",
+        batch.n_calls,
+        batch.n_events,
+        tz.format(start),
+        tz.format(end)
+    );
     Ok(())
 }

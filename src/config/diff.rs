@@ -25,16 +25,34 @@ pub const RESTART_ONLY: &[(&str, &str)] = &[
     ("sip.phones.tcp", "a socket bound at start"),
     ("sip.trunk.udp", "a socket bound at start"),
     ("sip.trunk.tcp", "a socket bound at start"),
-    ("sip.phones.realm", "the phones' outstanding digest challenges are bound to it"),
-    ("sip.phones.nonce_ttl_secs", "the phones' outstanding digest challenges are bound to it"),
-    ("sip.phones.auth_algorithms", "the phones' outstanding digest challenges are bound to it"),
+    (
+        "sip.phones.realm",
+        "the phones' outstanding digest challenges are bound to it",
+    ),
+    (
+        "sip.phones.nonce_ttl_secs",
+        "the phones' outstanding digest challenges are bound to it",
+    ),
+    (
+        "sip.phones.auth_algorithms",
+        "the phones' outstanding digest challenges are bound to it",
+    ),
     ("http.listen", "a socket bound at start"),
     ("store.url", "the database is opened at start"),
     ("store.buffer", "the record writer is sized at start"),
     ("recordings.root", "recordings on record are found under it"),
-    ("recordings.emergency_root", "recordings on record are found under it"),
-    ("recordings.retention_days", "the retention sweep reads it at start"),
-    ("recordings.emergency_retention_days", "the retention sweep reads it at start"),
+    (
+        "recordings.emergency_root",
+        "recordings on record are found under it",
+    ),
+    (
+        "recordings.retention_days",
+        "the retention sweep reads it at start",
+    ),
+    (
+        "recordings.emergency_retention_days",
+        "the retention sweep reads it at start",
+    ),
     ("media", "the RTP ports and workers are set up at start"),
     ("media.rtp_port_min", "the RTP ports are bound at start"),
     ("media.rtp_port_max", "the RTP ports are bound at start"),
@@ -75,17 +93,29 @@ pub fn diff(old: &Config, new: &Config, file: &Path) -> Result<Vec<Change>, Conf
     let (o, n) = (to_json(old), to_json(new));
     for (key, why) in RESTART_ONLY {
         let pointer = format!("/{}", key.replace('.', "/"));
-        let (a, b) = (o.pointer(&pointer).unwrap_or(&Value::Null), n.pointer(&pointer).unwrap_or(&Value::Null));
+        let (a, b) = (
+            o.pointer(&pointer).unwrap_or(&Value::Null),
+            n.pointer(&pointer).unwrap_or(&Value::Null),
+        );
         if *key == "media" && a.is_null() != b.is_null() {
             let what = if a.is_null() { "added" } else { "removed" };
             return Err(restart(file, key, format!("[media] {what}: {why}")));
         }
         if *key != "media" && a != b {
-            return Err(restart(file, key, format!("changed from {} to {} ({why})", show(a), show(b))));
+            return Err(restart(
+                file,
+                key,
+                format!("changed from {} to {} ({why})", show(a), show(b)),
+            ));
         }
     }
     for (i, q) in new.queues.iter().enumerate() {
-        if let Some(was) = old.queues.iter().find(|o| o.name == q.name).filter(|o| o.class != q.class) {
+        if let Some(was) = old
+            .queues
+            .iter()
+            .find(|o| o.name == q.name)
+            .filter(|o| o.class != q.class)
+        {
             return Err(ConfigError {
                 file: file.to_path_buf(),
                 key: format!("queues[{i}].class"),
@@ -97,36 +127,79 @@ pub fn diff(old: &Config, new: &Config, file: &Path) -> Result<Vec<Change>, Conf
         }
     }
     let mut changes = Vec::new();
-    keyed(&mut changes, "line", by(&o["lines"], "number"), by(&n["lines"], "number"), |l| {
-        let mut d = format!("queue {}, class {}", show(&l["queue"]), show(&l["class"]));
-        if let Some(tag) = l["tag"].as_str() {
-            d.push_str(&format!(", tag {tag}"));
-        }
-        d
-    });
-    keyed(&mut changes, "queue", by(&o["queues"], "name"), by(&n["queues"], "name"), |q| {
-        format!("class {}, strategy {}", show(&q["class"]), show(&q["strategy"]))
-    });
+    keyed(
+        &mut changes,
+        "line",
+        by(&o["lines"], "number"),
+        by(&n["lines"], "number"),
+        |l| {
+            let mut d = format!("queue {}, class {}", show(&l["queue"]), show(&l["class"]));
+            if let Some(tag) = l["tag"].as_str() {
+                d.push_str(&format!(", tag {tag}"));
+            }
+            d
+        },
+    );
+    keyed(
+        &mut changes,
+        "queue",
+        by(&o["queues"], "name"),
+        by(&n["queues"], "name"),
+        |q| {
+            format!(
+                "class {}, strategy {}",
+                show(&q["class"]),
+                show(&q["strategy"])
+            )
+        },
+    );
     let seats = |c: &Config| -> BTreeMap<String, Value> {
-        c.all_seats().into_iter().map(|s| (s.extension.clone(), serde_json::to_value(s).unwrap_or_default())).collect()
+        c.all_seats()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.extension.clone(),
+                    serde_json::to_value(s).unwrap_or_default(),
+                )
+            })
+            .collect()
     };
-    keyed(&mut changes, "seat", seats(old), seats(new), |s| format!("queues {}", memberships(&s["queues"])));
-    let (Value::Object(os), Value::Object(ns)) = (&o, &n) else { return Ok(changes) };
+    keyed(&mut changes, "seat", seats(old), seats(new), |s| {
+        format!("queues {}", memberships(&s["queues"]))
+    });
+    let (Value::Object(os), Value::Object(ns)) = (&o, &n) else {
+        return Ok(changes);
+    };
     for (section, a) in os {
-        if matches!(section.as_str(), "lines" | "queues" | "seats" | "seat_ranges") {
+        if matches!(
+            section.as_str(),
+            "lines" | "queues" | "seats" | "seat_ranges"
+        ) {
             continue;
         }
         let b = ns.get(section).unwrap_or(&Value::Null);
         let item = format!("[{section}]");
         match (a.is_null(), b.is_null()) {
             (true, true) => {}
-            (true, false) => changes.push(Change { item, kind: ChangeKind::Added, detail: String::new() }),
-            (false, true) => changes.push(Change { item, kind: ChangeKind::Removed, detail: String::new() }),
+            (true, false) => changes.push(Change {
+                item,
+                kind: ChangeKind::Added,
+                detail: String::new(),
+            }),
+            (false, true) => changes.push(Change {
+                item,
+                kind: ChangeKind::Removed,
+                detail: String::new(),
+            }),
             (false, false) => {
                 let mut fields = Vec::new();
                 fields_changed(section, "", a, b, &mut fields);
                 if !fields.is_empty() {
-                    changes.push(Change { item, kind: ChangeKind::Changed, detail: fields.join(", ") });
+                    changes.push(Change {
+                        item,
+                        kind: ChangeKind::Changed,
+                        detail: fields.join(", "),
+                    });
                 }
             }
         }
@@ -135,7 +208,11 @@ pub fn diff(old: &Config, new: &Config, file: &Path) -> Result<Vec<Change>, Conf
 }
 
 fn restart(file: &Path, key: &str, what: String) -> ConfigError {
-    ConfigError { file: file.to_path_buf(), key: key.into(), reason: format!("{what}: this needs a restart of hotline") }
+    ConfigError {
+        file: file.to_path_buf(),
+        key: key.into(),
+        reason: format!("{what}: this needs a restart of hotline"),
+    }
 }
 
 fn to_json(c: &Config) -> Value {
@@ -149,21 +226,39 @@ fn by(list: &Value, key: &str) -> BTreeMap<String, Value> {
 }
 
 /// Additions, removals and changes between two keyed sets of `kind`.
-fn keyed(out: &mut Vec<Change>, kind: &str, old: BTreeMap<String, Value>, new: BTreeMap<String, Value>, describe: impl Fn(&Value) -> String) {
+fn keyed(
+    out: &mut Vec<Change>,
+    kind: &str,
+    old: BTreeMap<String, Value>,
+    new: BTreeMap<String, Value>,
+    describe: impl Fn(&Value) -> String,
+) {
     for (key, a) in &old {
         let item = format!("{kind} {key}");
         match new.get(key) {
-            None => out.push(Change { item, kind: ChangeKind::Removed, detail: String::new() }),
+            None => out.push(Change {
+                item,
+                kind: ChangeKind::Removed,
+                detail: String::new(),
+            }),
             Some(b) if a != b => {
                 let mut fields = Vec::new();
                 fields_changed(kind, "", a, b, &mut fields);
-                out.push(Change { item, kind: ChangeKind::Changed, detail: fields.join(", ") });
+                out.push(Change {
+                    item,
+                    kind: ChangeKind::Changed,
+                    detail: fields.join(", "),
+                });
             }
             Some(_) => {}
         }
     }
     for (key, b) in new.iter().filter(|(k, _)| !old.contains_key(*k)) {
-        out.push(Change { item: format!("{kind} {key}"), kind: ChangeKind::Added, detail: describe(b) });
+        out.push(Change {
+            item: format!("{kind} {key}"),
+            kind: ChangeKind::Added,
+            detail: describe(b),
+        });
     }
 }
 
@@ -176,15 +271,28 @@ fn fields_changed(section: &str, path: &str, a: &Value, b: &Value, out: &mut Vec
     if let (Value::Object(ao), Value::Object(bo)) = (a, b) {
         let keys: std::collections::BTreeSet<&String> = ao.keys().chain(bo.keys()).collect();
         for k in keys {
-            let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-            fields_changed(section, &sub, ao.get(k).unwrap_or(&Value::Null), bo.get(k).unwrap_or(&Value::Null), out);
+            let sub = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            fields_changed(
+                section,
+                &sub,
+                ao.get(k).unwrap_or(&Value::Null),
+                bo.get(k).unwrap_or(&Value::Null),
+                out,
+            );
         }
         return;
     }
     let last = path.rsplit('.').next().unwrap_or(path);
     if section == "http" && path == "tokens" {
         out.push(token_changes(a, b));
-    } else if ["password", "secret", "token"].iter().any(|s| last.contains(s)) {
+    } else if ["password", "secret", "token"]
+        .iter()
+        .any(|s| last.contains(s))
+    {
         out.push(format!("{path} (not shown)"));
     } else if last == "queues" {
         out.push(format!("{path} {} -> {}", memberships(a), memberships(b)));
@@ -204,7 +312,11 @@ fn token_changes(a: &Value, b: &Value) -> String {
             Some(_) => {}
         }
     }
-    said.extend(b.keys().filter(|n| !a.contains_key(*n)).map(|n| format!("token {n} added")));
+    said.extend(
+        b.keys()
+            .filter(|n| !a.contains_key(*n))
+            .map(|n| format!("token {n} added")),
+    );
     said.join(", ")
 }
 
@@ -218,7 +330,11 @@ fn memberships(v: &Value) -> String {
             _ => show(&m["queue"]),
         })
         .collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// A value as the log shows it: strings bare, `none` for null, long ones cut.
@@ -228,7 +344,11 @@ fn show(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if s.chars().count() > 80 { format!("{}...", s.chars().take(77).collect::<String>()) } else { s }
+    if s.chars().count() > 80 {
+        format!("{}...", s.chars().take(77).collect::<String>())
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]

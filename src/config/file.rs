@@ -68,7 +68,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { name: default_name(), advertise: None }
+        ServerConfig {
+            name: default_name(),
+            advertise: None,
+        }
     }
 }
 
@@ -221,7 +224,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: default_store_url(), buffer: default_store_buffer() }
+        StoreConfig {
+            url: default_store_url(),
+            buffer: default_store_buffer(),
+        }
     }
 }
 
@@ -246,7 +252,12 @@ pub struct RecordingsConfig {
 
 impl Default for RecordingsConfig {
     fn default() -> Self {
-        RecordingsConfig { root: default_recordings_root(), emergency_root: None, retention_days: 0, emergency_retention_days: 0 }
+        RecordingsConfig {
+            root: default_recordings_root(),
+            emergency_root: None,
+            retention_days: 0,
+            emergency_retention_days: 0,
+        }
     }
 }
 
@@ -263,7 +274,12 @@ impl RecordingsConfig {
     /// Every root, once.
     pub fn roots(&self) -> Vec<std::path::PathBuf> {
         let mut roots = vec![self.root.clone()];
-        roots.extend(self.emergency_root.iter().filter(|r| **r != self.root).cloned());
+        roots.extend(
+            self.emergency_root
+                .iter()
+                .filter(|r| **r != self.root)
+                .cloned(),
+        );
         roots
     }
 
@@ -426,7 +442,9 @@ impl MediaConfig {
     /// The RTP worker threads to start: `rtp_threads`, or one per core.
     pub fn rtp_threads(&self) -> usize {
         match self.rtp_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(Self::MAX_RTP_THREADS),
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(Self::MAX_RTP_THREADS),
             n => n,
         }
     }
@@ -651,7 +669,10 @@ fn fc_not_ready() -> String {
     "*14".into()
 }
 fn default_reasons() -> BTreeMap<String, String> {
-    [("9", "other")].into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+    [("9", "other")]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
 }
 fn default_report_timezone() -> String {
     "+08:00".into()

@@ -46,9 +46,8 @@ impl Config {
             key,
             reason,
         };
-        let de = toml::Deserializer::parse(text).map_err(|e| {
-            err("(syntax)".into(), e.to_string().trim().replace('\n', " "))
-        })?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| err("(syntax)".into(), e.to_string().trim().replace('\n', " ")))?;
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let reason = e.inner().message().trim().to_string();
@@ -58,7 +57,9 @@ impl Config {
             };
             err(if key == "." { "(file)".into() } else { key }, reason)
         })?;
-        config.validate().map_err(|(key, reason)| err(key, reason))?;
+        config
+            .validate()
+            .map_err(|(key, reason)| err(key, reason))?;
         Ok(config)
     }
 }

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 /// The engine config; `bound` holds the addresses actually bound (which
 /// differ from the file when it asks for port 0).
-pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> Result<EngineConfig, String> {
+pub fn engine_config(
+    c: &Config,
+    bound: &HashMap<(Side, Proto), SocketAddr>,
+) -> Result<EngineConfig, String> {
     let local = bound
         .iter()
         .map(|(k, addr)| {
@@ -35,14 +38,26 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
             .lines
             .iter()
             .map(|l| {
-                let line = Line { number: l.number.clone(), queue: l.queue.clone(), class: l.class, tag: l.tag.clone() };
+                let line = Line {
+                    number: l.number.clone(),
+                    queue: l.queue.clone(),
+                    class: l.class,
+                    tag: l.tag.clone(),
+                };
                 (l.number.clone(), line)
             })
             .collect(),
         seats: c
             .all_seats()
             .into_iter()
-            .map(|s| (s.extension, SeatCredentials { password: s.password }))
+            .map(|s| {
+                (
+                    s.extension,
+                    SeatCredentials {
+                        password: s.password,
+                    },
+                )
+            })
             .collect(),
         feature_codes: vec![
             (fc.login.clone(), FeatureCode::Login),
@@ -60,10 +75,20 @@ pub fn engine_config(c: &Config, bound: &HashMap<(Side, Proto), SocketAddr>) -> 
         auth: DigestAuthConfig {
             realm: c.sip.phones.realm.clone(),
             nonce_ttl: Duration::from_secs(c.sip.phones.nonce_ttl_secs),
-            algorithms: c.sip.phones.auth_algorithms.iter().filter_map(|a| Algorithm::from_token(a)).collect(),
+            algorithms: c
+                .sip
+                .phones
+                .auth_algorithms
+                .iter()
+                .filter_map(|a| Algorithm::from_token(a))
+                .collect(),
         },
         acd: acd_config(c),
-        reject_codes: c.queues.iter().map(|q| (q.name.clone(), q.reject_code)).collect(),
+        reject_codes: c
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.reject_code))
+            .collect(),
         timers: TimerConfig::default(),
         media: media_settings(c)?,
         outbound: outbound(c),
@@ -82,7 +107,12 @@ pub fn outbound(c: &Config) -> Option<crate::b2bua::Outbound> {
     let compiled: HashMap<&str, regex::Regex> = o
         .patterns
         .iter()
-        .filter_map(|(name, p)| Some((name.as_str(), regex::Regex::new(&super::validate::anchored(p)).ok()?)))
+        .filter_map(|(name, p)| {
+            Some((
+                name.as_str(),
+                regex::Regex::new(&super::validate::anchored(p)).ok()?,
+            ))
+        })
         .collect();
     let classes = c.seat_classes();
     let seats = c
@@ -90,7 +120,10 @@ pub fn outbound(c: &Config) -> Option<crate::b2bua::Outbound> {
         .into_iter()
         .map(|s| {
             let names = s.outbound.as_ref().unwrap_or(&o.default_allow);
-            let allowed = names.iter().filter_map(|n| Some((n.clone(), compiled.get(n.as_str())?.clone()))).collect();
+            let allowed = names
+                .iter()
+                .filter_map(|n| Some((n.clone(), compiled.get(n.as_str())?.clone())))
+                .collect();
             let class = classes.get(&s.extension).copied().unwrap_or_default();
             (s.extension, SeatOutbound { class, allowed })
         })
@@ -146,14 +179,22 @@ fn queue(q: &FileQueue) -> QueueConfig {
 
 /// The engine's media settings, with every prompt loaded; `None` without
 /// `[media]`.
-pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::MediaSettings>>, String> {
+pub fn media_settings(
+    c: &Config,
+) -> Result<Option<std::sync::Arc<crate::b2bua::MediaSettings>>, String> {
     use crate::b2bua::{Announcements, LineMedia, MediaSettings, QueueMedia};
     use crate::media::player::load_clip;
     let Some(m) = &c.media else { return Ok(None) };
     let load = |path: &std::path::Path| load_clip(path).map_err(|e| e.to_string());
     let mut lines = HashMap::new();
     for line in &c.lines {
-        lines.insert(line.number.clone(), LineMedia { welcome: load(&c.welcome_prompt(line))?, survey: line.survey });
+        lines.insert(
+            line.number.clone(),
+            LineMedia {
+                welcome: load(&c.welcome_prompt(line))?,
+                survey: line.survey,
+            },
+        );
     }
     let mut queues = HashMap::new();
     for q in &c.queues {
@@ -171,9 +212,16 @@ pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::
         queues.insert(q.name.clone(), media);
     }
     let announcements = if queues.values().any(|q| q.announce_every.is_some()) {
-        let clips = c.announcement_prompts().iter().map(|p| load(p)).collect::<Result<Vec<_>, _>>()?;
+        let clips = c
+            .announcement_prompts()
+            .iter()
+            .map(|p| load(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let (position, wait) = clips.split_at(11);
-        Some(Announcements { position: position.to_vec(), wait: wait.to_vec() })
+        Some(Announcements {
+            position: position.to_vec(),
+            wait: wait.to_vec(),
+        })
     } else {
         None
     };
@@ -185,7 +233,11 @@ pub fn media_settings(c: &Config) -> Result<Option<std::sync::Arc<crate::b2bua::
     };
     Ok(Some(std::sync::Arc::new(MediaSettings {
         ports: (m.rtp_port_min, m.rtp_port_max),
-        codecs: m.codecs.iter().filter_map(|n| crate::media::codec::Codec::from_name(n)).collect(),
+        codecs: m
+            .codecs
+            .iter()
+            .filter_map(|n| crate::media::codec::Codec::from_name(n))
+            .collect(),
         lines,
         queues,
         announcements,
@@ -207,7 +259,10 @@ pub fn report_settings(c: &Config) -> crate::reports::ReportSettings {
         queue_service_level_ms: c
             .queues
             .iter()
-            .filter_map(|q| q.service_level_secs.map(|s| (q.name.clone(), (s * 1000) as i64)))
+            .filter_map(|q| {
+                q.service_level_secs
+                    .map(|s| (q.name.clone(), (s * 1000) as i64))
+            })
             .collect(),
         seat_class: c.seat_classes().into_iter().collect(),
     }

@@ -65,7 +65,9 @@ impl Codec {
 
     /// The codec an `a=rtpmap` encoding name names (case-insensitive).
     pub fn from_name(name: &str) -> Option<Codec> {
-        Codec::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(name))
+        Codec::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
     }
 
     /// One code to a linear sample.
@@ -105,7 +107,9 @@ impl Codec {
     /// when the laws match).
     pub fn transcode_in_place(self, to: Codec, payload: &mut [u8]) {
         if let Some(table) = transcode_table(self, to) {
-            payload.iter_mut().for_each(|code| *code = table[*code as usize]);
+            payload
+                .iter_mut()
+                .for_each(|code| *code = table[*code as usize]);
         }
     }
 
@@ -135,8 +139,16 @@ const ULAW_CLIP: i32 = 32635;
 
 /// A linear sample to μ-law.
 pub const fn ulaw_encode(sample: i16) -> u8 {
-    let (magnitude, mask) = if sample < 0 { (-(sample as i32), 0x7F) } else { (sample as i32, 0xFF) };
-    let biased = if magnitude > ULAW_CLIP { ULAW_CLIP } else { magnitude } + ULAW_BIAS;
+    let (magnitude, mask) = if sample < 0 {
+        (-(sample as i32), 0x7F)
+    } else {
+        (sample as i32, 0xFF)
+    };
+    let biased = if magnitude > ULAW_CLIP {
+        ULAW_CLIP
+    } else {
+        magnitude
+    } + ULAW_BIAS;
     // biased is in 132..=32767: its top bit (7..=14) gives the segment.
     let segment = (31 - biased.leading_zeros() as i32) - 7;
     let mantissa = (biased >> (segment + 3)) & 0x0F;
@@ -148,7 +160,11 @@ const fn ulaw_decode_calc(code: u8) -> i16 {
     let code = !code;
     let segment = (code >> 4) & 0x07;
     let biased = ((((code & 0x0F) as i32) << 3) + ULAW_BIAS) << segment;
-    (if code & 0x80 != 0 { ULAW_BIAS - biased } else { biased - ULAW_BIAS }) as i16
+    (if code & 0x80 != 0 {
+        ULAW_BIAS - biased
+    } else {
+        biased - ULAW_BIAS
+    }) as i16
 }
 
 /// A linear sample to A-law.
@@ -156,10 +172,22 @@ pub const fn alaw_encode(sample: i16) -> u8 {
     // A-law works on 13 bits; negative values are folded so -1..-8 (like
     // 0..7) land in the first interval.
     let scaled = (sample >> 3) as i32;
-    let (magnitude, mask) = if scaled >= 0 { (scaled, 0xD5) } else { (-scaled - 1, 0x55) };
+    let (magnitude, mask) = if scaled >= 0 {
+        (scaled, 0xD5)
+    } else {
+        (-scaled - 1, 0x55)
+    };
     // magnitude is in 0..=4095; segments 0 and 1 share a step of 2.
-    let segment = if magnitude < 32 { 0 } else { (31 - magnitude.leading_zeros() as i32) - 4 };
-    let mantissa = if segment < 2 { (magnitude >> 1) & 0x0F } else { (magnitude >> segment) & 0x0F };
+    let segment = if magnitude < 32 {
+        0
+    } else {
+        (31 - magnitude.leading_zeros() as i32) - 4
+    };
+    let mantissa = if segment < 2 {
+        (magnitude >> 1) & 0x0F
+    } else {
+        (magnitude >> segment) & 0x0F
+    };
     (((segment << 4) | mantissa) ^ mask) as u8
 }
 
@@ -172,7 +200,11 @@ const fn alaw_decode_calc(code: u8) -> i16 {
         0 => step + 8,
         _ => (step + 0x108) << (segment - 1),
     };
-    (if code & 0x80 != 0 { magnitude } else { -magnitude }) as i16
+    (if code & 0x80 != 0 {
+        magnitude
+    } else {
+        -magnitude
+    }) as i16
 }
 
 /// A μ-law code to a linear sample.

@@ -41,7 +41,10 @@ pub enum MediaCmd {
     SetLeg(Leg, LegConfig),
     RemoveLeg(Leg),
     /// Prompts, then a loop; stops the bridge.
-    Play { clips: Vec<Clip>, then_loop: Option<Clip> },
+    Play {
+        clips: Vec<Clip>,
+        then_loop: Option<Clip>,
+    },
     /// Prompts breaking into the loop.
     Announce(Vec<Clip>),
     Bridge,
@@ -66,10 +69,20 @@ pub struct RecordingTarget {
 /// What a call's media reports.
 #[derive(Debug)]
 pub enum MediaEvent {
-    Dtmf { call: Arc<str>, leg: Leg, digit: char },
-    Played { call: Arc<str>, clip: Arc<str> },
+    Dtmf {
+        call: Arc<str>,
+        leg: Leg,
+        digit: char,
+    },
+    Played {
+        call: Arc<str>,
+        clip: Arc<str>,
+    },
     /// The caller's RTP stopped for the watched time.
-    Silent { call: Arc<str>, leg: Leg },
+    Silent {
+        call: Arc<str>,
+        leg: Leg,
+    },
     /// The media ended; its sockets are closed and its ports free again.
     Closed(Box<MediaClosed>),
 }
@@ -125,13 +138,19 @@ impl MediaHandle {
     /// Sends a command; false if the call's worker has stopped. Commands
     /// for a call already closed are dropped by the worker.
     pub fn send(&self, cmd: MediaCmd) -> bool {
-        self.0.link.send(Command::Cmd { key: self.0.key, cmd })
+        self.0.link.send(Command::Cmd {
+            key: self.0.key,
+            cmd,
+        })
     }
 }
 
 impl Drop for HandleInner {
     fn drop(&mut self) {
-        self.link.send(Command::Cmd { key: self.key, cmd: MediaCmd::Close });
+        self.link.send(Command::Cmd {
+            key: self.key,
+            cmd: MediaCmd::Close,
+        });
     }
 }
 
@@ -146,12 +165,18 @@ impl RtpWorkers {
     /// Starts `threads` workers (at least one); each call's recording goes
     /// to `recordings`, every call's events to `events`. Needs a tokio
     /// runtime (recordings are finished on it).
-    pub fn start(threads: usize, recordings: Recordings, events: mpsc::UnboundedSender<MediaEvent>) -> std::io::Result<RtpWorkers> {
+    pub fn start(
+        threads: usize,
+        recordings: Recordings,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> std::io::Result<RtpWorkers> {
         let rt = tokio::runtime::Handle::current();
         let mut links = Vec::new();
         for n in 0..threads.max(1) {
             let (worker, link) = Worker::new(recordings.clone(), events.clone(), rt.clone())?;
-            std::thread::Builder::new().name(format!("hotline-rtp-{n}")).spawn(move || worker.run())?;
+            std::thread::Builder::new()
+                .name(format!("hotline-rtp-{n}"))
+                .spawn(move || worker.run())?;
             links.push(link);
         }
         Ok(RtpWorkers { links, next_key: 0 })
@@ -165,11 +190,21 @@ impl RtpWorkers {
     /// Starts `call`'s media on the two legs' bound sockets, on the worker
     /// with the fewest calls.
     pub fn spawn(&mut self, call: Arc<str>, caller: LegSockets, agent: LegSockets) -> MediaHandle {
-        let link = self.links.iter().min_by_key(|l| l.calls.load(Ordering::Relaxed)).expect("at least one worker").clone();
+        let link = self
+            .links
+            .iter()
+            .min_by_key(|l| l.calls.load(Ordering::Relaxed))
+            .expect("at least one worker")
+            .clone();
         link.calls.fetch_add(1, Ordering::Relaxed);
         self.next_key += 1;
         let key = self.next_key;
-        link.send(Command::Open { key, call, caller, agent });
+        link.send(Command::Open {
+            key,
+            call,
+            caller,
+            agent,
+        });
         MediaHandle(Arc::new(HandleInner { key, link }))
     }
 }

@@ -21,7 +21,10 @@ pub struct Clip {
 
 impl Clip {
     pub fn new(name: &str, pcm: Vec<i16>) -> Clip {
-        Clip { name: name.into(), pcm: pcm.into() }
+        Clip {
+            name: name.into(),
+            pcm: pcm.into(),
+        }
     }
 
     pub fn duration_ms(&self) -> u64 {
@@ -39,16 +42,28 @@ pub enum ClipError {
     #[error(
         "{path}: is {rate} Hz, {channels} channel(s), {bits}-bit; prompts must be 8000 Hz mono 16-bit PCM (convert with: sox in.wav -r 8000 -c 1 -b 16 out.wav)"
     )]
-    Format { path: String, rate: u32, channels: u16, bits: u16 },
+    Format {
+        path: String,
+        rate: u32,
+        channels: u16,
+        bits: u16,
+    },
 }
 
 /// Reads a prompt: 8 kHz, mono, 16-bit PCM WAV.
 pub fn load_clip(path: &Path) -> Result<Clip, ClipError> {
     let shown = path.display().to_string();
-    let read = |source| ClipError::Read { path: shown.clone(), source };
+    let read = |source| ClipError::Read {
+        path: shown.clone(),
+        source,
+    };
     let reader = hound::WavReader::open(path).map_err(read)?;
     let spec = reader.spec();
-    if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+    if spec.sample_rate != 8000
+        || spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+    {
         return Err(ClipError::Format {
             path: shown,
             rate: spec.sample_rate,
@@ -56,7 +71,10 @@ pub fn load_clip(path: &Path) -> Result<Clip, ClipError> {
             bits: spec.bits_per_sample,
         });
     }
-    let pcm = reader.into_samples::<i16>().collect::<Result<Vec<_>, _>>().map_err(read)?;
+    let pcm = reader
+        .into_samples::<i16>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read)?;
     Ok(Clip::new(&shown, pcm))
 }
 
@@ -114,7 +132,8 @@ impl Player {
                 }
             } else if let Some(music) = self.looping.as_ref().filter(|m| !m.pcm.is_empty()) {
                 let take = (music.pcm.len() - self.loop_pos).min(FRAME - filled);
-                out[filled..filled + take].copy_from_slice(&music.pcm[self.loop_pos..self.loop_pos + take]);
+                out[filled..filled + take]
+                    .copy_from_slice(&music.pcm[self.loop_pos..self.loop_pos + take]);
                 filled += take;
                 self.loop_pos = (self.loop_pos + take) % music.pcm.len();
             } else {
@@ -143,14 +162,22 @@ mod tests {
         assert_eq!(f[159], 159);
         assert!(done.is_empty());
         p.next_frame(&mut f, &mut done);
-        assert_eq!((f[39], f[40]), (199, 1000), "the clip ends, the music starts in the same frame");
+        assert_eq!(
+            (f[39], f[40]),
+            (199, 1000),
+            "the clip ends, the music starts in the same frame"
+        );
         assert_eq!(done, vec![Arc::from("a")]);
         p.next_frame(&mut f, &mut done); // music 120..280
         p.interject(vec![ramp("b", 160, 500)]);
         p.next_frame(&mut f, &mut done);
         assert_eq!(f[0], 500);
         p.next_frame(&mut f, &mut done);
-        assert_eq!((f[0], f[19], f[20]), (1280, 1299, 1000), "the music resumes where it was and wraps");
+        assert_eq!(
+            (f[0], f[19], f[20]),
+            (1280, 1299, 1000),
+            "the music resumes where it was and wraps"
+        );
     }
 
     #[test]
@@ -169,10 +196,21 @@ mod tests {
         assert!(welcome.duration_ms() > 1000);
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("cd.wav");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 44100, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-        hound::WavWriter::create(&bad, spec).unwrap().finalize().unwrap();
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        hound::WavWriter::create(&bad, spec)
+            .unwrap()
+            .finalize()
+            .unwrap();
         let err = load_clip(&bad).unwrap_err().to_string();
-        assert!(err.contains("44100 Hz, 2 channel(s)") && err.contains("sox in.wav -r 8000"), "{err}");
+        assert!(
+            err.contains("44100 Hz, 2 channel(s)") && err.contains("sox in.wav -r 8000"),
+            "{err}"
+        );
         assert!(load_clip(&dir.path().join("missing.wav")).is_err());
     }
 }

@@ -20,12 +20,21 @@ impl PortPool {
     /// RTCP ports included: `max` is at least `min + 1`).
     pub fn new(min: u16, max: u16) -> PortPool {
         let min = min + min % 2;
-        PortPool { min, max, next: min, used: BTreeSet::new() }
+        PortPool {
+            min,
+            max,
+            next: min,
+            used: BTreeSet::new(),
+        }
     }
 
     /// How many RTP ports (legs) the range holds.
     pub fn capacity(&self) -> usize {
-        if self.max <= self.min { 0 } else { (self.max - self.min).div_ceil(2) as usize }
+        if self.max <= self.min {
+            0
+        } else {
+            (self.max - self.min).div_ceil(2) as usize
+        }
     }
 
     pub fn in_use(&self) -> usize {
@@ -37,7 +46,11 @@ impl PortPool {
         let n = self.capacity();
         for _ in 0..n {
             let port = self.next;
-            self.next = if port as u32 + 2 > self.max as u32 - 1 { self.min } else { port + 2 };
+            self.next = if port as u32 + 2 > self.max as u32 - 1 {
+                self.min
+            } else {
+                port + 2
+            };
             if self.used.insert(port) {
                 return Some(port);
             }

@@ -142,7 +142,13 @@ pub struct Aligner {
 
 impl Aligner {
     pub fn new(start: Instant) -> Aligner {
-        Aligner { start, next_frame: 0, sides: Default::default(), pauses: VecDeque::new(), end: None }
+        Aligner {
+            start,
+            next_frame: 0,
+            sides: Default::default(),
+            pauses: VecDeque::new(),
+            end: None,
+        }
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -151,7 +157,15 @@ impl Aligner {
     /// number and timestamp (8 kHz clock), and its audio decoded to 8 kHz
     /// linear PCM (any length). The SSRC tells a new stream on the same
     /// side. Ignored after [`Aligner::finish`].
-    pub fn push(&mut self, now: Instant, side: Side, ssrc: u32, rtp_seq: u16, rtp_ts: u32, pcm: &[i16]) {
+    pub fn push(
+        &mut self,
+        now: Instant,
+        side: Side,
+        ssrc: u32,
+        rtp_seq: u16,
+        rtp_ts: u32,
+        pcm: &[i16],
+    ) {
         if self.end.is_some() {
             return;
         }
@@ -195,7 +209,11 @@ impl Aligner {
         if self.end.is_some() {
             return;
         }
-        let last = self.sides.iter().map(|s| s.end).fold(self.position(now), u64::max);
+        let last = self
+            .sides
+            .iter()
+            .map(|s| s.end)
+            .fold(self.position(now), u64::max);
         let end = last.div_ceil(FRAME as u64) * FRAME as u64;
         self.end = Some(end);
         if let Some((_, to)) = self.pauses.back_mut()
@@ -217,11 +235,18 @@ impl Aligner {
         if !due {
             return None;
         }
-        let mut frame = StereoFrame { index: self.next_frame, samples: [0; 2 * FRAME] };
+        let mut frame = StereoFrame {
+            index: self.next_frame,
+            samples: [0; 2 * FRAME],
+        };
         // Pauses are rare: look at them per sample only when one touches the frame.
         let frame_end = base + FRAME as u64;
-        let pause_here = self.pauses.iter().any(|&(from, to)| from < frame_end && base < to);
-        let paused = |p: u64| pause_here && self.pauses.iter().any(|&(from, to)| from <= p && p < to);
+        let pause_here = self
+            .pauses
+            .iter()
+            .any(|&(from, to)| from < frame_end && base < to);
+        let paused =
+            |p: u64| pause_here && self.pauses.iter().any(|&(from, to)| from <= p && p < to);
         for (channel, side) in self.sides.iter_mut().enumerate() {
             let n = side.pending.len().min(FRAME);
             let mut pending = side.pending.drain(..n);

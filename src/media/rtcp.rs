@@ -29,7 +29,9 @@ use rtc_rtcp::packet::Packet;
 use rtc_rtcp::receiver_report::ReceiverReport;
 use rtc_rtcp::reception_report::ReceptionReport;
 use rtc_rtcp::sender_report::SenderReport;
-use rtc_rtcp::source_description::{SdesType, SourceDescription, SourceDescriptionChunk, SourceDescriptionItem};
+use rtc_rtcp::source_description::{
+    SdesType, SourceDescription, SourceDescriptionChunk, SourceDescriptionItem,
+};
 use shared::marshal::Marshal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,7 +72,10 @@ impl WallClock {
     pub fn ntp(&self, now: Instant) -> u64 {
         let t = match now.checked_duration_since(self.at) {
             Some(d) => self.wall + d,
-            None => self.wall.checked_sub(self.at.duration_since(now)).unwrap_or(UNIX_EPOCH),
+            None => self
+                .wall
+                .checked_sub(self.at.duration_since(now))
+                .unwrap_or(UNIX_EPOCH),
         };
         let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs() + NTP_UNIX_OFFSET;
@@ -172,7 +177,12 @@ impl Rtcp {
 
     /// The compound report due at `now` (none before its time); the next
     /// one is then scheduled.
-    pub fn poll_report(&mut self, now: Instant, sent: &Sent, source: Option<&RxSource>) -> Option<Vec<u8>> {
+    pub fn poll_report(
+        &mut self,
+        now: Instant,
+        sent: &Sent,
+        source: Option<&RxSource>,
+    ) -> Option<Vec<u8>> {
         if now < self.next {
             return None;
         }
@@ -209,7 +219,9 @@ impl Rtcp {
             return false;
         }
         let mut buf = data;
-        let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut buf) else { return false };
+        let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut buf) else {
+            return false;
+        };
         self.stats.received += 1;
         for p in &packets {
             let any = p.as_any();
@@ -227,9 +239,15 @@ impl Rtcp {
 
     /// The peer's report blocks: the one about hotline's stream counts.
     fn reception(&mut self, now: Instant, reports: &[ReceptionReport]) {
-        let Some(r) = reports.iter().find(|r| r.ssrc == self.ssrc) else { return };
+        let Some(r) = reports.iter().find(|r| r.ssrc == self.ssrc) else {
+            return;
+        };
         let lost = r.total_lost & 0x00FF_FFFF;
-        let lost = if lost & 0x0080_0000 != 0 { lost as i64 - 0x0100_0000 } else { lost as i64 };
+        let lost = if lost & 0x0080_0000 != 0 {
+            lost as i64 - 0x0100_0000
+        } else {
+            lost as i64
+        };
         self.stats.remote_fraction_lost = Some(r.fraction_lost as f64 / 256.0);
         self.stats.remote_lost = Some(lost);
         self.stats.remote_jitter_ms = Some(r.jitter as f64 * 1000.0 / self.clock_rate as f64);
@@ -255,8 +273,17 @@ impl Rtcp {
         REPORT_INTERVAL.mul_f64(0.5 + unit)
     }
 
-    fn compound(&mut self, now: Instant, sent: &Sent, source: Option<&RxSource>, bye: bool) -> Option<Vec<u8>> {
-        let reports: Vec<ReceptionReport> = source.map(|s| self.report_block(now, s)).into_iter().collect();
+    fn compound(
+        &mut self,
+        now: Instant,
+        sent: &Sent,
+        source: Option<&RxSource>,
+        bye: bool,
+    ) -> Option<Vec<u8>> {
+        let reports: Vec<ReceptionReport> = source
+            .map(|s| self.report_block(now, s))
+            .into_iter()
+            .collect();
         let is_sender = sent.packets > self.sent_marks[0];
         self.sent_marks = [self.sent_marks[1], sent.packets];
         let first: Box<dyn Packet> = match sent.rtp_time {
@@ -274,17 +301,27 @@ impl Rtcp {
                     profile_extensions: Bytes::new(),
                 })
             }
-            _ => Box::new(ReceiverReport { ssrc: self.ssrc, reports, profile_extensions: Bytes::new() }),
+            _ => Box::new(ReceiverReport {
+                ssrc: self.ssrc,
+                reports,
+                profile_extensions: Bytes::new(),
+            }),
         };
         let sdes = SourceDescription {
             chunks: vec![SourceDescriptionChunk {
                 source: self.ssrc,
-                items: vec![SourceDescriptionItem { sdes_type: SdesType::SdesCname, text: self.cname.clone() }],
+                items: vec![SourceDescriptionItem {
+                    sdes_type: SdesType::SdesCname,
+                    text: self.cname.clone(),
+                }],
             }],
         };
         let mut packets: Vec<Box<dyn Packet>> = vec![first, Box::new(sdes)];
         if bye {
-            packets.push(Box::new(Goodbye { sources: vec![self.ssrc], reason: Bytes::from_static(BYE_REASON) }));
+            packets.push(Box::new(Goodbye {
+                sources: vec![self.ssrc],
+                reason: Bytes::from_static(BYE_REASON),
+            }));
         }
         let data = CompoundPacket(packets).marshal().ok()?;
         self.stats.sent += 1;
@@ -300,12 +337,16 @@ impl Rtcp {
         self.prior = Some((s.ssrc, s.expected, s.received));
         let expected_interval = s.expected.saturating_sub(exp_prior) as i64;
         let lost_interval = expected_interval - s.received.saturating_sub(rec_prior) as i64;
-        let fraction_lost =
-            if expected_interval == 0 || lost_interval <= 0 { 0 } else { ((lost_interval << 8) / expected_interval).min(255) as u8 };
+        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / expected_interval).min(255) as u8
+        };
         let lost = (s.expected as i64 - s.received as i64).clamp(-0x80_0000, 0x7F_FFFF);
         let (lsr, dlsr) = match self.last_sr {
             Some((lsr, at)) => {
-                let delay = now.saturating_duration_since(at).as_micros() as u64 * 65536 / 1_000_000;
+                let delay =
+                    now.saturating_duration_since(at).as_micros() as u64 * 65536 / 1_000_000;
                 (lsr, delay.min(u32::MAX as u64) as u32)
             }
             None => (0, 0),

@@ -69,7 +69,15 @@ pub struct OutStream {
 
 impl OutStream {
     pub fn new(ssrc: u32, seq: u16, ts: u32) -> OutStream {
-        OutStream { ssrc, seq, ts, last_at: None, source: None, packets: 0, octets: 0 }
+        OutStream {
+            ssrc,
+            seq,
+            ts,
+            last_at: None,
+            source: None,
+            packets: 0,
+            octets: 0,
+        }
     }
 
     pub fn ssrc(&self) -> u32 {
@@ -81,7 +89,8 @@ impl OutStream {
     /// RTCP sender report. `None` before the first packet.
     pub fn rtp_time_at(&self, now: Instant, clock_rate: u32) -> Option<u32> {
         let at = self.last_at?;
-        let ticks = now.saturating_duration_since(at).as_micros() as u64 * clock_rate as u64 / 1_000_000;
+        let ticks =
+            now.saturating_duration_since(at).as_micros() as u64 * clock_rate as u64 / 1_000_000;
         Some(self.ts.wrapping_add(ticks as u32))
     }
 
@@ -102,27 +111,71 @@ impl OutStream {
     pub fn generated(&mut self, now: Instant, pt: u8, payload: &[u8], out: &mut Vec<u8>) -> usize {
         let marker = self.source.take().is_some() || self.last_at.is_none();
         let ts = self.next_ts(now);
-        let seq = if self.last_at.is_none() { self.seq } else { self.seq.wrapping_add(1) };
+        let seq = if self.last_at.is_none() {
+            self.seq
+        } else {
+            self.seq.wrapping_add(1)
+        };
         self.write(now, pt, marker, seq, ts, payload, out)
     }
 
     /// Writes a relayed packet (its source's `seq`, `ts`, `ssrc`) into
     /// `out`, mapped onto this stream; returns its length.
-    pub fn relayed(&mut self, now: Instant, pt: u8, marker: bool, src: Received, payload: &[u8], out: &mut Vec<u8>) -> usize {
+    pub fn relayed(
+        &mut self,
+        now: Instant,
+        pt: u8,
+        marker: bool,
+        src: Received,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> usize {
         let (seq_off, ts_off) = match self.source {
             Some((ssrc, so, to)) if ssrc == src.ssrc => (so, to),
             _ => {
-                let seq = if self.last_at.is_none() { self.seq } else { self.seq.wrapping_add(1) };
-                let offs = (seq.wrapping_sub(src.seq), self.next_ts(now).wrapping_sub(src.ts));
+                let seq = if self.last_at.is_none() {
+                    self.seq
+                } else {
+                    self.seq.wrapping_add(1)
+                };
+                let offs = (
+                    seq.wrapping_sub(src.seq),
+                    self.next_ts(now).wrapping_sub(src.ts),
+                );
                 self.source = Some((src.ssrc, offs.0, offs.1));
-                return self.write(now, pt, true, seq, src.ts.wrapping_add(offs.1), payload, out);
+                return self.write(
+                    now,
+                    pt,
+                    true,
+                    seq,
+                    src.ts.wrapping_add(offs.1),
+                    payload,
+                    out,
+                );
             }
         };
-        self.write(now, pt, marker, src.seq.wrapping_add(seq_off), src.ts.wrapping_add(ts_off), payload, out)
+        self.write(
+            now,
+            pt,
+            marker,
+            src.seq.wrapping_add(seq_off),
+            src.ts.wrapping_add(ts_off),
+            payload,
+            out,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn write(&mut self, now: Instant, pt: u8, marker: bool, seq: u16, ts: u32, payload: &[u8], out: &mut Vec<u8>) -> usize {
+    fn write(
+        &mut self,
+        now: Instant,
+        pt: u8,
+        marker: bool,
+        seq: u16,
+        ts: u32,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> usize {
         // Sequence and timestamp only move forward from hotline's view:
         // a reordered relayed packet keeps its own numbers but does not
         // pull the stream back.
@@ -249,7 +302,15 @@ mod tests {
     use super::*;
 
     fn rx(seq: u16, ts: u32, ssrc: u32) -> Received {
-        Received { pt: 8, marker: false, seq, ts, ssrc, payload_at: 12, payload_len: 160 }
+        Received {
+            pt: 8,
+            marker: false,
+            seq,
+            ts,
+            ssrc,
+            payload_at: 12,
+            payload_len: 160,
+        }
     }
 
     #[test]
@@ -259,11 +320,17 @@ mod tests {
         let t0 = Instant::now();
         s.generated(t0, 8, &[0xD5; 160], &mut buf);
         let p = parse(&buf).unwrap();
-        assert_eq!((p.pt, p.seq, p.ts, p.ssrc, p.marker, p.payload_len), (8, 100, 8000, 0xABCD, true, 160));
+        assert_eq!(
+            (p.pt, p.seq, p.ts, p.ssrc, p.marker, p.payload_len),
+            (8, 100, 8000, 0xABCD, true, 160)
+        );
         s.generated(t0 + Duration::from_millis(20), 8, &[0xD5; 160], &mut buf);
         let p = parse(&buf).unwrap();
         assert_eq!((p.seq, p.ts, p.marker), (101, 8160, false));
-        assert!(parse(&[0x80, 200, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]).is_none(), "RTCP is not RTP");
+        assert!(
+            parse(&[0x80, 200, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]).is_none(),
+            "RTCP is not RTP"
+        );
         assert!(parse(b"garbage").is_none());
     }
 
@@ -278,11 +345,25 @@ mod tests {
             s.generated(ms(i * 20), 0, &[0xFF; 160], &mut buf);
         }
         // ...then the agent's stream, with its own numbers.
-        s.relayed(ms(1000), 0, false, rx(7000, 123_456, 9), &[1; 160], &mut buf);
+        s.relayed(
+            ms(1000),
+            0,
+            false,
+            rx(7000, 123_456, 9),
+            &[1; 160],
+            &mut buf,
+        );
         let a = parse(&buf).unwrap();
         assert_eq!((a.seq, a.ts, a.ssrc, a.marker), (550, 8000, 1, true));
         // A lost packet (7001) stays a gap; the spacing is the source's.
-        s.relayed(ms(1045), 0, false, rx(7002, 123_776, 9), &[1; 160], &mut buf);
+        s.relayed(
+            ms(1045),
+            0,
+            false,
+            rx(7002, 123_776, 9),
+            &[1; 160],
+            &mut buf,
+        );
         let b = parse(&buf).unwrap();
         assert_eq!((b.seq, b.ts, b.marker), (552, 8320, false));
         // Music again: after the last packet, by wall clock.
@@ -304,7 +385,11 @@ mod tests {
         assert_eq!(t.stats().lost, 1);
         assert_eq!(t.stats().jitter_ms, 0.0, "perfect spacing has no jitter");
         t.packet(at(5 * 20 + 16), &rx(3, 5 * 160, 5), 8000);
-        assert!((t.stats().jitter_ms - 1.0).abs() < 1e-9, "a 16 ms late packet adds 16/16 ms: {}", t.stats().jitter_ms);
+        assert!(
+            (t.stats().jitter_ms - 1.0).abs() < 1e-9,
+            "a 16 ms late packet adds 16/16 ms: {}",
+            t.stats().jitter_ms
+        );
         // A new stream keeps the earlier loss.
         t.packet(at(200), &rx(10, 0, 6), 8000);
         t.packet(at(240), &rx(12, 320, 6), 8000);

@@ -60,7 +60,9 @@ pub enum SdpError {
     #[error("the audio stream is disabled (port 0)")]
     Disabled,
     /// None of the payload types the peer lists is a codec hotline takes.
-    #[error("no common audio codec: the peer lists payload types {offered:?}, hotline takes {supported}")]
+    #[error(
+        "no common audio codec: the peer lists payload types {offered:?}, hotline takes {supported}"
+    )]
     NoCommonCodec { offered: Vec<u8>, supported: String },
 }
 
@@ -194,14 +196,24 @@ pub struct Negotiated {
 pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
     let desc = SessionDescription::unmarshal(&mut std::io::Cursor::new(text.as_bytes()))
         .map_err(|e| SdpError::Syntax(e.to_string()))?;
-    let audio: Vec<(usize, &MediaDescription)> =
-        desc.media_descriptions.iter().enumerate().filter(|(_, m)| m.media_name.media == "audio").collect();
+    let audio: Vec<(usize, &MediaDescription)> = desc
+        .media_descriptions
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.media_name.media == "audio")
+        .collect();
     let Some(&(audio_index, md)) = audio.iter().find(|(_, m)| proto(m) == PROFILE) else {
-        return Err(audio.first().map_or(SdpError::NoAudio, |(_, m)| SdpError::Transport(proto(m))));
+        return Err(audio
+            .first()
+            .map_or(SdpError::NoAudio, |(_, m)| SdpError::Transport(proto(m))));
     };
-    let port = u16::try_from(md.media_name.port.value).map_err(|_| SdpError::Syntax("m= port".into()))?;
+    let port =
+        u16::try_from(md.media_name.port.value).map_err(|_| SdpError::Syntax("m= port".into()))?;
 
-    let connection = md.connection_information.as_ref().or(desc.connection_information.as_ref());
+    let connection = md
+        .connection_information
+        .as_ref()
+        .or(desc.connection_information.as_ref());
     let ip = match connection.and_then(|c| c.address.as_ref().map(|a| (c, a))) {
         Some((c, a)) => connection_ip(&c.address_type, &a.address)?,
         None if port == 0 => Ipv4Addr::UNSPECIFIED.into(),
@@ -216,7 +228,10 @@ pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
         .filter_map(|f| f.parse::<u8>().ok().filter(|pt| *pt < 128))
         .map(|pt| {
             let codec = match rtpmaps.get(&pt).filter(|c| !c.name.is_empty()) {
-                Some(c) if c.clock_rate == 8000 && matches!(c.encoding_parameters.as_str(), "" | "1") => {
+                Some(c)
+                    if c.clock_rate == 8000
+                        && matches!(c.encoding_parameters.as_str(), "" | "1") =>
+                {
                     Codec::from_name(&c.name)
                 }
                 Some(_) => None,
@@ -226,7 +241,9 @@ pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
         })
         .collect();
     let telephone_event = formats.iter().map(|f| f.pt).find(|pt| {
-        rtpmaps.get(pt).is_some_and(|c| c.name.eq_ignore_ascii_case("telephone-event") && c.clock_rate == 8000)
+        rtpmaps
+            .get(pt)
+            .is_some_and(|c| c.name.eq_ignore_ascii_case("telephone-event") && c.clock_rate == 8000)
     });
 
     let ptime = md
@@ -236,7 +253,10 @@ pub fn parse(text: &str) -> Result<RemoteMedia, SdpError> {
         .and_then(|v| v.trim().parse::<u32>().ok())
         .filter(|p| *p > 0)
         .unwrap_or(DEFAULT_PTIME);
-    let rtcp = md.attribute("rtcp").flatten().and_then(|v| rtcp_attribute(v, ip));
+    let rtcp = md
+        .attribute("rtcp")
+        .flatten()
+        .and_then(|v| rtcp_attribute(v, ip));
     let direction = if port == 0 {
         Direction::Inactive
     } else {
@@ -313,7 +333,11 @@ pub fn negotiate(offer: &RemoteMedia, supported: &[Codec]) -> Result<Negotiated,
     let Some((pt, codec)) = offer.codecs().find(|(_, c)| supported.contains(c)) else {
         return Err(SdpError::NoCommonCodec {
             offered: offer.formats.iter().map(|f| f.pt).collect(),
-            supported: supported.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
+            supported: supported
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     };
     Ok(Negotiated {
@@ -357,35 +381,66 @@ pub fn build_answer(
 ) -> String {
     let n = negotiated;
     let mut media: Vec<MediaDescription> = n.declined.iter().map(declined_section).collect();
-    let audio = audio_section(local.port(), &[(n.pt, n.codec)], n.telephone_event, n.ptime, direction);
+    let audio = audio_section(
+        local.port(),
+        &[(n.pt, n.codec)],
+        n.telephone_event,
+        n.ptime,
+        direction,
+    );
     media.insert(n.audio_index.min(media.len()), audio);
     session(local.ip(), session_id, version, media)
 }
 
-fn audio_section(port: u16, formats: &[(u8, Codec)], te: Option<u8>, ptime: u32, dir: Direction) -> MediaDescription {
+fn audio_section(
+    port: u16,
+    formats: &[(u8, Codec)],
+    te: Option<u8>,
+    ptime: u32,
+    dir: Direction,
+) -> MediaDescription {
     let mut md = MediaDescription {
         media_name: MediaName {
             media: "audio".into(),
-            port: RangedPort { value: port as isize, range: None },
+            port: RangedPort {
+                value: port as isize,
+                range: None,
+            },
             protos: PROFILE.split('/').map(String::from).collect(),
             formats: Vec::new(),
         },
         ..Default::default()
     };
     for &(pt, codec) in formats {
-        md = md.with_codec(pt, codec.name().into(), codec.clock_rate(), 0, String::new());
+        md = md.with_codec(
+            pt,
+            codec.name().into(),
+            codec.clock_rate(),
+            0,
+            String::new(),
+        );
     }
     if let Some(te) = te {
-        md = md.with_codec(te, "telephone-event".into(), 8000, 0, TELEPHONE_EVENTS.into());
+        md = md.with_codec(
+            te,
+            "telephone-event".into(),
+            8000,
+            0,
+            TELEPHONE_EVENTS.into(),
+        );
     }
-    md.with_value_attribute("ptime".into(), ptime.to_string()).with_property_attribute(dir.as_str().into())
+    md.with_value_attribute("ptime".into(), ptime.to_string())
+        .with_property_attribute(dir.as_str().into())
 }
 
 fn declined_section(stream: &DeclinedStream) -> MediaDescription {
     MediaDescription {
         media_name: MediaName {
             media: stream.media.clone(),
-            port: RangedPort { value: 0, range: None },
+            port: RangedPort {
+                value: 0,
+                range: None,
+            },
             protos: stream.proto.split('/').map(String::from).collect(),
             formats: vec![stream.format.clone()],
         },
@@ -409,9 +464,19 @@ fn session(ip: IpAddr, session_id: u64, version: u64, media: Vec<MediaDescriptio
         connection_information: Some(ConnectionInformation {
             network_type: "IN".into(),
             address_type: address_type.into(),
-            address: Some(Address { address: ip.to_string(), ttl: None, range: None }),
+            address: Some(Address {
+                address: ip.to_string(),
+                ttl: None,
+                range: None,
+            }),
         }),
-        time_descriptions: vec![TimeDescription { timing: Timing { start_time: 0, stop_time: 0 }, repeat_times: Vec::new() }],
+        time_descriptions: vec![TimeDescription {
+            timing: Timing {
+                start_time: 0,
+                stop_time: 0,
+            },
+            repeat_times: Vec::new(),
+        }],
         media_descriptions: media,
         ..Default::default()
     }

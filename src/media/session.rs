@@ -106,9 +106,17 @@ pub struct LegConfig {
 pub enum Output {
     /// Send `data` from the leg's port to `to`. Hand `data` back with
     /// [`Session::recycle`] once sent: the next packet is built in it.
-    Transmit { leg: Leg, to: SocketAddr, data: Vec<u8> },
+    Transmit {
+        leg: Leg,
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
     /// Send the RTCP packet `data` from the leg's RTCP port (RTP + 1) to `to`.
-    TransmitRtcp { leg: Leg, to: SocketAddr, data: Vec<u8> },
+    TransmitRtcp {
+        leg: Leg,
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
     /// A DTMF digit ended on a leg (RFC 4733 event with the end bit).
     Dtmf { leg: Leg, digit: char },
     /// A prompt played to its end.
@@ -150,18 +158,25 @@ impl LegState {
     /// Where the SDP says RTCP goes: `a=rtcp:`, else the RTP port + 1.
     fn rtcp_sdp(&self) -> SocketAddr {
         let r = self.config.remote;
-        self.config.rtcp.unwrap_or_else(|| SocketAddr::new(r.ip(), r.port().wrapping_add(1)))
+        self.config
+            .rtcp
+            .unwrap_or_else(|| SocketAddr::new(r.ip(), r.port().wrapping_add(1)))
     }
 
     /// Where RTCP goes now; `None` while the peer names no address (a
     /// disabled stream, RFC 2543 hold) and has sent no RTCP.
     fn rtcp_to(&self) -> Option<SocketAddr> {
-        let sdp = Some(self.rtcp_sdp()).filter(|a| !a.ip().is_unspecified() && self.config.remote.port() != 0);
+        let sdp = Some(self.rtcp_sdp())
+            .filter(|a| !a.ip().is_unspecified() && self.config.remote.port() != 0);
         self.rtcp_latched.or(sdp)
     }
 
     fn sent(&self, now: Instant) -> Sent {
-        Sent { packets: self.out.packets, octets: self.out.octets, rtp_time: self.out.rtp_time_at(now, CLOCK_RATE) }
+        Sent {
+            packets: self.out.packets,
+            octets: self.out.octets,
+            rtp_time: self.out.rtp_time_at(now, CLOCK_RATE),
+        }
     }
 }
 
@@ -185,7 +200,10 @@ pub struct Session {
     /// Packet buffers and frames handed back by the driver, reused so that
     /// relaying a packet allocates nothing.
     spare: Vec<Vec<u8>>,
-    #[expect(clippy::vec_box, reason = "the boxes themselves are reused: Output::Frame carries one")]
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes themselves are reused: Output::Frame carries one"
+    )]
     spare_frames: Vec<Box<StereoFrame>>,
     /// Report the caller's RTP stopping for this long (once per stop).
     silence: Option<Duration>,
@@ -284,11 +302,14 @@ impl Session {
     }
 
     fn say_bye(&mut self, now: Instant, leg: Leg) {
-        let Some(state) = self.legs[leg.index()].as_mut() else { return };
+        let Some(state) = self.legs[leg.index()].as_mut() else {
+            return;
+        };
         let Some(to) = state.rtcp_to() else { return };
         let sent = state.sent(now);
         if let Some(data) = state.rtcp.bye(now, &sent, state.rx.source().as_ref()) {
-            self.outputs.push_back(Output::TransmitRtcp { leg, to, data });
+            self.outputs
+                .push_back(Output::TransmitRtcp { leg, to, data });
         }
     }
 
@@ -345,7 +366,9 @@ impl Session {
     /// The leg's statistics; for a removed leg (an agent who hung up
     /// first), its last ones.
     pub fn stats(&self, leg: Leg) -> Option<LegStats> {
-        let Some(s) = self.legs[leg.index()].as_ref() else { return self.removed[leg.index()].clone() };
+        let Some(s) = self.legs[leg.index()].as_ref() else {
+            return self.removed[leg.index()].clone();
+        };
         Some(LegStats {
             codec: s.config.codec.name(),
             received: s.rx.stats().clone(),
@@ -364,14 +387,22 @@ impl Session {
     pub fn handle_packet(&mut self, now: Instant, leg: Leg, from: SocketAddr, data: &[u8]) {
         let Some(rx) = rtp::parse(data) else { return };
         let since = now.saturating_duration_since(self.start);
-        let Some(state) = self.legs[leg.index()].as_mut() else { return };
+        let Some(state) = self.legs[leg.index()].as_mut() else {
+            return;
+        };
         // Latch: the address the SDP names at once (a phone that just took
         // the leg over beats the trailing packets of the one it replaced),
         // else the first source, or a new one once the old went silent.
         match state.latched {
             Some(src) if src == from => {}
             _ if from == state.config.remote => state.latched = Some(from),
-            Some(_) if state.last_rx.is_some_and(|t| now.saturating_duration_since(t) < RELATCH_AFTER) => return,
+            Some(_)
+                if state
+                    .last_rx
+                    .is_some_and(|t| now.saturating_duration_since(t) < RELATCH_AFTER) =>
+            {
+                return;
+            }
             _ => state.latched = Some(from),
         }
         state.last_rx = Some(now);
@@ -409,11 +440,15 @@ impl Session {
     /// What does not parse as RTCP is dropped; so is RTCP from a second
     /// source while the latched one still reports.
     pub fn handle_rtcp(&mut self, now: Instant, leg: Leg, from: SocketAddr, data: &[u8]) {
-        let Some(state) = self.legs[leg.index()].as_mut() else { return };
+        let Some(state) = self.legs[leg.index()].as_mut() else {
+            return;
+        };
         let take = match state.rtcp_latched {
             Some(src) if src == from => true,
             _ if from == state.rtcp_sdp() => true,
-            Some(_) => state.rtcp_last_rx.is_none_or(|t| now.saturating_duration_since(t) >= RTCP_RELATCH_AFTER),
+            Some(_) => state
+                .rtcp_last_rx
+                .is_none_or(|t| now.saturating_duration_since(t) >= RTCP_RELATCH_AFTER),
             None => true,
         };
         if take && state.rtcp.handle(now, data) {
@@ -425,14 +460,20 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(at) = self.next_tick.filter(|t| *t <= now) {
             self.play_frame(at);
-            self.next_tick = if self.player.active() && !self.bridged { Some(at + TICK) } else { None };
+            self.next_tick = if self.player.active() && !self.bridged {
+                Some(at + TICK)
+            } else {
+                None
+            };
         }
         if self.silence_deadline().is_some_and(|at| at <= now) {
             self.silence_reported = true;
             self.outputs.push_back(Output::Silent(Leg::Caller));
         }
         for leg in [Leg::Caller, Leg::Agent] {
-            let Some(state) = self.legs[leg.index()].as_mut() else { continue };
+            let Some(state) = self.legs[leg.index()].as_mut() else {
+                continue;
+            };
             if state.rtcp.poll_timeout() > now {
                 continue;
             }
@@ -441,8 +482,12 @@ impl Session {
                 continue;
             };
             let sent = state.sent(now);
-            if let Some(data) = state.rtcp.poll_report(now, &sent, state.rx.source().as_ref()) {
-                self.outputs.push_back(Output::TransmitRtcp { leg, to, data });
+            if let Some(data) = state
+                .rtcp
+                .poll_report(now, &sent, state.rx.source().as_ref())
+            {
+                self.outputs
+                    .push_back(Output::TransmitRtcp { leg, to, data });
             }
         }
         self.drain_recorder(now);
@@ -468,13 +513,23 @@ impl Session {
     }
 
     fn packet_buffer(spare: &mut Vec<Vec<u8>>) -> Vec<u8> {
-        spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY))
+        spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY))
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let rec = self.recorder.as_ref().and_then(Aligner::poll_timeout);
-        let rtcp = self.legs.iter().flatten().map(|l| l.rtcp.poll_timeout()).min();
-        [self.next_tick, rec, rtcp, self.silence_deadline()].into_iter().flatten().min()
+        let rtcp = self
+            .legs
+            .iter()
+            .flatten()
+            .map(|l| l.rtcp.poll_timeout())
+            .min();
+        [self.next_tick, rec, rtcp, self.silence_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn arm_tick(&mut self, now: Instant) {
@@ -491,24 +546,50 @@ impl Session {
             self.outputs.push_back(Output::Played(name));
         }
         if let Some(r) = &mut self.recorder {
-            r.push(at, Side::Agent, 0x686F_746C, self.gen_seq, self.gen_ts, &frame);
+            r.push(
+                at,
+                Side::Agent,
+                0x686F_746C,
+                self.gen_seq,
+                self.gen_ts,
+                &frame,
+            );
         }
         self.gen_seq = self.gen_seq.wrapping_add(1);
         self.gen_ts = self.gen_ts.wrapping_add(FRAME as u32);
-        let Some(caller) = self.legs[Leg::Caller.index()].as_mut() else { return };
+        let Some(caller) = self.legs[Leg::Caller.index()].as_mut() else {
+            return;
+        };
         if !caller.config.send {
             return;
         }
-        let Some(to) = caller.latched.or(Some(caller.config.remote)) else { return };
+        let Some(to) = caller.latched.or(Some(caller.config.remote)) else {
+            return;
+        };
         self.payload.clear();
         caller.config.codec.encode(&frame, &mut self.payload);
         let mut data = Self::packet_buffer(&mut self.spare);
-        caller.out.generated(at, caller.config.pt, &self.payload, &mut data);
-        self.outputs.push_back(Output::Transmit { leg: Leg::Caller, to, data });
+        caller
+            .out
+            .generated(at, caller.config.pt, &self.payload, &mut data);
+        self.outputs.push_back(Output::Transmit {
+            leg: Leg::Caller,
+            to,
+            data,
+        });
     }
 
-    fn relay_audio(&mut self, now: Instant, from: Leg, rx: rtp::Received, codec: Codec, payload: &[u8]) {
-        let Some(to_leg) = self.legs[from.other().index()].as_mut() else { return };
+    fn relay_audio(
+        &mut self,
+        now: Instant,
+        from: Leg,
+        rx: rtp::Received,
+        codec: Codec,
+        payload: &[u8],
+    ) {
+        let Some(to_leg) = self.legs[from.other().index()].as_mut() else {
+            return;
+        };
         if !to_leg.config.send {
             return;
         }
@@ -521,17 +602,33 @@ impl Session {
             &self.payload
         };
         let mut data = Self::packet_buffer(&mut self.spare);
-        to_leg.out.relayed(now, to_leg.config.pt, rx.marker, rx, body, &mut data);
-        self.outputs.push_back(Output::Transmit { leg: from.other(), to, data });
+        to_leg
+            .out
+            .relayed(now, to_leg.config.pt, rx.marker, rx, body, &mut data);
+        self.outputs.push_back(Output::Transmit {
+            leg: from.other(),
+            to,
+            data,
+        });
     }
 
     fn relay_event(&mut self, now: Instant, from: Leg, rx: rtp::Received, payload: &[u8]) {
-        let Some(to_leg) = self.legs[from.other().index()].as_mut() else { return };
-        let (Some(pt), true) = (to_leg.config.telephone_event, to_leg.config.send) else { return };
+        let Some(to_leg) = self.legs[from.other().index()].as_mut() else {
+            return;
+        };
+        let (Some(pt), true) = (to_leg.config.telephone_event, to_leg.config.send) else {
+            return;
+        };
         let to = to_leg.latched.unwrap_or(to_leg.config.remote);
         let mut data = Self::packet_buffer(&mut self.spare);
-        to_leg.out.relayed(now, pt, rx.marker, rx, payload, &mut data);
-        self.outputs.push_back(Output::Transmit { leg: from.other(), to, data });
+        to_leg
+            .out
+            .relayed(now, pt, rx.marker, rx, payload, &mut data);
+        self.outputs.push_back(Output::Transmit {
+            leg: from.other(),
+            to,
+            data,
+        });
     }
 
     fn drain_recorder(&mut self, now: Instant) {

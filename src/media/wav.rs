@@ -79,7 +79,12 @@ impl RecordingWriter {
     /// in the previous day's folder. Characters other than letters, digits
     /// and `._@+=-` in `class` and `call_id` become `_`; a name already
     /// taken gets `-2`, `-3`, ... appended.
-    pub fn create(root: &Path, class: &str, call_id: &str, started: OffsetDateTime) -> io::Result<Self> {
+    pub fn create(
+        root: &Path,
+        class: &str,
+        call_id: &str,
+        started: OffsetDateTime,
+    ) -> io::Result<Self> {
         let (class, stem) = (file_stem(class)?, file_stem(call_id)?);
         let day = started.to_offset(UtcOffset::UTC);
         let dir = PathBuf::from(class)
@@ -88,11 +93,19 @@ impl RecordingWriter {
             .join(format!("{:02}", day.day()));
         fs::create_dir_all(root.join(&dir))?;
         for n in 1..=MAX_NAME_TRIES {
-            let name = if n == 1 { format!("{stem}.wav") } else { format!("{stem}-{n}.wav") };
+            let name = if n == 1 {
+                format!("{stem}.wav")
+            } else {
+                format!("{stem}-{n}.wav")
+            };
             let rel = dir.join(name);
             let path = root.join(&rel);
             // The marker first, so no crash leaves a WAV without one.
-            match OpenOptions::new().write(true).create_new(true).open(marker(&path)) {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(marker(&path))
+            {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -109,16 +122,28 @@ impl RecordingWriter {
             };
             let mut wav = hound::WavWriter::new(BufWriter::new(file), spec()).map_err(io_error)?;
             wav.flush().map_err(io_error)?;
-            return Ok(RecordingWriter { root: root.into(), rel, wav, frames: 0, unflushed: 0 });
+            return Ok(RecordingWriter {
+                root: root.into(),
+                rel,
+                wav,
+                frames: 0,
+                unflushed: 0,
+            });
         }
-        Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free recording name for {call_id:?}")))
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("no free recording name for {call_id:?}"),
+        ))
     }
 
     /// Appends interleaved stereo samples (caller, agent, caller, ...);
     /// updates the header and flushes after every second of audio.
     pub fn write_frame(&mut self, samples: &[i16]) -> io::Result<()> {
         if !samples.len().is_multiple_of(2) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "stereo audio needs an even number of samples"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "stereo audio needs an even number of samples",
+            ));
         }
         // Through hound's 16-bit block writer (one buffer write per 20 ms
         // frame) rather than a checked write per sample; same bytes.
@@ -186,7 +211,9 @@ pub fn finalise_unfinished(root: &Path) -> io::Result<Vec<RecordingInfo>> {
         let wav = m.with_extension("");
         match finalise(root, &wav) {
             Ok(info) => fixed.push(info),
-            Err(e) => tracing::warn!(path = %wav.display(), error = %e, "cannot finalise an unfinished recording"),
+            Err(e) => {
+                tracing::warn!(path = %wav.display(), error = %e, "cannot finalise an unfinished recording")
+            }
         }
     }
     Ok(fixed)
@@ -194,7 +221,10 @@ pub fn finalise_unfinished(root: &Path) -> io::Result<Vec<RecordingInfo>> {
 
 fn finalise(root: &Path, wav: &Path) -> io::Result<RecordingInfo> {
     repair(wav)?;
-    let rel = wav.strip_prefix(root).map_err(io::Error::other)?.to_path_buf();
+    let rel = wav
+        .strip_prefix(root)
+        .map_err(io::Error::other)?
+        .to_path_buf();
     let info = describe(wav, rel)?;
     fs::remove_file(marker(wav))?;
     Ok(info)
@@ -203,9 +233,18 @@ fn finalise(root: &Path, wav: &Path) -> io::Result<RecordingInfo> {
 /// Cuts a trailing partial sample frame and writes the canonical header
 /// for the audio left; a file shorter than a header becomes an empty WAV.
 fn repair(path: &Path) -> io::Result<()> {
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
     let len = file.metadata()?.len();
-    let data = if len < HEADER_LEN { 0 } else { ((len - HEADER_LEN) / BLOCK_ALIGN * BLOCK_ALIGN).min(MAX_DATA) };
+    let data = if len < HEADER_LEN {
+        0
+    } else {
+        ((len - HEADER_LEN) / BLOCK_ALIGN * BLOCK_ALIGN).min(MAX_DATA)
+    };
     file.set_len(HEADER_LEN + data)?;
     file.seek(SeekFrom::Start(0))?;
     file.write_all(&header(data as u32))?;
@@ -242,7 +281,12 @@ fn header(data: u32) -> [u8; HEADER_LEN as usize] {
 }
 
 fn spec() -> hound::WavSpec {
-    hound::WavSpec { channels: 2, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int }
+    hound::WavSpec {
+        channels: 2,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    }
 }
 
 /// Size, duration (from the length, header excluded) and SHA-256 of a
@@ -261,7 +305,12 @@ fn describe(path: &Path, rel: PathBuf) -> io::Result<RecordingInfo> {
         size += n as u64;
     }
     let frames = size.saturating_sub(HEADER_LEN) / BLOCK_ALIGN;
-    Ok(RecordingInfo { path: rel, duration_ms: frames * 1000 / u64::from(RATE), size_bytes: size, sha256: hex(&hash.finalize()) })
+    Ok(RecordingInfo {
+        path: rel,
+        duration_ms: frames * 1000 / u64::from(RATE),
+        size_bytes: size,
+        sha256: hex(&hash.finalize()),
+    })
 }
 
 fn find_markers(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
@@ -270,7 +319,11 @@ fn find_markers(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             find_markers(&path, out)?;
-        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".wav.partial")) {
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".wav.partial"))
+        {
             out.push(path);
         }
     }
@@ -287,14 +340,21 @@ fn marker(wav: &Path) -> PathBuf {
 fn file_stem(s: &str) -> io::Result<String> {
     let mut out = String::new();
     for c in s.chars() {
-        let c = if c.is_alphanumeric() || "._@+=-".contains(c) { c } else { '_' };
+        let c = if c.is_alphanumeric() || "._@+=-".contains(c) {
+            c
+        } else {
+            '_'
+        };
         if out.len() + c.len_utf8() > MAX_STEM {
             break;
         }
         out.push(if out.is_empty() && c == '.' { '_' } else { c });
     }
     if out.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty recording class or call id"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty recording class or call id",
+        ));
     }
     Ok(out)
 }

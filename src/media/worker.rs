@@ -45,8 +45,16 @@ const RETRY: Duration = Duration::from_millis(1);
 
 /// What the engine side sends a worker.
 pub(super) enum Command {
-    Open { key: u64, call: Arc<str>, caller: LegSockets, agent: LegSockets },
-    Cmd { key: u64, cmd: MediaCmd },
+    Open {
+        key: u64,
+        call: Arc<str>,
+        caller: LegSockets,
+        agent: LegSockets,
+    },
+    Cmd {
+        key: u64,
+        cmd: MediaCmd,
+    },
     Shutdown,
 }
 
@@ -100,12 +108,25 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub(super) fn new(recordings: Recordings, events: UnboundedSender<MediaEvent>, rt: tokio::runtime::Handle) -> std::io::Result<(Worker, Arc<Link>)> {
+    pub(super) fn new(
+        recordings: Recordings,
+        events: UnboundedSender<MediaEvent>,
+        rt: tokio::runtime::Handle,
+    ) -> std::io::Result<(Worker, Arc<Link>)> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        epoll::add(&epoll, &wake, epoll::EventData::new_u64(WAKE), epoll::EventFlags::IN)?;
+        epoll::add(
+            &epoll,
+            &wake,
+            epoll::EventData::new_u64(WAKE),
+            epoll::EventFlags::IN,
+        )?;
         let (tx, commands) = mpsc::channel();
-        let link = Arc::new(Link { tx, wake, calls: AtomicUsize::new(0) });
+        let link = Arc::new(Link {
+            tx,
+            wake,
+            calls: AtomicUsize::new(0),
+        });
         let worker = Worker {
             epoll,
             link: link.clone(),
@@ -129,7 +150,10 @@ impl Worker {
         loop {
             let timeout = self.deadlines.peek().map(|Reverse((at, _, _))| {
                 let d = at.saturating_duration_since(Instant::now());
-                Timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ }
+                Timespec {
+                    tv_sec: d.as_secs() as _,
+                    tv_nsec: d.subsec_nanos() as _,
+                }
             });
             ready.clear();
             match epoll::wait(&self.epoll, spare_capacity(&mut ready), timeout.as_ref()) {
@@ -158,16 +182,28 @@ impl Worker {
 
     /// One datagram from the socket `token` names.
     fn readable(&mut self, token: u64) {
-        let (slot, generation, which) = ((token >> 2) as u32 & 0x3FFF_FFFF, (token >> 32) as u32, token & 3);
-        let Some(Some(call)) = self.calls.get_mut(slot as usize) else { return };
+        let (slot, generation, which) = (
+            (token >> 2) as u32 & 0x3FFF_FFFF,
+            (token >> 32) as u32,
+            token & 3,
+        );
+        let Some(Some(call)) = self.calls.get_mut(slot as usize) else {
+            return;
+        };
         if call.generation != generation {
             return;
         }
         let leg = &call.legs[(which >> 1) as usize];
         let sock = if which & 1 == 0 { &leg.rtp } else { &leg.rtcp };
-        let Ok((n, from)) = sock.recv_from(&mut self.buf) else { return };
+        let Ok((n, from)) = sock.recv_from(&mut self.buf) else {
+            return;
+        };
         let now = Instant::now();
-        let side = if which >> 1 == 0 { Leg::Caller } else { Leg::Agent };
+        let side = if which >> 1 == 0 {
+            Leg::Caller
+        } else {
+            Leg::Agent
+        };
         if which & 1 == 0 {
             call.session.handle_packet(now, side, from, &self.buf[..n]);
         } else {
@@ -183,7 +219,12 @@ impl Worker {
         let _ = rustix::io::read(&self.link.wake, &mut counter);
         loop {
             match self.commands.try_recv() {
-                Ok(Command::Open { key, call, caller, agent }) => self.open(key, call, caller, agent),
+                Ok(Command::Open {
+                    key,
+                    call,
+                    caller,
+                    agent,
+                }) => self.open(key, call, caller, agent),
                 Ok(Command::Cmd { key, cmd }) => self.command(key, cmd),
                 Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => return false,
                 Err(mpsc::TryRecvError::Empty) => return true,
@@ -199,20 +240,40 @@ impl Worker {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let legs = [caller, agent];
-        for (which, sock) in [&legs[0].rtp, &legs[0].rtcp, &legs[1].rtp, &legs[1].rtcp].into_iter().enumerate() {
+        for (which, sock) in [&legs[0].rtp, &legs[0].rtcp, &legs[1].rtp, &legs[1].rtcp]
+            .into_iter()
+            .enumerate()
+        {
             let token = u64::from(generation) << 32 | u64::from(slot) << 2 | which as u64;
-            if let Err(e) = epoll::add(&self.epoll, sock, epoll::EventData::new_u64(token), epoll::EventFlags::IN) {
+            if let Err(e) = epoll::add(
+                &self.epoll,
+                sock,
+                epoll::EventData::new_u64(token),
+                epoll::EventFlags::IN,
+            ) {
                 tracing::error!(call = %id, error = %e, "RTP worker cannot watch a media socket: that leg is not heard");
             }
         }
         let session = Session::new(Instant::now(), SystemTime::now());
-        self.calls[slot as usize] = Some(Call { key, id, generation, session, legs, recorder: None, armed: None });
+        self.calls[slot as usize] = Some(Call {
+            key,
+            id,
+            generation,
+            session,
+            legs,
+            recorder: None,
+            armed: None,
+        });
         self.by_key.insert(key, slot);
     }
 
     fn command(&mut self, key: u64, cmd: MediaCmd) {
-        let Some(&slot) = self.by_key.get(&key) else { return };
-        let Some(Some(call)) = self.calls.get_mut(slot as usize) else { return };
+        let Some(&slot) = self.by_key.get(&key) else {
+            return;
+        };
+        let Some(Some(call)) = self.calls.get_mut(slot as usize) else {
+            return;
+        };
         let now = Instant::now();
         let s = &mut call.session;
         match cmd {
@@ -247,8 +308,16 @@ impl Worker {
     /// once its recording is finished, go back to the engine with its
     /// statistics.
     fn close(&mut self, slot: u32) {
-        let Some(call) = self.remove(slot) else { return };
-        let Call { id, session, legs, recorder, .. } = call;
+        let Some(call) = self.remove(slot) else {
+            return;
+        };
+        let Call {
+            id,
+            session,
+            legs,
+            recorder,
+            ..
+        } = call;
         let [caller, agent] = legs;
         let mut closed = MediaClosed {
             call: id,
@@ -292,7 +361,9 @@ impl Worker {
                 break;
             }
             self.deadlines.pop();
-            let Some(Some(call)) = self.calls.get_mut(slot as usize) else { continue };
+            let Some(Some(call)) = self.calls.get_mut(slot as usize) else {
+                continue;
+            };
             if call.generation != generation || call.armed != Some(at) {
                 continue;
             }
@@ -311,7 +382,9 @@ impl Worker {
     fn shutdown(mut self) {
         let now = Instant::now();
         for slot in 0..self.calls.len() as u32 {
-            let Some(call) = self.calls[slot as usize].as_mut() else { continue };
+            let Some(call) = self.calls[slot as usize].as_mut() else {
+                continue;
+            };
             call.session.stop_recording(now);
             call.session.close(now);
             carry_out(call, &self.events);
@@ -339,13 +412,23 @@ fn carry_out(call: &mut Call, events: &UnboundedSender<MediaEvent>) {
                 call.session.recycle_frame(f);
             }
             Output::Dtmf { leg, digit } => {
-                let _ = events.send(MediaEvent::Dtmf { call: call.id.clone(), leg, digit });
+                let _ = events.send(MediaEvent::Dtmf {
+                    call: call.id.clone(),
+                    leg,
+                    digit,
+                });
             }
             Output::Played(clip) => {
-                let _ = events.send(MediaEvent::Played { call: call.id.clone(), clip });
+                let _ = events.send(MediaEvent::Played {
+                    call: call.id.clone(),
+                    clip,
+                });
             }
             Output::Silent(leg) => {
-                let _ = events.send(MediaEvent::Silent { call: call.id.clone(), leg });
+                let _ = events.send(MediaEvent::Silent {
+                    call: call.id.clone(),
+                    leg,
+                });
             }
         }
     }
@@ -353,8 +436,15 @@ fn carry_out(call: &mut Call, events: &UnboundedSender<MediaEvent>) {
 
 /// Puts the call's next deadline (not before `floor`) in the heap if it
 /// is earlier than the one it has there.
-fn arm(call: &mut Call, slot: u32, deadlines: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>, floor: Instant) {
-    let Some(at) = call.session.poll_timeout() else { return };
+fn arm(
+    call: &mut Call,
+    slot: u32,
+    deadlines: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    floor: Instant,
+) {
+    let Some(at) = call.session.poll_timeout() else {
+        return;
+    };
     let at = at.max(floor);
     if call.armed.is_none_or(|a| at < a) {
         deadlines.push(Reverse((at, slot, call.generation)));

@@ -32,11 +32,20 @@ pub const CHUNK_FRAMES: usize = 25;
 const CHUNK_SAMPLES: usize = CHUNK_FRAMES * 2 * super::record::FRAME;
 
 enum Write {
-    Open { id: u64, target: RecordingTarget },
-    Audio { id: u64, samples: Vec<i16> },
+    Open {
+        id: u64,
+        target: RecordingTarget,
+    },
+    Audio {
+        id: u64,
+        samples: Vec<i16>,
+    },
     /// The call ended: the open file goes back (to be finished on a
     /// blocking task), or, without `done`, is finished here.
-    Close { id: u64, done: Option<oneshot::Sender<Result<RecordingWriter, String>>> },
+    Close {
+        id: u64,
+        done: Option<oneshot::Sender<Result<RecordingWriter, String>>>,
+    },
 }
 
 /// The writer threads; cheap to clone.
@@ -56,7 +65,10 @@ impl Recordings {
                 tx
             })
             .collect();
-        Recordings { writers: writers.into(), next_id: Arc::new(AtomicU64::new(0)) }
+        Recordings {
+            writers: writers.into(),
+            next_id: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Starts a call's recording.
@@ -64,7 +76,12 @@ impl Recordings {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let writer = self.writers[(id % self.writers.len() as u64) as usize].clone();
         let _ = writer.send(Write::Open { id, target });
-        Recorder { id, writer, chunk: Vec::with_capacity(CHUNK_SAMPLES), closed: false }
+        Recorder {
+            id,
+            writer,
+            chunk: Vec::with_capacity(CHUNK_SAMPLES),
+            closed: false,
+        }
     }
 }
 
@@ -88,7 +105,10 @@ impl Recorder {
     fn hand_over(&mut self) {
         if !self.chunk.is_empty() {
             let samples = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_SAMPLES));
-            let _ = self.writer.send(Write::Audio { id: self.id, samples });
+            let _ = self.writer.send(Write::Audio {
+                id: self.id,
+                samples,
+            });
         }
     }
 
@@ -98,11 +118,19 @@ impl Recorder {
         self.hand_over();
         self.closed = true;
         let (done, file) = oneshot::channel();
-        let _ = self.writer.send(Write::Close { id: self.id, done: Some(done) });
-        let w = file.await.map_err(|_| "recording thread failed: the writer stopped".to_string())??;
-        tokio::task::spawn_blocking(move || w.finish().map_err(|e| format!("finishing the recording: {e}")))
+        let _ = self.writer.send(Write::Close {
+            id: self.id,
+            done: Some(done),
+        });
+        let w = file
             .await
-            .map_err(|e| format!("recording thread failed: {e}"))?
+            .map_err(|_| "recording thread failed: the writer stopped".to_string())??;
+        tokio::task::spawn_blocking(move || {
+            w.finish()
+                .map_err(|e| format!("finishing the recording: {e}"))
+        })
+        .await
+        .map_err(|e| format!("recording thread failed: {e}"))?
     }
 }
 
@@ -113,7 +141,10 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         if !self.closed {
             self.hand_over();
-            let _ = self.writer.send(Write::Close { id: self.id, done: None });
+            let _ = self.writer.send(Write::Close {
+                id: self.id,
+                done: None,
+            });
         }
     }
 }
@@ -123,8 +154,18 @@ fn write_loop(rx: mpsc::Receiver<Write>) {
     for cmd in rx {
         match cmd {
             Write::Open { id, target } => {
-                let w = RecordingWriter::create(&target.root, &target.class, &target.call_id, target.started)
-                    .map_err(|e| format!("cannot create the recording under {}: {e}", target.root.display()));
+                let w = RecordingWriter::create(
+                    &target.root,
+                    &target.class,
+                    &target.call_id,
+                    target.started,
+                )
+                .map_err(|e| {
+                    format!(
+                        "cannot create the recording under {}: {e}",
+                        target.root.display()
+                    )
+                });
                 open.insert(id, w);
             }
             Write::Audio { id, samples } => {
@@ -136,7 +177,9 @@ fn write_loop(rx: mpsc::Receiver<Write>) {
                 }
             }
             Write::Close { id, done } => {
-                let w = open.remove(&id).unwrap_or_else(|| Err("recording thread failed: unknown recording".into()));
+                let w = open
+                    .remove(&id)
+                    .unwrap_or_else(|| Err("recording thread failed: unknown recording".into()));
                 // Nobody to hand it to (the finishing task is gone): finish it here.
                 let orphan = match done {
                     Some(done) => done.send(w).err(),

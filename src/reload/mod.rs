@@ -68,7 +68,10 @@ impl ReloadHandle {
     /// Reloads the config file now; `by` (who asked) goes to the log.
     pub async fn reload(&self, by: String) -> Result<Reloaded, ReloadError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send((by, tx)).await.map_err(|_| ReloadError::Stopped)?;
+        self.tx
+            .send((by, tx))
+            .await
+            .map_err(|_| ReloadError::Stopped)?;
         rx.await.map_err(|_| ReloadError::Stopped)?
     }
 }
@@ -109,7 +112,9 @@ impl Hangups {
             if let Err(e) = &signal {
                 tracing::warn!(error = %e, "cannot catch SIGHUP: reload with POST /api/reload");
             }
-            Hangups { signal: signal.ok() }
+            Hangups {
+                signal: signal.ok(),
+            }
         }
         #[cfg(not(unix))]
         Hangups {}
@@ -129,7 +134,12 @@ impl Hangups {
 
 /// The reload task: reloads on each SIGHUP and API request until
 /// shutdown; returns the ticket workers for the shutdown to wait for.
-pub async fn run(mut r: Reloader, mut hangups: Hangups, mut requests: mpsc::Receiver<(String, Reply)>, shutdown: CancellationToken) -> TicketSinks {
+pub async fn run(
+    mut r: Reloader,
+    mut hangups: Hangups,
+    mut requests: mpsc::Receiver<(String, Reply)>,
+    shutdown: CancellationToken,
+) -> TicketSinks {
     tracing::info!(file = %r.path.display(), "SIGHUP or POST /api/reload reloads the config file");
     loop {
         tokio::select! {
@@ -154,7 +164,10 @@ impl Reloader {
         match &result {
             Ok(done) if done.changed.is_empty() => tracing::info!(by, "reload: no changes"),
             Ok(done) => tracing::info!(by, changes = done.changed.len(), "reload: done"),
-            Err(e) => tracing::error!(by, "reload refused: {e}; nothing was reloaded, the running config stays"),
+            Err(e) => tracing::error!(
+                by,
+                "reload refused: {e}; nothing was reloaded, the running config stays"
+            ),
         }
         result
     }
@@ -165,29 +178,43 @@ impl Reloader {
         let prepared = tokio::task::spawn_blocking(move || {
             let new = Config::load(&path)?;
             let changes = crate::config::diff::diff(&current, &new, &path)?;
-            let engine = crate::config::runtime::engine_config(&new, &bound).map_err(|reason| ConfigError {
-                file: path.clone(),
-                key: "media".into(),
-                reason,
+            let engine = crate::config::runtime::engine_config(&new, &bound).map_err(|reason| {
+                ConfigError {
+                    file: path.clone(),
+                    key: "media".into(),
+                    reason,
+                }
             })?;
             Ok::<_, ConfigError>((new, changes, engine))
         })
         .await
         .map_err(|_| ReloadError::Stopped)?;
         let (new, changes, engine) = prepared?;
-        let later = self.engine.reconfigure(engine).await.map_err(|_| ReloadError::Stopped)?;
+        let later = self
+            .engine
+            .reconfigure(engine)
+            .await
+            .map_err(|_| ReloadError::Stopped)?;
         self.auth.set(Auth::from_config(&new));
         self.reports.set(report_settings(&self.current, &new));
         self.tickets.update(&new);
-        let mut done = Reloaded { changed: changes.iter().map(ToString::to_string).collect(), pending: Vec::new() };
+        let mut done = Reloaded {
+            changed: changes.iter().map(ToString::to_string).collect(),
+            pending: Vec::new(),
+        };
         for (call, from, to) in &later.moved {
-            done.pending.push(format!("call {call} moved from queue {from} (removed) to queue {to}"));
+            done.pending.push(format!(
+                "call {call} moved from queue {from} (removed) to queue {to}"
+            ));
         }
         for (queue, calls) in &later.draining {
-            done.pending.push(format!("queue {queue} drains: removed, it goes when its {calls} call(s) do"));
+            done.pending.push(format!(
+                "queue {queue} drains: removed, it goes when its {calls} call(s) do"
+            ));
         }
         for seat in &later.retiring {
-            done.pending.push(format!("seat {seat} is on a call: removed when it ends"));
+            done.pending
+                .push(format!("seat {seat} is on a call: removed when it ends"));
         }
         for line in done.changed.iter().chain(&done.pending) {
             tracing::info!("reload: {line}");

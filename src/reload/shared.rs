@@ -22,7 +22,10 @@ impl<T> Shared<T> {
 
     /// The value in force now.
     pub fn get(&self) -> Arc<T> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Puts `value` in force for every reader from now on.

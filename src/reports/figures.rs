@@ -37,8 +37,13 @@ pub struct CallCounts {
 impl CallCounts {
     /// Finished calls offered: the outcomes add up to it.
     pub fn offered(&self) -> i64 {
-        let base = self.answered + self.abandoned + self.short_abandoned + self.rejected + self.failed;
-        if self.overflow_is_outcome { base + self.overflowed } else { base }
+        let base =
+            self.answered + self.abandoned + self.short_abandoned + self.rejected + self.failed;
+        if self.overflow_is_outcome {
+            base + self.overflowed
+        } else {
+            base
+        }
     }
 
     /// `answered / (offered - short_abandoned)`.
@@ -137,7 +142,10 @@ impl SeatCounts {
             "ready" => self.ready_ms += ms,
             _ => {
                 if let Some(reason) = label.strip_prefix("not_ready") {
-                    let reason = reason.strip_prefix(':').filter(|r| !r.is_empty()).unwrap_or("other");
+                    let reason = reason
+                        .strip_prefix(':')
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or("other");
                     *self.not_ready.entry(reason.to_string()).or_default() += ms;
                 }
             }
@@ -215,7 +223,10 @@ mod tests {
 
     #[test]
     fn nothing_to_answer_gives_no_rate() {
-        let only_short = CallCounts { short_abandoned: 1, ..Default::default() };
+        let only_short = CallCounts {
+            short_abandoned: 1,
+            ..Default::default()
+        };
         assert_eq!(only_short.offered(), 1);
         assert_eq!(only_short.answer_rate(), None);
         assert_eq!(only_short.service_level(), Some(0.0));
@@ -225,8 +236,16 @@ mod tests {
 
     #[test]
     fn merging_rows_adds_sums_and_keeps_the_longest_wait() {
-        let mut a = CallCounts { answered: 1, longest_wait_ms: Some(5), ..Default::default() };
-        a.add(&CallCounts { answered: 2, longest_wait_ms: Some(9), ..Default::default() });
+        let mut a = CallCounts {
+            answered: 1,
+            longest_wait_ms: Some(5),
+            ..Default::default()
+        };
+        a.add(&CallCounts {
+            answered: 2,
+            longest_wait_ms: Some(9),
+            ..Default::default()
+        });
         a.add(&CallCounts::default());
         assert_eq!((a.answered, a.longest_wait_ms), (3, Some(9)));
     }

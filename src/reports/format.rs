@@ -56,7 +56,11 @@ fn key_columns(report: &Report) -> Vec<&'static str> {
 }
 
 fn figure_columns(report: &Report) -> &'static [&'static str] {
-    if report.query.by == By::Seat { SEAT_COLUMNS } else { CALL_COLUMNS }
+    if report.query.by == By::Seat {
+        SEAT_COLUMNS
+    } else {
+        CALL_COLUMNS
+    }
 }
 
 fn opt_i(v: Option<i64>) -> Value {
@@ -69,12 +73,20 @@ fn opt_f(v: Option<f64>) -> Value {
 
 /// One row's columns and values, keys first.
 fn fields(report: &Report, row: &Row) -> Vec<(&'static str, Value)> {
-    let mut f: Vec<(&'static str, Value)> = vec![("class", row.key.class.map_or(Value::Null, |c| c.as_str().into()))];
+    let mut f: Vec<(&'static str, Value)> = vec![(
+        "class",
+        row.key.class.map_or(Value::Null, |c| c.as_str().into()),
+    )];
     if let Some(name) = report.query.by.key_name() {
         f.push((name, row.key.value.clone().map_or(Value::Null, Value::from)));
     }
     if report.query.interval.is_some() {
-        f.push(("interval_start", row.key.interval_start_ms.map_or(Value::Null, |ms| report.settings.tz.format(ms).into())));
+        f.push((
+            "interval_start",
+            row.key
+                .interval_start_ms
+                .map_or(Value::Null, |ms| report.settings.tz.format(ms).into()),
+        ));
     }
     match &row.figures {
         Figures::Calls(c) => f.extend([
@@ -121,7 +133,14 @@ pub fn to_json(report: &Report) -> Value {
     let rows: Vec<Value> = report
         .rows
         .iter()
-        .map(|r| Value::Object(fields(report, r).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()))
+        .map(|r| {
+            Value::Object(
+                fields(report, r)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect::<Map<_, _>>(),
+            )
+        })
         .collect();
     json!({
         "from": s.tz.format(q.from_ms),
@@ -142,7 +161,11 @@ fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
-        Value::Object(m) => m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";"),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(";"),
         other => other.to_string(),
     }
 }
@@ -162,7 +185,10 @@ pub fn to_csv(report: &Report) -> String {
     let mut out = header.join(",");
     out.push('\n');
     for row in &report.rows {
-        let cells: Vec<String> = fields(report, row).iter().map(|(_, v)| csv_cell(&text(v))).collect();
+        let cells: Vec<String> = fields(report, row)
+            .iter()
+            .map(|(_, v)| csv_cell(&text(v)))
+            .collect();
         out.push_str(&cells.join(","));
         out.push('\n');
     }
@@ -215,7 +241,9 @@ fn table_text(column: &str, v: &Value) -> String {
             .map(|(k, v)| format!("{k} {:.0}", v.as_f64().unwrap_or(0.0) / 1000.0))
             .collect::<Vec<_>>()
             .join(", "),
-        (c, Value::Number(n)) if c.ends_with("_ms") => format!("{:.1}s", n.as_f64().unwrap_or(0.0) / 1000.0),
+        (c, Value::Number(n)) if c.ends_with("_ms") => {
+            format!("{:.1}s", n.as_f64().unwrap_or(0.0) / 1000.0)
+        }
         (_, v) => text(v),
     }
 }
@@ -224,21 +252,44 @@ fn table_text(column: &str, v: &Value) -> String {
 /// where the rest is.
 pub fn to_table(report: &Report) -> String {
     let cols = table_columns(report.query.by);
-    let mut header: Vec<String> = key_columns(report).iter().map(|k| k.replace('_', " ")).collect();
+    let mut header: Vec<String> = key_columns(report)
+        .iter()
+        .map(|k| k.replace('_', " "))
+        .collect();
     header.extend(cols.iter().map(|(_, title)| title.to_string()));
     let mut lines = vec![header];
     for row in &report.rows {
         let f = fields(report, row);
-        let get = |name: &str| f.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
-        let mut line: Vec<String> = key_columns(report).iter().map(|k| table_text(k, &get(k))).collect();
+        let get = |name: &str| {
+            f.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null)
+        };
+        let mut line: Vec<String> = key_columns(report)
+            .iter()
+            .map(|k| table_text(k, &get(k)))
+            .collect();
         line.extend(cols.iter().map(|(k, _)| table_text(k, &get(k))));
         lines.push(line);
     }
     let n = lines[0].len();
-    let widths: Vec<usize> = (0..n).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for l in &lines {
-        let cells: Vec<String> = l.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let cells: Vec<String> = l
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
@@ -274,7 +325,11 @@ mod tests {
 
     fn line_row() -> Row {
         Row {
-            key: RowKey { class: Some(LineClass::NonEmergency), value: Some("12345".into()), interval_start_ms: None },
+            key: RowKey {
+                class: Some(LineClass::NonEmergency),
+                value: Some("12345".into()),
+                interval_start_ms: None,
+            },
             figures: Figures::Calls(CallCounts {
                 answered: 3,
                 short_abandoned: 1,
@@ -303,7 +358,10 @@ mod tests {
         assert_eq!(row["answer_rate"], 1.0);
         assert_eq!(row["service_level"], 0.5);
         assert_eq!(row["asa_ms"], 10_000);
-        assert!(row["aht_ms"].is_number() && row.get("interval_start").is_none(), "{row}");
+        assert!(
+            row["aht_ms"].is_number() && row.get("interval_start").is_none(),
+            "{row}"
+        );
     }
 
     #[test]
@@ -313,21 +371,43 @@ mod tests {
         let csv = to_csv(&report(By::Line, None, vec![row]));
         let mut lines = csv.lines();
         let header = lines.next().unwrap();
-        assert!(header.starts_with("class,line,offered,answered,abandoned,short_abandoned,"), "{header}");
+        assert!(
+            header.starts_with("class,line,offered,answered,abandoned,short_abandoned,"),
+            "{header}"
+        );
         let cells = lines.next().unwrap();
-        assert!(cells.starts_with("non_emergency,\"a,b\",4,3,0,1,"), "{cells}");
+        assert!(
+            cells.starts_with("non_emergency,\"a,b\",4,3,0,1,"),
+            "{cells}"
+        );
         let empty = to_csv(&report(By::Interval, None, vec![]));
-        assert_eq!(empty.lines().next().unwrap().split(',').take(3).collect::<Vec<_>>(), ["class", "interval_start", "offered"]);
+        assert_eq!(
+            empty
+                .lines()
+                .next()
+                .unwrap()
+                .split(',')
+                .take(3)
+                .collect::<Vec<_>>(),
+            ["class", "interval_start", "offered"]
+        );
     }
 
     #[test]
     fn the_table_shows_percentages_and_seconds() {
         let t = to_table(&report(By::Line, None, vec![line_row()]));
         assert!(t.contains("answer rate"), "{t}");
-        assert!(t.contains("100.0%") && t.contains("50.0%") && t.contains("10.0s"), "{t}");
+        assert!(
+            t.contains("100.0%") && t.contains("50.0%") && t.contains("10.0s"),
+            "{t}"
+        );
         assert!(t.contains("docs/metrics.md"), "{t}");
         let seat = Row {
-            key: RowKey { class: Some(LineClass::Emergency), value: Some("8021".into()), interval_start_ms: None },
+            key: RowKey {
+                class: Some(LineClass::Emergency),
+                value: Some("8021".into()),
+                interval_start_ms: None,
+            },
             figures: Figures::Seat(SeatCounts {
                 handled: 1,
                 talk_ms: 90_000,

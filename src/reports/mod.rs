@@ -52,7 +52,9 @@ impl By {
             "queue" => Ok(By::Queue),
             "seat" => Ok(By::Seat),
             "interval" => Ok(By::Interval),
-            _ => Err(format!("by {s:?}: use line, tag, class, queue, seat or interval")),
+            _ => Err(format!(
+                "by {s:?}: use line, tag, class, queue, seat or interval"
+            )),
         }
     }
 
@@ -97,7 +99,13 @@ pub const MAX_INTERVALS: i64 = 10_000;
 impl ReportQuery {
     /// A query; `by = Interval` without an interval means hourly. Refuses
     /// an empty window or one cut in too many intervals.
-    pub fn new(from_ms: i64, to_ms: i64, by: By, interval: Option<Interval>, mix_classes: bool) -> Result<ReportQuery, String> {
+    pub fn new(
+        from_ms: i64,
+        to_ms: i64,
+        by: By,
+        interval: Option<Interval>,
+        mix_classes: bool,
+    ) -> Result<ReportQuery, String> {
         if to_ms <= from_ms {
             return Err("the window is empty: --to must be later than --from".into());
         }
@@ -114,7 +122,13 @@ impl ReportQuery {
                 ));
             }
         }
-        Ok(ReportQuery { from_ms, to_ms, by, interval, mix_classes })
+        Ok(ReportQuery {
+            from_ms,
+            to_ms,
+            by,
+            interval,
+            mix_classes,
+        })
     }
 }
 
@@ -199,23 +213,44 @@ pub struct Report {
 impl Report {
     /// The row for `class` and `value` (and interval start), for tests and
     /// callers that look one up.
-    pub fn row(&self, class: Option<LineClass>, value: Option<&str>, interval_start_ms: Option<i64>) -> Option<&Row> {
-        self.rows
-            .iter()
-            .find(|r| r.key.class == class && r.key.value.as_deref() == value && r.key.interval_start_ms == interval_start_ms)
+    pub fn row(
+        &self,
+        class: Option<LineClass>,
+        value: Option<&str>,
+        interval_start_ms: Option<i64>,
+    ) -> Option<&Row> {
+        self.rows.iter().find(|r| {
+            r.key.class == class
+                && r.key.value.as_deref() == value
+                && r.key.interval_start_ms == interval_start_ms
+        })
     }
 }
 
 /// Computes the report `q` from `store` with `settings`; `now_ms` ends the
 /// spans of seats still in a state.
-pub async fn run(store: &Store, q: &ReportQuery, settings: &ReportSettings, now_ms: i64) -> Result<Report, StoreError> {
+pub async fn run(
+    store: &Store,
+    q: &ReportQuery,
+    settings: &ReportSettings,
+    now_ms: i64,
+) -> Result<Report, StoreError> {
     let started = std::time::Instant::now();
     let rows = match q.by {
         By::Seat => sql::seat_rows(store, q, settings, now_ms).await?,
         _ => sql::call_rows(store, q, settings).await?,
     };
-    tracing::info!(by = q.by.as_str(), rows = rows.len(), query_ms = started.elapsed().as_millis() as u64, "report computed");
-    Ok(Report { query: q.clone(), settings: settings.clone(), rows })
+    tracing::info!(
+        by = q.by.as_str(),
+        rows = rows.len(),
+        query_ms = started.elapsed().as_millis() as u64,
+        "report computed"
+    );
+    Ok(Report {
+        query: q.clone(),
+        settings: settings.clone(),
+        rows,
+    })
 }
 
 /// Sort and group key of a row while rows are gathered: interval start,
@@ -233,7 +268,11 @@ fn class_of(s: Option<&str>) -> Option<LineClass> {
 fn into_rows<T>(g: Gather<T>, wrap: impl Fn(T) -> Figures) -> Vec<Row> {
     g.into_iter()
         .map(|((interval_start_ms, class, value), f)| Row {
-            key: RowKey { class: class_of(class), value, interval_start_ms },
+            key: RowKey {
+                class: class_of(class),
+                value,
+                interval_start_ms,
+            },
             figures: wrap(f),
         })
         .collect()
@@ -245,7 +284,11 @@ mod tests {
 
     #[test]
     fn queries_refuse_empty_windows_and_too_many_intervals() {
-        assert!(ReportQuery::new(10, 10, By::Line, None, false).unwrap_err().contains("--to must be later"));
+        assert!(
+            ReportQuery::new(10, 10, By::Line, None, false)
+                .unwrap_err()
+                .contains("--to must be later")
+        );
         let q = ReportQuery::new(0, 86_400_000, By::Interval, None, false).unwrap();
         assert_eq!(q.interval, Some(Interval::Hour));
         let year = 366 * 86_400_000;
@@ -253,6 +296,10 @@ mod tests {
         let e = ReportQuery::new(0, year, By::Line, Some(Interval::Min15), false).unwrap_err();
         assert!(e.contains("too many"), "{e}");
         assert_eq!(By::parse("Queue"), Ok(By::Queue));
-        assert!(By::parse("agent").unwrap_err().contains("line, tag, class, queue, seat or interval"));
+        assert!(
+            By::parse("agent")
+                .unwrap_err()
+                .contains("line, tag, class, queue, seat or interval")
+        );
     }
 }

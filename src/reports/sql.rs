@@ -27,7 +27,10 @@ const SLACK_MS: i64 = 86_400_000;
 
 /// `WHERE` conditions of the offered calls (alias `c`) in the window.
 fn offered_where(q: &ReportQuery) -> String {
-    let mut w = format!("c.offered_at_ms >= {} AND c.offered_at_ms < {}", q.from_ms, q.to_ms);
+    let mut w = format!(
+        "c.offered_at_ms >= {} AND c.offered_at_ms < {}",
+        q.from_ms, q.to_ms
+    );
     if let Some(f) = OFFERED_CALLS_FILTER {
         w.push_str(" AND ");
         w.push_str(f);
@@ -47,7 +50,8 @@ fn sum_if(cond: &str, expr: &str) -> String {
 
 /// The local-time bucket number of `col` (see [`super::Interval::bucket`]).
 fn bucket_expr(q: &ReportQuery, s: &ReportSettings, col: &str) -> Option<String> {
-    q.interval.map(|i| format!("(({col} + ({})) / {})", s.tz.offset_ms(), i.ms()))
+    q.interval
+        .map(|i| format!("(({col} + ({})) / {})", s.tz.offset_ms(), i.ms()))
 }
 
 /// The grouping columns of a call query: `k_class`, `k_value`, `k_bucket`
@@ -58,8 +62,17 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(q: &ReportQuery, s: &ReportSettings, value: Option<&str>, class: Option<&str>, time_col: &str) -> Keys {
-        let mut k = Keys { select: Vec::new(), group: Vec::new() };
+    fn new(
+        q: &ReportQuery,
+        s: &ReportSettings,
+        value: Option<&str>,
+        class: Option<&str>,
+        time_col: &str,
+    ) -> Keys {
+        let mut k = Keys {
+            select: Vec::new(),
+            group: Vec::new(),
+        };
         if !q.mix_classes
             && let Some(class) = class
         {
@@ -85,19 +98,36 @@ impl Keys {
     }
 
     fn group_by(&self) -> String {
-        if self.group.is_empty() { String::new() } else { format!(" GROUP BY {}", self.group.join(", ")) }
+        if self.group.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", self.group.join(", "))
+        }
     }
 }
 
 /// The gather key of a result row.
-fn key_of(row: &AnyRow, q: &ReportQuery, s: &ReportSettings, has_value: bool) -> Result<GatherKey, sqlx::Error> {
+fn key_of(
+    row: &AnyRow,
+    q: &ReportQuery,
+    s: &ReportSettings,
+    has_value: bool,
+) -> Result<GatherKey, sqlx::Error> {
     let class = if q.mix_classes {
         None
     } else {
         let c: Option<String> = row.try_get("k_class")?;
-        Some(c.and_then(|c| c.parse::<LineClass>().ok()).unwrap_or_default().as_str())
+        Some(
+            c.and_then(|c| c.parse::<LineClass>().ok())
+                .unwrap_or_default()
+                .as_str(),
+        )
     };
-    let value = if has_value { row.try_get::<Option<String>, _>("k_value")? } else { None };
+    let value = if has_value {
+        row.try_get::<Option<String>, _>("k_value")?
+    } else {
+        None
+    };
     let bucket = match q.interval {
         Some(i) => Some(i.bucket_to_ms(row.try_get::<i64, _>("k_bucket")?, s.tz)),
         None => None,
@@ -113,22 +143,37 @@ fn sl_threshold(s: &ReportSettings, binds: &mut Vec<String>) -> String {
     let mut e = String::from("CASE");
     for (queue, ms) in &s.queue_service_level_ms {
         binds.push(queue.clone());
-        e.push_str(&format!(" WHEN c.queue = CAST(${} AS TEXT) THEN {ms}", binds.len()));
+        e.push_str(&format!(
+            " WHEN c.queue = CAST(${} AS TEXT) THEN {ms}",
+            binds.len()
+        ));
     }
     e.push_str(&format!(" ELSE {} END", s.service_level_ms));
     e
 }
 
-async fn fetch(store: &Store, sql: String, binds: &[String], op: &'static str) -> Result<Vec<AnyRow>, StoreError> {
+async fn fetch(
+    store: &Store,
+    sql: String,
+    binds: &[String],
+    op: &'static str,
+) -> Result<Vec<AnyRow>, StoreError> {
     let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false);
     for b in binds {
         query = query.bind(b.clone());
     }
-    query.fetch_all(store.pool()).await.map_err(StoreError::query(op))
+    query
+        .fetch_all(store.pool())
+        .await
+        .map_err(StoreError::query(op))
 }
 
 /// Rows of call figures (by line, tag, class, queue or interval).
-pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings) -> Result<Vec<Row>, StoreError> {
+pub(super) async fn call_rows(
+    store: &Store,
+    q: &ReportQuery,
+    s: &ReportSettings,
+) -> Result<Vec<Row>, StoreError> {
     let value_col = match q.by {
         By::Line => Some("c.line"),
         By::Tag => Some("c.tag"),
@@ -154,7 +199,9 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
         short_n = count_if(&format!("c.outcome = 'abandoned' AND c.wait_ms < {short}")),
         abandoned_n = count_if(&format!("c.outcome = 'abandoned' AND c.wait_ms >= {short}")),
         rejected_n = count_if("c.outcome = 'rejected'"),
-        failed_n = count_if(&format!("{done} AND c.outcome NOT IN ('answered', 'abandoned', 'rejected')")),
+        failed_n = count_if(&format!(
+            "{done} AND c.outcome NOT IN ('answered', 'abandoned', 'rejected')"
+        )),
         open_n = count_if("c.outcome IS NULL"),
         in_sl = count_if(&format!("{answered} AND c.wait_ms <= {sl}")),
         wait = sum_if(answered, "c.wait_ms"),
@@ -180,14 +227,22 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
             answered_wait_ms: get("answered_wait_ms")?,
             talk_ms: get("talk_ms")?,
             wrapup_ms: get("wrapup_ms")?,
-            longest_wait_ms: r.try_get::<Option<i64>, _>("longest_wait_ms").map_err(read)?,
+            longest_wait_ms: r
+                .try_get::<Option<i64>, _>("longest_wait_ms")
+                .map_err(read)?,
         };
         rows.entry(key).or_default().add(&counts);
     }
     // Overflows, from the (few) overflow events: by queue, the calls that
     // left each queue (offered there too); otherwise the calls that
     // overflowed at least once.
-    let keys = Keys::new(q, s, if by_queue { Some("e.queue") } else { value_col }, Some("c.class"), "c.offered_at_ms");
+    let keys = Keys::new(
+        q,
+        s,
+        if by_queue { Some("e.queue") } else { value_col },
+        Some("c.class"),
+        "c.offered_at_ms",
+    );
     let sql = format!(
         "SELECT {keys}COUNT(DISTINCT c.id) AS n FROM queue_events e JOIN calls c ON c.id = e.call_id \
          WHERE e.kind = 'overflow' AND e.at_ms >= {} AND e.at_ms < {} AND {done} AND {}{}",
@@ -200,18 +255,30 @@ pub(super) async fn call_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     for r in fetch(store, sql, &[], "report overflows").await? {
         let key = key_of(&r, q, s, by_queue || value_col.is_some()).map_err(read)?;
         let n: i64 = r.try_get("n").map_err(read)?;
-        let row = rows.entry(key).or_insert_with(|| CallCounts { overflow_is_outcome: by_queue, ..Default::default() });
+        let row = rows.entry(key).or_insert_with(|| CallCounts {
+            overflow_is_outcome: by_queue,
+            ..Default::default()
+        });
         row.overflowed += n;
     }
     Ok(into_rows(rows, Figures::Calls))
 }
 
 /// Rows of seat figures: agent-state spans and ring events.
-pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings, now_ms: i64) -> Result<Vec<Row>, StoreError> {
+pub(super) async fn seat_rows(
+    store: &Store,
+    q: &ReportQuery,
+    s: &ReportSettings,
+    now_ms: i64,
+) -> Result<Vec<Row>, StoreError> {
     let read = |e| StoreError::query("read report row")(e);
     let end = q.to_ms.min(now_ms.max(q.from_ms));
     let from = q.from_ms;
-    let class_join = if q.mix_classes { "" } else { " LEFT JOIN calls c ON c.id = t.call_id" };
+    let class_join = if q.mix_classes {
+        ""
+    } else {
+        " LEFT JOIN calls c ON c.id = t.call_id"
+    };
     let keys = Keys::new(q, s, Some("t.seat"), Some("c.class"), "t.start_ms");
     // Each state change's span is [at_ms, until_ms) (migration 0007),
     // clipped to the window; a state still on lasts until `end`.
@@ -231,7 +298,11 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     );
     let mut rows: Gather<SeatCounts> = Gather::new();
     let home = |seat: &Option<String>| {
-        seat.as_ref().and_then(|x| s.seat_class.get(x)).copied().unwrap_or_default().as_str()
+        seat.as_ref()
+            .and_then(|x| s.seat_class.get(x))
+            .copied()
+            .unwrap_or_default()
+            .as_str()
     };
     // Ringing, talk and wrap-up belong to the call's class; the rest to the seat's.
     let resolve = |key: GatherKey, call_time: bool, has_call: bool| {
@@ -245,7 +316,10 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     };
     for r in fetch(store, sql, &[], "report seat states").await? {
         let key = key_of(&r, q, s, true).map_err(read)?;
-        let has_call = !q.mix_classes && r.try_get::<Option<String>, _>("k_class").map_err(read)?.is_some();
+        let has_call = !q.mix_classes
+            && r.try_get::<Option<String>, _>("k_class")
+                .map_err(read)?
+                .is_some();
         // `from->to`: the span is in state `to`.
         let detail: Option<String> = r.try_get("k_detail").map_err(read)?;
         let detail = detail.unwrap_or_default();
@@ -257,7 +331,11 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
         rows.entry(key).or_default().add_span(&state, ms, begun);
     }
     let keys = Keys::new(q, s, Some("e.seat"), Some("c.class"), "e.at_ms");
-    let class_join = if q.mix_classes { "" } else { " LEFT JOIN calls c ON c.id = e.call_id" };
+    let class_join = if q.mix_classes {
+        ""
+    } else {
+        " LEFT JOIN calls c ON c.id = e.call_id"
+    };
     let sql = format!(
         "SELECT {keys}e.kind AS k_kind, COUNT(*) AS n FROM queue_events e{class_join} \
          WHERE e.kind IN ('ring', 'no_answer') AND e.seat IS NOT NULL AND e.at_ms >= {from} AND e.at_ms < {to} \
@@ -268,7 +346,10 @@ pub(super) async fn seat_rows(store: &Store, q: &ReportQuery, s: &ReportSettings
     );
     for r in fetch(store, sql, &[], "report seat rings").await? {
         let key = key_of(&r, q, s, true).map_err(read)?;
-        let has_call = !q.mix_classes && r.try_get::<Option<String>, _>("k_class").map_err(read)?.is_some();
+        let has_call = !q.mix_classes
+            && r.try_get::<Option<String>, _>("k_class")
+                .map_err(read)?
+                .is_some();
         let key = resolve(key, true, has_call);
         let kind: String = r.try_get("k_kind").map_err(read)?;
         let n: i64 = r.try_get("n").map_err(read)?;

@@ -43,7 +43,9 @@ impl Tz {
         if h > 14 || m > 59 || (h == 14 && m > 0) {
             return Err(format!("{s:?} is out of range (-14:00 to +14:00)"));
         }
-        Ok(Tz { secs: sign * (h * 3600 + m * 60) })
+        Ok(Tz {
+            secs: sign * (h * 3600 + m * 60),
+        })
     }
 
     /// Milliseconds to add to a Unix time to get local wall-clock time.
@@ -158,7 +160,9 @@ pub fn parse_bound(s: &str, tz: Tz, now_ms: i64, end: End) -> Result<i64, String
         _ => {}
     }
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map_err(|_| format!("{t:?} is too large for Unix milliseconds"));
+        return t
+            .parse()
+            .map_err(|_| format!("{t:?} is too large for Unix milliseconds"));
     }
     if let Ok(d) = Date::parse(t, time::macros::format_description!("[year]-[month]-[day]")) {
         let local = PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_offset(tz.offset());
@@ -188,20 +192,38 @@ mod tests {
         assert!(Tz::parse("+15:00").is_err());
         assert!(Tz::parse("8").is_err());
         assert_eq!(Tz::CHINA.to_string(), "+08:00");
-        assert_eq!(Tz::CHINA.format(MIDNIGHT_25_CN), "2026-11-25T00:00:00+08:00");
+        assert_eq!(
+            Tz::CHINA.format(MIDNIGHT_25_CN),
+            "2026-11-25T00:00:00+08:00"
+        );
     }
 
     #[test]
     fn buckets_follow_local_midnight() {
         let tz = Tz::CHINA;
         let before = MIDNIGHT_25_CN - 10_000; // 23:59:50 local, 15:59:50Z
-        assert_eq!(Interval::Day.bucket_start(before, tz), MIDNIGHT_25_CN - DAY_MS);
-        assert_eq!(Interval::Day.bucket_start(MIDNIGHT_25_CN, tz), MIDNIGHT_25_CN);
+        assert_eq!(
+            Interval::Day.bucket_start(before, tz),
+            MIDNIGHT_25_CN - DAY_MS
+        );
+        assert_eq!(
+            Interval::Day.bucket_start(MIDNIGHT_25_CN, tz),
+            MIDNIGHT_25_CN
+        );
         // In UTC both are the same day.
         let utc = Tz::parse("Z").unwrap();
-        assert_eq!(Interval::Day.bucket(before, utc), Interval::Day.bucket(MIDNIGHT_25_CN, utc));
-        assert_eq!(Interval::Min15.bucket_start(MIDNIGHT_25_CN + 14 * 60_000 + 59_999, tz), MIDNIGHT_25_CN);
-        assert_eq!(Interval::Hour.bucket_start(MIDNIGHT_25_CN - 1, tz), MIDNIGHT_25_CN - 3_600_000);
+        assert_eq!(
+            Interval::Day.bucket(before, utc),
+            Interval::Day.bucket(MIDNIGHT_25_CN, utc)
+        );
+        assert_eq!(
+            Interval::Min15.bucket_start(MIDNIGHT_25_CN + 14 * 60_000 + 59_999, tz),
+            MIDNIGHT_25_CN
+        );
+        assert_eq!(
+            Interval::Hour.bucket_start(MIDNIGHT_25_CN - 1, tz),
+            MIDNIGHT_25_CN - 3_600_000
+        );
         let b = Interval::Hour.bucket(MIDNIGHT_25_CN + 5, tz);
         assert_eq!(Interval::Hour.bucket_to_ms(b, tz), MIDNIGHT_25_CN);
         assert_eq!(Interval::parse("15min"), Ok(Interval::Min15));
@@ -212,14 +234,32 @@ mod tests {
     fn bounds_as_people_type_them() {
         let tz = Tz::CHINA;
         let now = MIDNIGHT_25_CN + 9 * 3_600_000; // 09:00 local
-        assert_eq!(parse_bound("2026-11-25", tz, now, End::From), Ok(MIDNIGHT_25_CN));
-        assert_eq!(parse_bound("2026-11-25", tz, now, End::To), Ok(MIDNIGHT_25_CN + DAY_MS));
+        assert_eq!(
+            parse_bound("2026-11-25", tz, now, End::From),
+            Ok(MIDNIGHT_25_CN)
+        );
+        assert_eq!(
+            parse_bound("2026-11-25", tz, now, End::To),
+            Ok(MIDNIGHT_25_CN + DAY_MS)
+        );
         assert_eq!(parse_bound("today", tz, now, End::From), Ok(MIDNIGHT_25_CN));
-        assert_eq!(parse_bound("today", tz, now, End::To), Ok(MIDNIGHT_25_CN + DAY_MS));
-        assert_eq!(parse_bound("yesterday", tz, now, End::From), Ok(MIDNIGHT_25_CN - DAY_MS));
+        assert_eq!(
+            parse_bound("today", tz, now, End::To),
+            Ok(MIDNIGHT_25_CN + DAY_MS)
+        );
+        assert_eq!(
+            parse_bound("yesterday", tz, now, End::From),
+            Ok(MIDNIGHT_25_CN - DAY_MS)
+        );
         assert_eq!(parse_bound("now", tz, now, End::To), Ok(now));
-        assert_eq!(parse_bound("2026-11-24T16:00:00Z", tz, now, End::To), Ok(MIDNIGHT_25_CN));
-        assert_eq!(parse_bound("1795536000000", tz, now, End::From), Ok(MIDNIGHT_25_CN));
+        assert_eq!(
+            parse_bound("2026-11-24T16:00:00Z", tz, now, End::To),
+            Ok(MIDNIGHT_25_CN)
+        );
+        assert_eq!(
+            parse_bound("1795536000000", tz, now, End::From),
+            Ok(MIDNIGHT_25_CN)
+        );
         let e = parse_bound("25/11/2026", tz, now, End::From).unwrap_err();
         assert!(e.contains("2026-11-25, today"), "{e}");
     }

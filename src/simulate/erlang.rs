@@ -54,7 +54,13 @@ pub fn erlang_c(load: Load, seats: u32) -> Prediction {
     let a = load.erlangs();
     let n = seats as f64;
     if seats == 0 || n <= a {
-        return Prediction { answer_rate: 1.0, service_level: 0.0, wait_probability: 1.0, asa_secs: f64::INFINITY, occupancy: 1.0 };
+        return Prediction {
+            answer_rate: 1.0,
+            service_level: 0.0,
+            wait_probability: 1.0,
+            asa_secs: f64::INFINITY,
+            occupancy: 1.0,
+        };
     }
     let c = wait_probability_c(a, seats);
     Prediction {
@@ -83,7 +89,11 @@ pub fn erlang_a(load: Load, seats: u32, patience_secs: f64) -> Prediction {
     if !patience_secs.is_finite() || patience_secs <= 0.0 {
         return erlang_c(load, seats);
     }
-    let (lambda, mu, theta) = (load.arrivals_per_sec, 1.0 / load.aht_secs, 1.0 / patience_secs);
+    let (lambda, mu, theta) = (
+        load.arrivals_per_sec,
+        1.0 / load.aht_secs,
+        1.0 / patience_secs,
+    );
     let n = seats as usize;
     // Truncate the chain where the queue's probability is negligible: the
     // queue drains at rate >= k·θ, so a few times λ/θ beyond N is plenty.
@@ -99,10 +109,18 @@ pub fn erlang_a(load: Load, seats: u32, patience_secs: f64) -> Prediction {
     let total: f64 = weights.iter().sum();
     let p: Vec<f64> = weights.iter().map(|w| w / total).collect();
 
-    let abandon_rate: f64 = p.iter().enumerate().map(|(k, pk)| pk * (k.saturating_sub(n) as f64) * theta).sum();
+    let abandon_rate: f64 = p
+        .iter()
+        .enumerate()
+        .map(|(k, pk)| pk * (k.saturating_sub(n) as f64) * theta)
+        .sum();
     let abandoned = (abandon_rate / lambda).min(1.0);
     let wait_probability: f64 = p.iter().skip(n).sum();
-    let busy: f64 = p.iter().enumerate().map(|(k, pk)| pk * k.min(n) as f64).sum();
+    let busy: f64 = p
+        .iter()
+        .enumerate()
+        .map(|(k, pk)| pk * k.min(n) as f64)
+        .sum();
     // Arrivals see the stationary distribution (PASTA). One that finds k
     // ≥ N callers in the system has q = k − N ahead of it in the queue.
     let mut within = p.iter().take(n).sum::<f64>();
@@ -118,7 +136,11 @@ pub fn erlang_a(load: Load, seats: u32, patience_secs: f64) -> Prediction {
         served += pk * ever;
         served_wait += pk * mean_wait;
     }
-    let asa = if served > 0.0 { served_wait / served } else { 0.0 };
+    let asa = if served > 0.0 {
+        served_wait / served
+    } else {
+        0.0
+    };
     Prediction {
         answer_rate: 1.0 - abandoned,
         service_level: within.min(1.0),
@@ -177,7 +199,12 @@ fn answered_from_queue(q: usize, service: f64, theta: f64, t: f64) -> (f64, f64,
 
 /// The fewest seats whose prediction meets both targets, searching up to
 /// `max_seats`.
-pub fn seats_needed(max_seats: u32, target_sl: f64, target_answer_rate: f64, predict: impl Fn(u32) -> Prediction) -> Option<u32> {
+pub fn seats_needed(
+    max_seats: u32,
+    target_sl: f64,
+    target_answer_rate: f64,
+    predict: impl Fn(u32) -> Prediction,
+) -> Option<u32> {
     (1..=max_seats).find(|&n| {
         let p = predict(n);
         p.service_level >= target_sl && p.answer_rate >= target_answer_rate
@@ -195,7 +222,11 @@ mod tests {
     /// The textbook case: 360 calls an hour (0.1/s) of 180 s each is 18
     /// Erlangs... here 100 calls per half hour of 180 s: 10 Erlangs.
     fn ten_erlangs() -> Load {
-        Load { arrivals_per_sec: 100.0 / 1800.0, aht_secs: 180.0, sl_secs: 20.0 }
+        Load {
+            arrivals_per_sec: 100.0 / 1800.0,
+            aht_secs: 180.0,
+            sl_secs: 20.0,
+        }
     }
 
     #[test]
@@ -209,7 +240,10 @@ mod tests {
         // 14 agents reach 80/20: 13 do not.
         assert!(erlang_c(ten_erlangs(), 14).service_level >= 0.80);
         assert!(erlang_c(ten_erlangs(), 13).service_level < 0.80);
-        assert_eq!(seats_needed(100, 0.80, 0.0, |n| erlang_c(ten_erlangs(), n)), Some(14));
+        assert_eq!(
+            seats_needed(100, 0.80, 0.0, |n| erlang_c(ten_erlangs(), n)),
+            Some(14)
+        );
     }
 
     #[test]
@@ -223,8 +257,14 @@ mod tests {
     fn erlang_a_with_endless_patience_approaches_erlang_c() {
         let c = erlang_c(ten_erlangs(), 12);
         let a = erlang_a(ten_erlangs(), 12, 1.0e7);
-        assert!(close(a.wait_probability, c.wait_probability, 0.002), "{a:?} {c:?}");
-        assert!(close(a.service_level, c.service_level, 0.003), "{a:?} {c:?}");
+        assert!(
+            close(a.wait_probability, c.wait_probability, 0.002),
+            "{a:?} {c:?}"
+        );
+        assert!(
+            close(a.service_level, c.service_level, 0.003),
+            "{a:?} {c:?}"
+        );
         assert!(close(a.asa_secs, c.asa_secs, 1.0), "{a:?} {c:?}");
         assert!(a.answer_rate > 0.9999);
     }
@@ -233,9 +273,15 @@ mod tests {
     fn erlang_a_stays_finite_with_too_few_seats_and_abandons_grow_as_seats_shrink() {
         // Fivefold surge on 10 seats: 50 Erlangs. Erlang C has no answer;
         // with a mean patience of 60 s most callers give up.
-        let surge = Load { arrivals_per_sec: 5.0 * 100.0 / 1800.0, ..ten_erlangs() };
+        let surge = Load {
+            arrivals_per_sec: 5.0 * 100.0 / 1800.0,
+            ..ten_erlangs()
+        };
         let p = erlang_a(surge, 10, 60.0);
-        assert!(p.answer_rate > 0.15 && p.answer_rate < 0.25, "about 10/50 answered: {p:?}");
+        assert!(
+            p.answer_rate > 0.15 && p.answer_rate < 0.25,
+            "about 10/50 answered: {p:?}"
+        );
         assert!(p.occupancy > 0.99);
         let mut last = 0.0;
         for n in [8, 10, 20, 40, 60] {
@@ -252,7 +298,13 @@ mod tests {
     /// takes the first seat to come free unless its patience runs out
     /// first (callers who gave up take no seat). Returns (answered,
     /// answered within `sl`, waited) shares of the offered calls.
-    fn simulate(load: Load, seats: usize, patience: f64, calls: usize, seed: u64) -> (f64, f64, f64) {
+    fn simulate(
+        load: Load,
+        seats: usize,
+        patience: f64,
+        calls: usize,
+        seed: u64,
+    ) -> (f64, f64, f64) {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut exp = |mean: f64| -mean * (1.0 - rng.random::<f64>()).ln();
@@ -260,7 +312,15 @@ mod tests {
         let (mut t, mut answered, mut within, mut waited) = (0.0, 0usize, 0usize, 0usize);
         for _ in 0..calls {
             t += exp(1.0 / load.arrivals_per_sec);
-            let (seat, free) = free_at.iter().cloned().enumerate().fold((0, f64::INFINITY), |m, (i, f)| if f < m.1 { (i, f) } else { m });
+            let (seat, free) =
+                free_at
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .fold(
+                        (0, f64::INFINITY),
+                        |m, (i, f)| if f < m.1 { (i, f) } else { m },
+                    );
             let wait = (free - t).max(0.0);
             if wait > 0.0 {
                 waited += 1;
@@ -284,9 +344,18 @@ mod tests {
             let load = ten_erlangs();
             let p = erlang_a(load, seats as u32, patience);
             let (answered, within, waited) = simulate(load, seats, patience, 400_000, 7);
-            assert!(close(p.answer_rate, answered, 0.01), "{seats} seats, patience {patience}: {p:?} vs simulated {answered}");
-            assert!(close(p.service_level, within, 0.015), "{seats} seats, patience {patience}: {p:?} vs simulated {within}");
-            assert!(close(p.wait_probability, waited, 0.015), "{seats} seats, patience {patience}: {p:?} vs simulated {waited}");
+            assert!(
+                close(p.answer_rate, answered, 0.01),
+                "{seats} seats, patience {patience}: {p:?} vs simulated {answered}"
+            );
+            assert!(
+                close(p.service_level, within, 0.015),
+                "{seats} seats, patience {patience}: {p:?} vs simulated {within}"
+            );
+            assert!(
+                close(p.wait_probability, waited, 0.015),
+                "{seats} seats, patience {patience}: {p:?} vs simulated {waited}"
+            );
         }
     }
 

@@ -93,17 +93,33 @@ pub fn plan(config: &Config, opts: &Options) -> Result<Vec<QueueOutcome>, String
     let seats = config.all_seats();
     let mut out: BTreeMap<String, QueueOutcome> = BTreeMap::new();
     for (number, per_hour) in &opts.lines {
-        let line = config.lines.iter().find(|l| &l.number == number).ok_or_else(|| {
-            let known: Vec<&str> = config.lines.iter().map(|l| l.number.as_str()).collect();
-            format!("--lines: {number} is not a line of the config (its lines: {})", known.join(", "))
-        })?;
-        let queue = config.queues.iter().find(|q| q.name == line.queue).ok_or("a line without its queue")?;
+        let line = config
+            .lines
+            .iter()
+            .find(|l| &l.number == number)
+            .ok_or_else(|| {
+                let known: Vec<&str> = config.lines.iter().map(|l| l.number.as_str()).collect();
+                format!(
+                    "--lines: {number} is not a line of the config (its lines: {})",
+                    known.join(", ")
+                )
+            })?;
+        let queue = config
+            .queues
+            .iter()
+            .find(|q| q.name == line.queue)
+            .ok_or("a line without its queue")?;
         let entry = out.entry(queue.name.clone()).or_insert_with(|| {
             let n = seats
                 .iter()
-                .filter(|s| opts.seats.contains(&s.extension) && s.queues.iter().any(|m| m.queue == queue.name))
+                .filter(|s| {
+                    opts.seats.contains(&s.extension)
+                        && s.queues.iter().any(|m| m.queue == queue.name)
+                })
                 .count() as u32;
-            let aht = opts.answer_delay.as_secs_f64() + opts.talk.as_secs_f64() + queue.wrapup_secs as f64;
+            let aht = opts.answer_delay.as_secs_f64()
+                + opts.talk.as_secs_f64()
+                + queue.wrapup_secs as f64;
             QueueOutcome {
                 queue: queue.name.clone(),
                 class: queue.class,
@@ -111,7 +127,11 @@ pub fn plan(config: &Config, opts: &Options) -> Result<Vec<QueueOutcome>, String
                 seats: n,
                 // The caller's wait includes the ring before the agent
                 // picks up; the models' wait ends when a seat is taken.
-                load: Load { arrivals_per_sec: 0.0, aht_secs: aht, sl_secs: (opts.sl.as_secs_f64() - opts.answer_delay.as_secs_f64()).max(0.0) },
+                load: Load {
+                    arrivals_per_sec: 0.0,
+                    aht_secs: aht,
+                    sl_secs: (opts.sl.as_secs_f64() - opts.answer_delay.as_secs_f64()).max(0.0),
+                },
                 patience_secs: opts.patience.map_or(f64::INFINITY, |p| p.as_secs_f64()),
                 offered: 0,
                 answered: 0,
@@ -120,8 +140,22 @@ pub fn plan(config: &Config, opts: &Options) -> Result<Vec<QueueOutcome>, String
                 rejected: 0,
                 failed: 0,
                 wait_sum_secs: 0.0,
-                erlang_c: erlang::erlang_c(Load { arrivals_per_sec: 0.0, aht_secs: aht, sl_secs: 0.0 }, 0),
-                erlang_a: erlang::erlang_c(Load { arrivals_per_sec: 0.0, aht_secs: aht, sl_secs: 0.0 }, 0),
+                erlang_c: erlang::erlang_c(
+                    Load {
+                        arrivals_per_sec: 0.0,
+                        aht_secs: aht,
+                        sl_secs: 0.0,
+                    },
+                    0,
+                ),
+                erlang_a: erlang::erlang_c(
+                    Load {
+                        arrivals_per_sec: 0.0,
+                        aht_secs: aht,
+                        sl_secs: 0.0,
+                    },
+                    0,
+                ),
                 seats_needed: None,
             }
         });
@@ -133,7 +167,8 @@ pub fn plan(config: &Config, opts: &Options) -> Result<Vec<QueueOutcome>, String
         q.erlang_a = erlang::erlang_a(q.load, q.seats, q.patience_secs);
         let (load, patience) = (q.load, q.patience_secs);
         let most = (load.erlangs() * 3.0 + 20.0).ceil() as u32;
-        q.seats_needed = erlang::seats_needed(most, 0.80, 0.99, |n| erlang::erlang_a(load, n, patience));
+        q.seats_needed =
+            erlang::seats_needed(most, 0.80, 0.99, |n| erlang::erlang_a(load, n, patience));
     }
     Ok(out.into_values().collect())
 }
@@ -155,9 +190,22 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOut
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut seat_tasks = Vec::new();
     for ext in &opts.seats {
-        let seat = all.iter().find(|s| &s.extension == ext).ok_or_else(|| anyhow::anyhow!("--seats: no seat {ext} in the config"))?;
-        let plan = SeatPlan { ext: ext.clone(), password: seat.password.clone(), hotline: phones, answer_delay: opts.answer_delay, media: opts.media };
-        seat_tasks.push(tokio::spawn(peers::seat(plan, stop_seats.clone(), ready_tx.clone())));
+        let seat = all
+            .iter()
+            .find(|s| &s.extension == ext)
+            .ok_or_else(|| anyhow::anyhow!("--seats: no seat {ext} in the config"))?;
+        let plan = SeatPlan {
+            ext: ext.clone(),
+            password: seat.password.clone(),
+            hotline: phones,
+            answer_delay: opts.answer_delay,
+            media: opts.media,
+        };
+        seat_tasks.push(tokio::spawn(peers::seat(
+            plan,
+            stop_seats.clone(),
+            ready_tx.clone(),
+        )));
     }
     for _ in 0..opts.seats.len() {
         match ready_rx.recv().await {
@@ -169,7 +217,11 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOut
             None => anyhow::bail!("the seat phones stopped"),
         }
     }
-    eprintln!("{} seat phones registered at {phones}; calls to {trunk} for {} s", opts.seats.len(), opts.duration.as_secs());
+    eprintln!(
+        "{} seat phones registered at {phones}; calls to {trunk} for {} s",
+        opts.seats.len(),
+        opts.duration.as_secs()
+    );
 
     // Poisson arrivals per line.
     let (results_tx, mut results_rx) = mpsc::unbounded_channel::<CallResult>();
@@ -192,12 +244,16 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOut
     arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
     let placed = arrivals.len();
     let start = tokio::time::Instant::now();
-    let mut progress = tokio::time::interval_at(start + Duration::from_secs(10), Duration::from_secs(10));
+    let mut progress =
+        tokio::time::interval_at(start + Duration::from_secs(10), Duration::from_secs(10));
     let mut ended: Vec<CallResult> = Vec::new();
     let mut next = 0;
-    let drain_until = start + opts.duration + opts.talk * 4 + opts.patience.unwrap_or(Duration::from_secs(600));
+    let drain_until =
+        start + opts.duration + opts.talk * 4 + opts.patience.unwrap_or(Duration::from_secs(600));
     loop {
-        let arrival = arrivals.get(next).map(|(t, _)| start + Duration::from_secs_f64(*t));
+        let arrival = arrivals
+            .get(next)
+            .map(|(t, _)| start + Duration::from_secs_f64(*t));
         tokio::select! {
             _ = tokio::time::sleep_until(arrival.unwrap_or(drain_until)), if arrival.is_some() => {
                 let line = arrivals[next].1.clone();
@@ -254,7 +310,9 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOut
     }
 
     for r in &ended {
-        let Some(q) = queues.iter_mut().find(|q| q.lines.contains(&r.line)) else { continue };
+        let Some(q) = queues.iter_mut().find(|q| q.lines.contains(&r.line)) else {
+            continue;
+        };
         q.offered += 1;
         match &r.ending {
             Ending::Answered { wait } => {
@@ -277,7 +335,11 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<Vec<QueueOut
 
 fn udp_target(addr: Option<SocketAddr>, key: &str) -> anyhow::Result<SocketAddr> {
     let addr = addr.ok_or_else(|| anyhow::anyhow!("{key} is not set: simulate talks UDP"))?;
-    Ok(if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr })
+    Ok(if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    })
 }
 
 fn exp(rng: &mut rand::rngs::StdRng, mean: f64) -> f64 {
@@ -288,7 +350,13 @@ fn exp(rng: &mut rand::rngs::StdRng, mean: f64) -> f64 {
 /// load needs.
 pub fn render(queues: &[QueueOutcome], opts: &Options, ran: bool) -> String {
     let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
-    let secs = |x: f64| if x.is_finite() { format!("{x:.0} s") } else { "endless".into() };
+    let secs = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.0} s")
+        } else {
+            "endless".into()
+        }
+    };
     let sl = opts.sl.as_secs();
     let mut out = String::new();
     for q in queues {
@@ -298,15 +366,31 @@ pub fn render(queues: &[QueueOutcome], opts: &Options, ran: bool) -> String {
             q.class,
             q.lines.join(", "),
             q.load.arrivals_per_sec * 3600.0,
-            if opts.surge != 1.0 { format!(" (x{} surge)", opts.surge) } else { String::new() },
+            if opts.surge != 1.0 {
+                format!(" (x{} surge)", opts.surge)
+            } else {
+                String::new()
+            },
             q.load.aht_secs,
             opts.answer_delay.as_secs(),
             opts.talk.as_secs(),
             q.load.erlangs(),
             q.seats,
-            if q.patience_secs.is_finite() { format!("{:.0} s", q.patience_secs) } else { "endless".into() },
+            if q.patience_secs.is_finite() {
+                format!("{:.0} s", q.patience_secs)
+            } else {
+                "endless".into()
+            },
         );
-        out += &format!("  {:<10} {:>9} {:>12} {:>9} {:>10} {:>8}\n", "", "answered", format!("SL {sl} s"), "ASA", "waited", "offered");
+        out += &format!(
+            "  {:<10} {:>9} {:>12} {:>9} {:>10} {:>8}\n",
+            "",
+            "answered",
+            format!("SL {sl} s"),
+            "ASA",
+            "waited",
+            "offered"
+        );
         if ran {
             out += &format!(
                 "  {:<10} {:>9} {:>12} {:>9} {:>10} {:>8}   ({} abandoned, {} rejected, {} failed)\n",
@@ -323,7 +407,9 @@ pub fn render(queues: &[QueueOutcome], opts: &Options, ran: bool) -> String {
         }
         for (name, p) in [("Erlang C", q.erlang_c), ("Erlang A", q.erlang_a)] {
             if !p.asa_secs.is_finite() {
-                out += &format!("  {name:<10} more load than seats: without callers giving up, the queue grows without end\n");
+                out += &format!(
+                    "  {name:<10} more load than seats: without callers giving up, the queue grows without end\n"
+                );
                 continue;
             }
             out += &format!(
@@ -336,13 +422,21 @@ pub fn render(queues: &[QueueOutcome], opts: &Options, ran: bool) -> String {
             );
         }
         out += &match q.seats_needed {
-            Some(n) => format!("  seats for {sl} s service level >= 80% and >= 99% answered at this load (Erlang A): {n}\n"),
-            None => "  no number of seats up to three times the load reaches 80% and 99% answered\n".into(),
+            Some(n) => format!(
+                "  seats for {sl} s service level >= 80% and >= 99% answered at this load (Erlang A): {n}\n"
+            ),
+            None => {
+                "  no number of seats up to three times the load reaches 80% and 99% answered\n"
+                    .into()
+            }
         };
     }
     if ran {
         out += "\nanswered and SL are shares of offered calls; Erlang C assumes callers never give up, Erlang A that they give up after an exponential patience.\n";
-        out += &format!("The waits include the {} s the seat rings before the agent picks up, in the predictions too.\n", opts.answer_delay.as_secs());
+        out += &format!(
+            "The waits include the {} s the seat rings before the agent picks up, in the predictions too.\n",
+            opts.answer_delay.as_secs()
+        );
     }
     out
 }
@@ -352,9 +446,15 @@ pub fn parse_lines(s: &str) -> Result<Vec<(String, f64)>, String> {
     s.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
-            let (number, rate) = p.trim().split_once('=').ok_or_else(|| format!("{p:?}: write LINE=RATE/h, e.g. 12345=120/h"))?;
+            let (number, rate) = p
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| format!("{p:?}: write LINE=RATE/h, e.g. 12345=120/h"))?;
             let (n, unit) = rate.split_once('/').unwrap_or((rate, "h"));
-            let n: f64 = n.trim().parse().map_err(|_| format!("{p:?}: {n:?} is not a number"))?;
+            let n: f64 = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("{p:?}: {n:?} is not a number"))?;
             let per_hour = match unit.trim() {
                 "h" => n,
                 "m" | "min" => n * 60.0,
@@ -374,7 +474,10 @@ pub fn parse_seats(s: &str) -> Result<Vec<String>, String> {
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().map_err(|_| format!("{part:?}: not a range"))?, b.parse().map_err(|_| format!("{part:?}: not a range"))?);
+                let (a, b): (u32, u32) = (
+                    a.parse().map_err(|_| format!("{part:?}: not a range"))?,
+                    b.parse().map_err(|_| format!("{part:?}: not a range"))?,
+                );
                 if a > b || b - a > 10_000 {
                     return Err(format!("{part:?}: a range is FROM-TO with FROM <= TO"));
                 }
@@ -391,7 +494,12 @@ mod tests {
     use super::*;
 
     fn demo() -> Config {
-        Config::from_str_at(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap(), std::path::Path::new("demo.toml")).unwrap()
+        Config::from_str_at(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"))
+                .unwrap(),
+            std::path::Path::new("demo.toml"),
+        )
+        .unwrap()
     }
 
     fn opts() -> Options {
@@ -411,10 +519,20 @@ mod tests {
 
     #[test]
     fn rates_and_seat_ranges_parse_and_bad_ones_say_why() {
-        assert_eq!(parse_lines("12345=2/m, 110=10/h").unwrap(), [("12345".to_string(), 120.0), ("110".to_string(), 10.0)]);
+        assert_eq!(
+            parse_lines("12345=2/m, 110=10/h").unwrap(),
+            [("12345".to_string(), 120.0), ("110".to_string(), 10.0)]
+        );
         assert!(parse_lines("12345").unwrap_err().contains("LINE=RATE/h"));
-        assert!(parse_lines("12345=fast/h").unwrap_err().contains("not a number"));
-        assert_eq!(parse_seats("8001-8003,8021").unwrap(), ["8001", "8002", "8003", "8021"]);
+        assert!(
+            parse_lines("12345=fast/h")
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert_eq!(
+            parse_seats("8001-8003,8021").unwrap(),
+            ["8001", "8002", "8003", "8021"]
+        );
         assert!(parse_seats("8003-8001").is_err());
     }
 
@@ -433,17 +551,52 @@ mod tests {
         assert_eq!(q[1].class, crate::model::LineClass::Emergency);
         // 6.35 Erlangs on 10 seats meets the target; a fivefold surge does not.
         assert!(citizen.erlang_a.service_level > 0.8);
-        let surge = plan(&demo(), &Options { surge: 5.0, ..opts() }).unwrap();
-        assert!(surge[0].erlang_a.answer_rate < 0.5, "{:?}", surge[0].erlang_a);
+        let surge = plan(
+            &demo(),
+            &Options {
+                surge: 5.0,
+                ..opts()
+            },
+        )
+        .unwrap();
+        assert!(
+            surge[0].erlang_a.answer_rate < 0.5,
+            "{:?}",
+            surge[0].erlang_a
+        );
         let needed = surge[0].seats_needed.unwrap();
-        assert!((32..=45).contains(&needed), "31.75 Erlangs need some 35-40 seats: {needed}");
-        let text = render(&surge, &Options { surge: 5.0, ..opts() }, false);
-        assert!(text.contains("x5 surge") && text.contains(&format!("at this load (Erlang A): {needed}")), "{text}");
+        assert!(
+            (32..=45).contains(&needed),
+            "31.75 Erlangs need some 35-40 seats: {needed}"
+        );
+        let text = render(
+            &surge,
+            &Options {
+                surge: 5.0,
+                ..opts()
+            },
+            false,
+        );
+        assert!(
+            text.contains("x5 surge")
+                && text.contains(&format!("at this load (Erlang A): {needed}")),
+            "{text}"
+        );
     }
 
     #[test]
     fn an_unknown_line_is_refused_with_the_known_ones() {
-        let e = plan(&demo(), &Options { lines: parse_lines("999=1/h").unwrap(), ..opts() }).unwrap_err();
-        assert!(e.contains("999 is not a line") && e.contains("12345"), "{e}");
+        let e = plan(
+            &demo(),
+            &Options {
+                lines: parse_lines("999=1/h").unwrap(),
+                ..opts()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("999 is not a line") && e.contains("12345"),
+            "{e}"
+        );
     }
 }

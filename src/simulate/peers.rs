@@ -52,7 +52,11 @@ pub struct SeatPlan {
 
 /// Runs one seat phone until `stop`; then it unregisters. `ready` hears
 /// whether its first registration worked.
-pub async fn seat(plan: SeatPlan, stop: CancellationToken, ready: mpsc::UnboundedSender<Result<String, String>>) -> Result<(), String> {
+pub async fn seat(
+    plan: SeatPlan,
+    stop: CancellationToken,
+    ready: mpsc::UnboundedSender<Result<String, String>>,
+) -> Result<(), String> {
     let result = run_seat(&plan, &stop, &ready).await;
     if let Err(e) = &result {
         let _ = ready.send(Err(e.clone()));
@@ -60,14 +64,25 @@ pub async fn seat(plan: SeatPlan, stop: CancellationToken, ready: mpsc::Unbounde
     result
 }
 
-async fn run_seat(plan: &SeatPlan, stop: &CancellationToken, ready: &mpsc::UnboundedSender<Result<String, String>>) -> Result<(), String> {
+async fn run_seat(
+    plan: &SeatPlan,
+    stop: &CancellationToken,
+    ready: &mpsc::UnboundedSender<Result<String, String>>,
+) -> Result<(), String> {
     let ip = plan.hotline.ip();
-    let sock = UdpSocket::bind((ip, 0)).await.map_err(|e| format!("seat {}: bind: {e}", plan.ext))?;
+    let sock = UdpSocket::bind((ip, 0))
+        .await
+        .map_err(|e| format!("seat {}: bind: {e}", plan.ext))?;
     let local = sock.local_addr().map_err(|e| e.to_string())?;
     let rtp = UdpSocket::bind((ip, 0)).await.map_err(|e| e.to_string())?;
     let rtp_port = rtp.local_addr().map_err(|e| e.to_string())?.port();
     let rtp = Arc::new(rtp);
-    let mut reg = Registration { plan, local, call_id: format!("reg-{}@sim", random_token()), cseq: 0 };
+    let mut reg = Registration {
+        plan,
+        local,
+        call_id: format!("reg-{}@sim", random_token()),
+        cseq: 0,
+    };
     reg.register(&sock, 300).await?;
     let _ = ready.send(Ok(plan.ext.clone()));
     let mut next_register = Instant::now() + Duration::from_secs(120);
@@ -185,16 +200,25 @@ Contact: <sip:{ext}@{local}>\r\nExpires: {expires}\r\nUser-Agent: hotline-simula
                 text.push_str(&format!("Authorization: {a}\r\n"));
             }
             text.push_str("Content-Length: 0\r\n\r\n");
-            sock.send_to(text.as_bytes(), hotline).await.map_err(|e| e.to_string())?;
+            sock.send_to(text.as_bytes(), hotline)
+                .await
+                .map_err(|e| e.to_string())?;
             let resp = recv_response(sock, "REGISTER", Duration::from_secs(5)).await.ok_or_else(|| {
                 format!("seat {ext}: no answer to REGISTER from {hotline}: is hotline running with this config?")
             })?;
             match resp.code() {
                 Some(200) => return Ok(()),
                 Some(401) if auth.is_none() => {
-                    auth = Some(answer_challenge(&resp, ext, &self.plan.password, "REGISTER", &uri).ok_or("unusable challenge")?);
+                    auth = Some(
+                        answer_challenge(&resp, ext, &self.plan.password, "REGISTER", &uri)
+                            .ok_or("unusable challenge")?,
+                    );
                 }
-                other => return Err(format!("seat {ext}: REGISTER answered {other:?}: check its password in the config")),
+                other => {
+                    return Err(format!(
+                        "seat {ext}: REGISTER answered {other:?}: check its password in the config"
+                    ));
+                }
             }
         }
         Err(format!("seat {ext}: REGISTER refused"))
@@ -216,12 +240,19 @@ pub struct CallPlan {
 }
 
 /// Places one call and reports how it ended.
-pub async fn call(plan: CallPlan, results: mpsc::UnboundedSender<CallResult>, stop: CancellationToken) {
+pub async fn call(
+    plan: CallPlan,
+    results: mpsc::UnboundedSender<CallResult>,
+    stop: CancellationToken,
+) {
     let ending = match place(&plan, &stop).await {
         Ok(e) => e,
         Err(e) => Ending::Failed(e),
     };
-    let _ = results.send(CallResult { line: plan.line, ending });
+    let _ = results.send(CallResult {
+        line: plan.line,
+        ending,
+    });
 }
 
 async fn place(plan: &CallPlan, stop: &CancellationToken) -> Result<Ending, String> {
@@ -230,7 +261,11 @@ async fn place(plan: &CallPlan, stop: &CancellationToken) -> Result<Ending, Stri
     let local = sock.local_addr().map_err(|e| e.to_string())?;
     let rtp = Arc::new(UdpSocket::bind((ip, 0)).await.map_err(|e| e.to_string())?);
     let rtp_port = rtp.local_addr().map_err(|e| e.to_string())?.port();
-    let (call_id, tag, branch) = (format!("sim-{}@{}", random_token(), ip), random_token(), format!("z9hG4bK{}", random_token()));
+    let (call_id, tag, branch) = (
+        format!("sim-{}@{}", random_token(), ip),
+        random_token(),
+        format!("z9hG4bK{}", random_token()),
+    );
     let uri = format!("sip:{}@{}", plan.line, plan.hotline);
     let from = format!("<sip:{}@{}>;tag={tag}", plan.caller, ip);
     let head = |method: &str, cseq: u32, branch: &str, to: &str, target: &str| {
@@ -242,9 +277,15 @@ From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
     let to = format!("<sip:{}@{}>", plan.line, plan.hotline.ip());
     let sdp = sdp_offer(local, rtp_port);
     let invite = head("INVITE", 1, &branch, &to, &uri)
-        + &format!("Contact: <sip:{}@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", plan.caller, sdp.len());
+        + &format!(
+            "Contact: <sip:{}@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            plan.caller,
+            sdp.len()
+        );
     let started = Instant::now();
-    sock.send_to(invite.as_bytes(), plan.hotline).await.map_err(|e| e.to_string())?;
+    sock.send_to(invite.as_bytes(), plan.hotline)
+        .await
+        .map_err(|e| e.to_string())?;
     let give_up = plan.patience.map(|p| started + p);
     let mut cancelled = false;
     let mut buf = vec![0u8; 65_535];
@@ -285,12 +326,27 @@ From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
     // Answered (a 200 that crossed our CANCEL is answered too: hang up at once).
     let to_tagged = ok.raw(&Name::TO).map(|t| t.to_string()).unwrap_or(to);
     let target = contact_of(&ok).unwrap_or(uri.clone());
-    send_text(&sock, &(head("ACK", 1, &format!("z9hG4bK{}", random_token()), &to_tagged, &target) + "Content-Length: 0\r\n\r\n"), plan.hotline).await;
+    send_text(
+        &sock,
+        &(head(
+            "ACK",
+            1,
+            &format!("z9hG4bK{}", random_token()),
+            &to_tagged,
+            &target,
+        ) + "Content-Length: 0\r\n\r\n"),
+        plan.hotline,
+    )
+    .await;
     let media = match remote_rtp(&ok) {
         Some(peer) if plan.media => Some(spawn_rtp(rtp.clone(), peer)),
         _ => None,
     };
-    let hang_up = if cancelled { Instant::now() } else { Instant::now() + plan.talk };
+    let hang_up = if cancelled {
+        Instant::now()
+    } else {
+        Instant::now() + plan.talk
+    };
     let mut hung_up_by_hotline = false;
     loop {
         tokio::select! {
@@ -316,7 +372,18 @@ From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
         m.cancel();
     }
     if !hung_up_by_hotline {
-        send_text(&sock, &(head("BYE", 2, &format!("z9hG4bK{}", random_token()), &to_tagged, &target) + "Content-Length: 0\r\n\r\n"), plan.hotline).await;
+        send_text(
+            &sock,
+            &(head(
+                "BYE",
+                2,
+                &format!("z9hG4bK{}", random_token()),
+                &to_tagged,
+                &target,
+            ) + "Content-Length: 0\r\n\r\n"),
+            plan.hotline,
+        )
+        .await;
         let _ = recv_response(&sock, "BYE", Duration::from_secs(5)).await;
     }
     Ok(Ending::Answered { wait })
@@ -327,11 +394,13 @@ fn spawn_rtp(sock: Arc<UdpSocket>, peer: SocketAddr) -> CancellationToken {
     let stop = CancellationToken::new();
     let done = stop.clone();
     tokio::spawn(async move {
-        let mut stream = crate::media::rtp::OutStream::new(rand::random(), rand::random(), rand::random());
+        let mut stream =
+            crate::media::rtp::OutStream::new(rand::random(), rand::random(), rand::random());
         // A quiet 400 Hz tone, so a recording shows who spoke.
         let payload: Vec<u8> = (0..160)
             .map(|i| {
-                let s = (2_000.0 * (2.0 * std::f64::consts::PI * 400.0 * i as f64 / 8000.0).sin()) as i16;
+                let s = (2_000.0 * (2.0 * std::f64::consts::PI * 400.0 * i as f64 / 8000.0).sin())
+                    as i16;
                 crate::media::codec::Codec::Pcma.encode_sample(s)
             })
             .collect();
@@ -357,7 +426,13 @@ fn far_future() -> Instant {
 
 /// A response to `req`, with our To tag (if `tag` is not empty and the To
 /// has none) and a Contact.
-fn response(req: &Message, code: u16, reason: &str, tag: &str, contact: Option<SocketAddr>) -> Message {
+fn response(
+    req: &Message,
+    code: u16,
+    reason: &str,
+    tag: &str,
+    contact: Option<SocketAddr>,
+) -> Message {
     let tag = (!tag.is_empty()).then_some(tag);
     let mut resp = Message::response_to(req, code, tag).with_reason(reason);
     if let Some(c) = contact {
@@ -379,27 +454,63 @@ async fn recv_response(sock: &UdpSocket, method: &str, within: Duration) -> Opti
     let deadline = Instant::now() + within;
     let mut buf = vec![0u8; 65_535];
     loop {
-        let (n, _) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await.ok()?.ok()?;
-        let Ok(msg) = Message::parse(Bytes::copy_from_slice(&buf[..n])) else { continue };
-        if msg.code().is_some_and(|c| c >= 200) && msg.cseq().is_some_and(|c| c.method.to_string() == method) {
+        let (n, _) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        let Ok(msg) = Message::parse(Bytes::copy_from_slice(&buf[..n])) else {
+            continue;
+        };
+        if msg.code().is_some_and(|c| c >= 200)
+            && msg.cseq().is_some_and(|c| c.method.to_string() == method)
+        {
             return Some(msg);
         }
     }
 }
 
 /// `Authorization` for a 401's challenge (MD5 preferred, as most phones).
-fn answer_challenge(resp: &Message, user: &str, password: &str, method: &str, uri: &str) -> Option<String> {
-    let challenges: Vec<String> = resp.headers.get_raw(&Name::WWW_AUTHENTICATE).map(|v| v.to_string()).collect();
+fn answer_challenge(
+    resp: &Message,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+) -> Option<String> {
+    let challenges: Vec<String> = resp
+        .headers
+        .get_raw(&Name::WWW_AUTHENTICATE)
+        .map(|v| v.to_string())
+        .collect();
     let pick = challenges
         .iter()
         .find(|c| param(c, "algorithm").is_none_or(|a| a.eq_ignore_ascii_case("MD5")))
         .or(challenges.first())?;
-    let algorithm = param(pick, "algorithm").and_then(|a| Algorithm::from_token(&a)).unwrap_or(Algorithm::Md5);
+    let algorithm = param(pick, "algorithm")
+        .and_then(|a| Algorithm::from_token(&a))
+        .unwrap_or(Algorithm::Md5);
     let (realm, nonce) = (param(pick, "realm")?, param(pick, "nonce")?);
     let cnonce = random_token();
-    let qop = param(pick, "qop").filter(|q| q.split(',').any(|q| q.trim() == "auth")).map(|_| QopAuth { nc: 1, cnonce: &cnonce });
-    let input = DigestInput { algorithm, username: user, realm: &realm, nonce: &nonce, method, uri, qop };
-    Some(authorization_value(&input, password, param(pick, "opaque").as_deref()))
+    let qop = param(pick, "qop")
+        .filter(|q| q.split(',').any(|q| q.trim() == "auth"))
+        .map(|_| QopAuth {
+            nc: 1,
+            cnonce: &cnonce,
+        });
+    let input = DigestInput {
+        algorithm,
+        username: user,
+        realm: &realm,
+        nonce: &nonce,
+        method,
+        uri,
+        qop,
+    };
+    Some(authorization_value(
+        &input,
+        password,
+        param(pick, "opaque").as_deref(),
+    ))
 }
 
 /// A parameter of a `Digest ...` challenge, unquoted.
@@ -417,14 +528,19 @@ fn param(value: &str, name: &str) -> Option<String> {
     parts.push(cur);
     parts.iter().find_map(|p| {
         let (n, v) = p.split_once('=')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
     })
 }
 
 /// The Contact URI of a message.
 fn contact_of(msg: &Message) -> Option<String> {
     let raw = msg.raw(&Name::CONTACT)?.to_string();
-    let inner = raw.split_once('<').and_then(|(_, r)| r.split_once('>')).map(|(u, _)| u.to_string());
+    let inner = raw
+        .split_once('<')
+        .and_then(|(_, r)| r.split_once('>'))
+        .map(|(u, _)| u.to_string());
     Some(inner.unwrap_or(raw))
 }
 

@@ -82,7 +82,10 @@ pub enum Credential {
     Password(String),
     /// Precomputed HA1 = H(username:realm:password) in hex, per hash; an
     /// algorithm whose HA1 is missing cannot authenticate this user.
-    Ha1 { md5: Option<String>, sha256: Option<String> },
+    Ha1 {
+        md5: Option<String>,
+        sha256: Option<String>,
+    },
 }
 
 impl fmt::Debug for Credential {
@@ -287,7 +290,11 @@ impl DigestAuth {
             Some(Credential::Ha1 { md5, sha256 }) => {
                 let stored = if r.algorithm.is_sha256() { sha256 } else { md5 };
                 match stored {
-                    Some(h) => (h.trim().to_ascii_lowercase(), true, DenyReason::BadCredentials),
+                    Some(h) => (
+                        h.trim().to_ascii_lowercase(),
+                        true,
+                        DenyReason::BadCredentials,
+                    ),
                     None => (computed, false, DenyReason::NoCredentialForAlgorithm),
                 }
             }
@@ -299,21 +306,32 @@ impl DigestAuth {
         // they differ (that depends on nc only, not on the user).
         let lower = format!("{:08x}", r.nc);
         let upper = lower.to_ascii_uppercase();
-        let variants: &[&str] = if lower == upper { &[&lower] } else { &[&lower, &upper] };
+        let variants: &[&str] = if lower == upper {
+            &[&lower]
+        } else {
+            &[&lower, &upper]
+        };
         let mut matched = false;
         for nc in variants {
             let qop = Some((*nc, r.cnonce.as_str()));
-            let expected = digest::response_from_ha1(r.algorithm, &ha1, &r.nonce, qop, method, &r.uri);
+            let expected =
+                digest::response_from_ha1(r.algorithm, &ha1, &r.nonce, qop, method, &r.uri);
             matched |= digest::ct_eq(expected.as_bytes(), r.response.as_bytes());
         }
         let Some(opened) = opened else {
-            return if matched && usable { Ok(Verdict::Stale) } else { Err(DenyReason::BadNonce) };
+            return if matched && usable {
+                Ok(Verdict::Stale)
+            } else {
+                Err(DenyReason::BadNonce)
+            };
         };
         if !matched || !usable {
             return Err(refusal);
         }
         match self.nonces.admit(now_ms, opened, r.nc) {
-            Admit::Fresh => Ok(Verdict::Ok { username: r.username }),
+            Admit::Fresh => Ok(Verdict::Ok {
+                username: r.username,
+            }),
             Admit::Stale => Ok(Verdict::Stale),
             Admit::Replay => Err(DenyReason::Replay),
         }

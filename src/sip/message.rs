@@ -48,14 +48,16 @@ impl Message {
         let mut headers = Headers::new();
         for item in &mut parser {
             let raw = item.map_err(|_| ParseError::Unparseable("message head is incomplete"))?;
-            let text = std::str::from_utf8(raw).map_err(|_| ParseError::Unparseable("head is not UTF-8"))?;
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| ParseError::Unparseable("head is not UTF-8"))?;
             if line.is_none() {
                 let (_, l) = MessageLine::parse(&bytes)(text)
                     .map_err(|_| ParseError::Unparseable("no valid request or status line"))?;
                 line = Some(l);
             } else {
-                let (_, h) = Line::parse(&bytes, text)
-                    .map_err(|_| ParseError::Malformed(format!("bad header line {:?}", truncate(text))))?;
+                let (_, h) = Line::parse(&bytes, text).map_err(|_| {
+                    ParseError::Malformed(format!("bad header line {:?}", truncate(text)))
+                })?;
                 headers.insert(h.name, h.value);
             }
         }
@@ -66,11 +68,17 @@ impl Message {
             None => bytes.slice(head_end..),
             Some(Err(_)) => return Err(ParseError::Malformed("bad Content-Length".into())),
             Some(Ok(ContentLength(len))) if len > rest => {
-                return Err(ParseError::Malformed(format!("Content-Length {len} but {rest} body bytes")));
+                return Err(ParseError::Malformed(format!(
+                    "Content-Length {len} but {rest} body bytes"
+                )));
             }
             Some(Ok(ContentLength(len))) => bytes.slice(head_end..head_end + len),
         };
-        Ok(Message { line, headers, body })
+        Ok(Message {
+            line,
+            headers,
+            body,
+        })
     }
 
     /// Checks the headers every transaction needs: exactly-parseable Via,
@@ -85,7 +93,10 @@ impl Message {
         if let MessageLine::Request(r) = &self.line
             && r.method != cseq.method
         {
-            return Err(format!("CSeq method {} does not match {}", cseq.method, r.method));
+            return Err(format!(
+                "CSeq method {} does not match {}",
+                cseq.method, r.method
+            ));
         }
         Ok(())
     }
@@ -105,7 +116,9 @@ impl Message {
         for name in [Name::VIA, Name::FROM, Name::TO, Name::CALL_ID, Name::CSEQ] {
             for value in req.headers.get_raw(&name) {
                 let value = match (&name, to_tag) {
-                    (n, Some(tag)) if *n == Name::TO && req.to().is_some_and(|t| t.tag.is_none()) => {
+                    (n, Some(tag))
+                        if *n == Name::TO && req.to().is_some_and(|t| t.tag.is_none()) =>
+                    {
                         BytesStr::from(format!("{value};tag={tag}"))
                     }
                     _ => value.clone(),
@@ -134,7 +147,8 @@ impl Message {
     pub fn with_body(mut self, content_type: &str, body: Bytes) -> Message {
         self.headers.remove(&Name::CONTENT_TYPE);
         if !body.is_empty() {
-            self.headers.insert(Name::CONTENT_TYPE, content_type.to_string());
+            self.headers
+                .insert(Name::CONTENT_TYPE, content_type.to_string());
         }
         self.body = body;
         self
@@ -205,7 +219,12 @@ impl Message {
         let mut head = String::with_capacity(512 + self.body.len());
         match &self.line {
             MessageLine::Request(r) => {
-                let _ = write!(head, "{} {} SIP/2.0\r\n", r.method, r.uri.default_print_ctx());
+                let _ = write!(
+                    head,
+                    "{} {} SIP/2.0\r\n",
+                    r.method,
+                    r.uri.default_print_ctx()
+                );
             }
             MessageLine::Response(s) => {
                 let reason = s.reason.as_ref().map(|r| r.as_str()).unwrap_or("");
@@ -237,13 +256,18 @@ fn truncate(s: &str) -> &str {
 /// `Ok(None)` while more bytes are needed; leading CRLF keep-alives are
 /// reported as their length so the caller can skip them.
 pub fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError> {
-    let ws = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let ws = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     if ws > 0 {
         return Ok(Some(ws));
     }
     let Some(head) = find(buf, b"\r\n\r\n") else {
         if buf.len() > max {
-            return Err(ParseError::Unparseable("message head larger than the limit"));
+            return Err(ParseError::Unparseable(
+                "message head larger than the limit",
+            ));
         }
         return Ok(None);
     };
@@ -253,7 +277,9 @@ pub fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, ParseError> {
         .split("\r\n")
         .skip(1)
         .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length") || n.trim().eq_ignore_ascii_case("l"))
+        .find(|(n, _)| {
+            n.trim().eq_ignore_ascii_case("content-length") || n.trim().eq_ignore_ascii_case("l")
+        })
         .map(|(_, v)| v.trim().parse::<usize>())
         .ok_or(ParseError::Unparseable("no Content-Length on a stream"))?
         .map_err(|_| ParseError::Unparseable("bad Content-Length on a stream"))?;
@@ -301,7 +327,10 @@ Content-Length: 4\r\n\r\nv=0\n";
         let r = Message::response_to(&m, 180, Some("xyz"));
         let text = String::from_utf8(r.to_bytes().to_vec()).unwrap();
         assert!(text.starts_with("SIP/2.0 180 Ringing\r\n"), "{text}");
-        assert!(text.contains("To: <sip:12345@127.0.0.1>;tag=xyz\r\n"), "{text}");
+        assert!(
+            text.contains("To: <sip:12345@127.0.0.1>;tag=xyz\r\n"),
+            "{text}"
+        );
         assert!(text.contains("Content-Length: 0\r\n\r\n"));
         let back = Message::parse(r.to_bytes()).unwrap();
         assert_eq!(back.code(), Some(180));
@@ -311,8 +340,14 @@ Content-Length: 4\r\n\r\nv=0\n";
     #[test]
     fn short_body_is_malformed_and_garbage_unparseable() {
         let short = INVITE.replace("Content-Length: 4", "Content-Length: 40");
-        assert!(matches!(Message::parse(Bytes::from(short)), Err(ParseError::Malformed(_))));
-        assert!(matches!(Message::parse(Bytes::from_static(b"\x00\x01hello")), Err(ParseError::Unparseable(_))));
+        assert!(matches!(
+            Message::parse(Bytes::from(short)),
+            Err(ParseError::Malformed(_))
+        ));
+        assert!(matches!(
+            Message::parse(Bytes::from_static(b"\x00\x01hello")),
+            Err(ParseError::Unparseable(_))
+        ));
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! reachable or unreachable (the ACD's `seat_reachable`).
 
 use super::{Flow, Message};
+use crate::timers::Timers;
 use ezk_sip_types::Name;
 use ezk_sip_types::header::typed::Contact;
 use ezk_sip_types::print::AppendCtx;
-use crate::timers::Timers;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -80,12 +80,23 @@ pub struct Registrar {
 
 impl Registrar {
     pub fn new(config: RegistrarConfig) -> Self {
-        Registrar { config, bindings: BTreeMap::new(), expiries: Timers::default(), changes: VecDeque::new() }
+        Registrar {
+            config,
+            bindings: BTreeMap::new(),
+            expiries: Timers::default(),
+            changes: VecDeque::new(),
+        }
     }
 
     /// Applies an authenticated REGISTER for `extension`; returns the
     /// bindings now in force (for the 200's Contact headers).
-    pub fn register(&mut self, now: Instant, extension: &str, req: &Message, flow: Flow) -> Result<Vec<Binding>, RegisterError> {
+    pub fn register(
+        &mut self,
+        now: Instant,
+        extension: &str,
+        req: &Message,
+        flow: Flow,
+    ) -> Result<Vec<Binding>, RegisterError> {
         let result = self.apply_register(now, extension, req, flow);
         self.rearm(extension);
         result
@@ -93,7 +104,11 @@ impl Registrar {
 
     /// Arms the extension's expiry timer at its earliest binding's expiry.
     fn rearm(&mut self, extension: &str) {
-        match self.bindings.get(extension).and_then(|l| l.iter().map(|b| b.expires_at).min()) {
+        match self
+            .bindings
+            .get(extension)
+            .and_then(|l| l.iter().map(|b| b.expires_at).min())
+        {
             Some(at) => self.expiries.set(extension.to_string(), at),
             None => self.expiries.cancel(&extension.to_string()),
         }
@@ -107,20 +122,30 @@ impl Registrar {
         flow: Flow,
     ) -> Result<Vec<Binding>, RegisterError> {
         let bad = |s: &str| RegisterError::BadRequest(s.to_string());
-        let call_id = req.call_id().ok_or_else(|| bad("missing Call-ID"))?.to_string();
+        let call_id = req
+            .call_id()
+            .ok_or_else(|| bad("missing Call-ID"))?
+            .to_string();
         let cseq = req.cseq().ok_or_else(|| bad("missing CSeq"))?.cseq;
         let header_expires = match req.raw(&Name::EXPIRES) {
             Some(v) => Some(v.trim().parse::<u32>().map_err(|_| bad("bad Expires"))?),
             None => None,
         };
-        let raw_contacts: Vec<&str> = req.headers.get_raw(&Name::CONTACT).map(|v| v.as_str().trim()).collect();
+        let raw_contacts: Vec<&str> = req
+            .headers
+            .get_raw(&Name::CONTACT)
+            .map(|v| v.as_str().trim())
+            .collect();
         let was_reachable = self.is_reachable(now, extension);
         if raw_contacts.contains(&"*") {
             if raw_contacts.len() != 1 || header_expires != Some(0) {
                 return Err(bad("Contact: * needs Expires: 0 and no other contact"));
             }
             let stale = self.bindings.get(extension).into_iter().flatten();
-            if stale.into_iter().any(|b| b.call_id == call_id && cseq <= b.cseq) {
+            if stale
+                .into_iter()
+                .any(|b| b.call_id == call_id && cseq <= b.cseq)
+            {
                 return Err(bad("CSeq out of order"));
             }
             self.bindings.remove(extension);
@@ -130,7 +155,10 @@ impl Registrar {
         let contacts: Vec<Contact> = if raw_contacts.is_empty() {
             Vec::new()
         } else {
-            let parsed: Vec<Contact> = req.headers.get_named().map_err(|_| bad("malformed Contact"))?;
+            let parsed: Vec<Contact> = req
+                .headers
+                .get_named()
+                .map_err(|_| bad("malformed Contact"))?;
             if parsed.is_empty() {
                 return Err(bad("malformed Contact"));
             }
@@ -142,14 +170,22 @@ impl Registrar {
         // Check ordering for all contacts first, so a refusal changes nothing.
         for c in &contacts {
             let uri = c.uri.uri.default_print_ctx().to_string();
-            if list.iter().any(|b| b.contact == uri && b.call_id == call_id && cseq <= b.cseq) {
+            if list
+                .iter()
+                .any(|b| b.contact == uri && b.call_id == call_id && cseq <= b.cseq)
+            {
                 return Err(bad("CSeq out of order"));
             }
         }
         for c in &contacts {
             let uri = c.uri.uri.default_print_ctx().to_string();
-            let param = c.params.get_val("expires").and_then(|v| v.parse::<u32>().ok());
-            let expires = param.or(header_expires).unwrap_or(self.config.default_expires);
+            let param = c
+                .params
+                .get_val("expires")
+                .and_then(|v| v.parse::<u32>().ok());
+            let expires = param
+                .or(header_expires)
+                .unwrap_or(self.config.default_expires);
             if expires > 0 && expires < self.config.min_expires {
                 return Err(RegisterError::TooBrief(self.config.min_expires));
             }
@@ -162,7 +198,10 @@ impl Registrar {
             // lives; once it is gone hotline connects to the Contact's
             // address, not to the phone's ephemeral source port.
             let flow = match (flow.proto, super::uri_socket_addr(&c.uri.uri)) {
-                (super::Proto::Tcp, Some(addr)) => Flow { remote: addr, ..flow },
+                (super::Proto::Tcp, Some(addr)) => Flow {
+                    remote: addr,
+                    ..flow
+                },
                 _ => flow,
             };
             list.push(Binding {
@@ -193,12 +232,17 @@ impl Registrar {
     fn note_change(&mut self, now: Instant, extension: &str, was: bool) {
         let is = self.is_reachable(now, extension);
         if is != was {
-            self.changes.push_back(Reachability { extension: extension.to_string(), reachable: is });
+            self.changes.push_back(Reachability {
+                extension: extension.to_string(),
+                reachable: is,
+            });
         }
     }
 
     pub fn is_reachable(&self, now: Instant, extension: &str) -> bool {
-        self.bindings.get(extension).is_some_and(|l| l.iter().any(|b| b.expires_at > now))
+        self.bindings
+            .get(extension)
+            .is_some_and(|l| l.iter().any(|b| b.expires_at > now))
     }
 
     /// The binding to ring: the most recently registered live contact.
@@ -247,7 +291,10 @@ impl Registrar {
                 list.retain(|b| b.expires_at > now);
                 if list.is_empty() {
                     self.bindings.remove(&ext);
-                    self.changes.push_back(Reachability { extension: ext.clone(), reachable: false });
+                    self.changes.push_back(Reachability {
+                        extension: ext.clone(),
+                        reachable: false,
+                    });
                 }
             }
             self.rearm(&ext);
@@ -266,12 +313,23 @@ mod tests {
     use bytes::Bytes;
 
     fn flow() -> Flow {
-        Flow { side: Side::Phones, proto: Proto::Udp, remote: "127.0.0.5:5062".parse().unwrap(), conn: None }
+        Flow {
+            side: Side::Phones,
+            proto: Proto::Udp,
+            remote: "127.0.0.5:5062".parse().unwrap(),
+            conn: None,
+        }
     }
 
     fn register(cseq: u32, contact: &str, expires: Option<u32>) -> Message {
-        let exp = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
-        let contact = if contact.is_empty() { String::new() } else { format!("Contact: {contact}\r\n") };
+        let exp = expires
+            .map(|e| format!("Expires: {e}\r\n"))
+            .unwrap_or_default();
+        let contact = if contact.is_empty() {
+            String::new()
+        } else {
+            format!("Contact: {contact}\r\n")
+        };
         Message::parse(Bytes::from(format!(
             "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.5:5062;branch=z9hG4bK{cseq}\r\n\
 From: <sip:8001@127.0.0.1>;tag=a\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: reg1\r\nCSeq: {cseq} REGISTER\r\n\
@@ -281,20 +339,46 @@ From: <sip:8001@127.0.0.1>;tag=a\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: reg1\r\
     }
 
     fn registrar() -> Registrar {
-        Registrar::new(RegistrarConfig { min_expires: 60, max_expires: 3600, default_expires: 3600 })
+        Registrar::new(RegistrarConfig {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+        })
     }
 
     #[test]
     fn register_refresh_expire_and_unregister() {
         let mut r = registrar();
         let t0 = Instant::now();
-        let b = r.register(t0, "8001", &register(1, "<sip:8001@10.0.0.5:5062>", Some(120)), flow()).unwrap();
+        let b = r
+            .register(
+                t0,
+                "8001",
+                &register(1, "<sip:8001@10.0.0.5:5062>", Some(120)),
+                flow(),
+            )
+            .unwrap();
         assert_eq!(b.len(), 1);
-        assert_eq!(r.poll_change(), Some(Reachability { extension: "8001".into(), reachable: true }));
+        assert_eq!(
+            r.poll_change(),
+            Some(Reachability {
+                extension: "8001".into(),
+                reachable: true
+            })
+        );
         // A second contact from another device.
-        r.register(t0, "8001", &register(2, "<sip:8001@10.0.0.6:5062>;expires=300", Some(120)), flow()).unwrap();
+        r.register(
+            t0,
+            "8001",
+            &register(2, "<sip:8001@10.0.0.6:5062>;expires=300", Some(120)),
+            flow(),
+        )
+        .unwrap();
         assert_eq!(r.bindings(t0, "8001").len(), 2);
-        assert_eq!(r.lookup(t0, "8001").unwrap().contact, "sip:8001@10.0.0.6:5062");
+        assert_eq!(
+            r.lookup(t0, "8001").unwrap().contact,
+            "sip:8001@10.0.0.6:5062"
+        );
         assert_eq!(r.poll_change(), None, "still reachable, no change");
         // The first expires after 120 s, the second keeps it reachable.
         r.handle_timeout(t0 + Duration::from_secs(121));
@@ -302,9 +386,21 @@ From: <sip:8001@127.0.0.1>;tag=a\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: reg1\r\
         assert_eq!(r.poll_change(), None);
         // Un-register the rest with Expires: 0.
         let now = t0 + Duration::from_secs(130);
-        r.register(now, "8001", &register(3, "<sip:8001@10.0.0.6:5062>", Some(0)), flow()).unwrap();
+        r.register(
+            now,
+            "8001",
+            &register(3, "<sip:8001@10.0.0.6:5062>", Some(0)),
+            flow(),
+        )
+        .unwrap();
         assert!(!r.is_reachable(now, "8001"));
-        assert_eq!(r.poll_change(), Some(Reachability { extension: "8001".into(), reachable: false }));
+        assert_eq!(
+            r.poll_change(),
+            Some(Reachability {
+                extension: "8001".into(),
+                reachable: false
+            })
+        );
     }
 
     #[test]
@@ -312,18 +408,27 @@ From: <sip:8001@127.0.0.1>;tag=a\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: reg1\r\
         let mut r = registrar();
         let t0 = Instant::now();
         assert_eq!(
-            r.register(t0, "8001", &register(1, "<sip:8001@h>", Some(10)), flow()).unwrap_err(),
+            r.register(t0, "8001", &register(1, "<sip:8001@h>", Some(10)), flow())
+                .unwrap_err(),
             RegisterError::TooBrief(60)
         );
-        r.register(t0, "8001", &register(5, "<sip:8001@h>", Some(7200)), flow()).unwrap();
+        r.register(t0, "8001", &register(5, "<sip:8001@h>", Some(7200)), flow())
+            .unwrap();
         let left = Registrar::remaining(t0, r.lookup(t0, "8001").unwrap());
         assert_eq!(left, 3600, "clamped to max_expires");
         assert!(matches!(
             r.register(t0, "8001", &register(4, "<sip:8001@h>", Some(600)), flow()),
             Err(RegisterError::BadRequest(_))
         ));
-        assert!(matches!(r.register(t0, "8001", &register(6, "*", Some(5)), flow()), Err(RegisterError::BadRequest(_))));
-        assert!(r.register(t0, "8001", &register(6, "*", Some(0)), flow()).unwrap().is_empty());
+        assert!(matches!(
+            r.register(t0, "8001", &register(6, "*", Some(5)), flow()),
+            Err(RegisterError::BadRequest(_))
+        ));
+        assert!(
+            r.register(t0, "8001", &register(6, "*", Some(0)), flow())
+                .unwrap()
+                .is_empty()
+        );
         assert!(!r.is_reachable(t0, "8001"));
     }
 
@@ -331,8 +436,11 @@ From: <sip:8001@127.0.0.1>;tag=a\r\nTo: <sip:8001@127.0.0.1>\r\nCall-ID: reg1\r\
     fn query_without_contact_lists_bindings() {
         let mut r = registrar();
         let t0 = Instant::now();
-        r.register(t0, "8001", &register(1, "<sip:8001@h>", None), flow()).unwrap();
-        let listed = r.register(t0, "8001", &register(2, "", None), flow()).unwrap();
+        r.register(t0, "8001", &register(1, "<sip:8001@h>", None), flow())
+            .unwrap();
+        let listed = r
+            .register(t0, "8001", &register(2, "", None), flow())
+            .unwrap();
         assert_eq!(listed.len(), 1);
     }
 }

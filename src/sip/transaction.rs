@@ -57,7 +57,11 @@ pub struct TxKey {
 pub enum TxEvent {
     /// A new request (a retransmission is absorbed). Answer it with
     /// [`TransactionLayer::send_response`] on `key`.
-    Request { key: TxKey, msg: Message, flow: Flow },
+    Request {
+        key: TxKey,
+        msg: Message,
+        flow: Flow,
+    },
     /// An ACK for a 2xx (its own transaction). Already stopped the 2xx
     /// retransmissions of the matching server transaction if there is one.
     Ack { msg: Message, flow: Flow },
@@ -66,7 +70,11 @@ pub enum TxEvent {
     Cancel { invite: TxKey, msg: Message },
     /// A response for a client transaction. For INVITE, 2xx retransmissions
     /// are passed up too (the TU re-sends its ACK).
-    Response { key: TxKey, msg: Message, flow: Flow },
+    Response {
+        key: TxKey,
+        msg: Message,
+        flow: Flow,
+    },
     /// A client transaction got no final response in time (timer B/F), or
     /// a server INVITE transaction got no ACK (timer H/L).
     Timeout { key: TxKey },
@@ -111,7 +119,11 @@ struct Tx {
 impl Tx {
     fn new(invite: bool, flow: Flow, t1: Duration) -> Tx {
         Tx {
-            state: if invite { State::Proceeding } else { State::Trying },
+            state: if invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             invite,
             flow,
             last: None,
@@ -136,12 +148,19 @@ pub struct TransactionLayer {
 }
 
 fn method_key(m: &Method) -> String {
-    if *m == Method::ACK { "INVITE".into() } else { m.to_string() }
+    if *m == Method::ACK {
+        "INVITE".into()
+    } else {
+        m.to_string()
+    }
 }
 
 impl TransactionLayer {
     pub fn new(timers: TimerConfig) -> Self {
-        TransactionLayer { timers, ..Default::default() }
+        TransactionLayer {
+            timers,
+            ..Default::default()
+        }
     }
 
     /// Number of live transactions (for metrics and leak tests).
@@ -160,14 +179,29 @@ impl TransactionLayer {
         match msg.method().cloned() {
             Some(method) => self.handle_request(now, msg, method, branch.to_string(), flow),
             None => {
-                let key = TxKey { branch: branch.to_string(), method: method_key(&cseq.method), server: false };
+                let key = TxKey {
+                    branch: branch.to_string(),
+                    method: method_key(&cseq.method),
+                    server: false,
+                };
                 self.handle_response(now, key, msg, flow);
             }
         }
     }
 
-    fn handle_request(&mut self, now: Instant, msg: Message, method: Method, branch: String, flow: Flow) {
-        let key = TxKey { branch, method: method_key(&method), server: true };
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        method: Method,
+        branch: String,
+        flow: Flow,
+    ) {
+        let key = TxKey {
+            branch,
+            method: method_key(&method),
+            server: true,
+        };
         if method == Method::ACK {
             if let Some(tx) = self.txs.get_mut(&key)
                 && tx.invite
@@ -177,7 +211,11 @@ impl TransactionLayer {
                 tx.state = State::Confirmed;
                 tx.deadlines = [None; 3];
                 tx.acked = true;
-                let linger = if flow.proto.reliable() { Duration::ZERO } else { self.timers.t4 };
+                let linger = if flow.proto.reliable() {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                };
                 self.arm(&key, Timer::Forget, now + linger);
                 return;
             }
@@ -195,14 +233,20 @@ impl TransactionLayer {
         if let Some(tx) = self.txs.get(&key) {
             // A retransmission: repeat our last response, if any.
             if let Some(last) = &tx.last {
-                self.transmits.push_back(Transmit { flow: tx.flow, data: last.clone() });
+                self.transmits.push_back(Transmit {
+                    flow: tx.flow,
+                    data: last.clone(),
+                });
             }
             return;
         }
         let invite = method == Method::INVITE;
         let mut tx = Tx::new(invite, flow, self.timers.t1);
         if method == Method::CANCEL {
-            let invite_key = TxKey { method: "INVITE".into(), ..key.clone() };
+            let invite_key = TxKey {
+                method: "INVITE".into(),
+                ..key.clone()
+            };
             let status = match self.txs.get(&invite_key) {
                 Some(t) if t.state == State::Proceeding => 200,
                 Some(_) => 200,
@@ -210,13 +254,24 @@ impl TransactionLayer {
             };
             self.txs.insert(key.clone(), tx);
             self.send_response(now, &key, Message::response_to(&msg, status, None));
-            if status == 200 && self.txs.get(&invite_key).is_some_and(|t| t.state == State::Proceeding) {
-                self.events.push_back(TxEvent::Cancel { invite: invite_key, msg });
+            if status == 200
+                && self
+                    .txs
+                    .get(&invite_key)
+                    .is_some_and(|t| t.state == State::Proceeding)
+            {
+                self.events.push_back(TxEvent::Cancel {
+                    invite: invite_key,
+                    msg,
+                });
             }
             return;
         }
         if invite {
-            tx.dialog_key = msg.call_id().zip(msg.cseq()).map(|(c, s)| (c.to_string(), s.cseq));
+            tx.dialog_key = msg
+                .call_id()
+                .zip(msg.cseq())
+                .map(|(c, s)| (c.to_string(), s.cseq));
         }
         tx.request = Some(msg.clone());
         self.txs.insert(key.clone(), tx);
@@ -229,7 +284,9 @@ impl TransactionLayer {
     fn handle_response(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
         let Some(code) = msg.code() else { return };
         let t = self.timers;
-        let Some(tx) = self.txs.get_mut(&key) else { return };
+        let Some(tx) = self.txs.get_mut(&key) else {
+            return;
+        };
         let reliable = tx.flow.proto.reliable();
         match (tx.state, code) {
             (State::Trying | State::Proceeding, 100..=199) => {
@@ -261,7 +318,10 @@ impl TransactionLayer {
                     let ack = ack_for_failure(&msg, tx.last.as_ref());
                     tx.last = ack.clone();
                     if let Some(ack) = ack {
-                        self.transmits.push_back(Transmit { flow: tx.flow, data: ack });
+                        self.transmits.push_back(Transmit {
+                            flow: tx.flow,
+                            data: ack,
+                        });
                     }
                 }
                 self.arm(&key, Timer::Forget, now + linger);
@@ -269,7 +329,10 @@ impl TransactionLayer {
             (State::Completed, 300..=699) if tx.invite => {
                 // Retransmitted final response: repeat the ACK, tell no one.
                 if let Some(ack) = &tx.last {
-                    self.transmits.push_back(Transmit { flow: tx.flow, data: ack.clone() });
+                    self.transmits.push_back(Transmit {
+                        flow: tx.flow,
+                        data: ack.clone(),
+                    });
                 }
                 return;
             }
@@ -282,7 +345,11 @@ impl TransactionLayer {
     /// branch) and sends it on `flow`.
     pub fn send_request(&mut self, now: Instant, msg: &Message, flow: Flow) -> Option<TxKey> {
         let method = msg.method()?.clone();
-        let key = TxKey { branch: msg.branch()?.to_string(), method: method_key(&method), server: false };
+        let key = TxKey {
+            branch: msg.branch()?.to_string(),
+            method: method_key(&method),
+            server: false,
+        };
         let data = msg.to_bytes();
         let mut tx = Tx::new(method == Method::INVITE, flow, self.timers.t1);
         tx.state = State::Trying;
@@ -300,7 +367,9 @@ impl TransactionLayer {
     pub fn send_response(&mut self, now: Instant, key: &TxKey, msg: Message) {
         let t = self.timers;
         let Some(code) = msg.code() else { return };
-        let Some(tx) = self.txs.get_mut(key) else { return };
+        let Some(tx) = self.txs.get_mut(key) else {
+            return;
+        };
         if !matches!(tx.state, State::Trying | State::Proceeding) {
             return;
         }
@@ -342,13 +411,20 @@ impl TransactionLayer {
 
     /// Sends a message outside any transaction (the ACK for a 2xx).
     pub fn send_stateless(&mut self, msg: &Message, flow: Flow) {
-        self.transmits.push_back(Transmit { flow, data: msg.to_bytes() });
+        self.transmits.push_back(Transmit {
+            flow,
+            data: msg.to_bytes(),
+        });
     }
 
     /// Bounds the wait for a final response of client transaction `key`
     /// (after a CANCEL, RFC 3261 §9.1: give up 64*T1 later).
     pub fn expect_final_by(&mut self, key: &TxKey, at: Instant) {
-        if self.txs.get(key).is_some_and(|t| matches!(t.state, State::Trying | State::Proceeding)) {
+        if self
+            .txs
+            .get(key)
+            .is_some_and(|t| matches!(t.state, State::Trying | State::Proceeding))
+        {
             self.arm(key, Timer::Expire, at);
         }
     }
@@ -365,12 +441,18 @@ impl TransactionLayer {
     /// The request of server transaction `key`, while it awaits a final
     /// response.
     pub fn pending_request(&self, key: &TxKey) -> Option<Message> {
-        self.txs.get(key).filter(|t| matches!(t.state, State::Trying | State::Proceeding))?.request.clone()
+        self.txs
+            .get(key)
+            .filter(|t| matches!(t.state, State::Trying | State::Proceeding))?
+            .request
+            .clone()
     }
 
     /// Whether server transaction `key` still awaits a final response.
     pub fn is_pending(&self, key: &TxKey) -> bool {
-        self.txs.get(key).is_some_and(|t| matches!(t.state, State::Trying | State::Proceeding))
+        self.txs
+            .get(key)
+            .is_some_and(|t| matches!(t.state, State::Trying | State::Proceeding))
     }
 
     fn arm(&mut self, key: &TxKey, timer: Timer, at: Instant) {
@@ -389,8 +471,12 @@ impl TransactionLayer {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, key, timer))) = self.heap.pop() else { break };
-            let Some(tx) = self.txs.get_mut(&key) else { continue };
+            let Some(Reverse((at, key, timer))) = self.heap.pop() else {
+                break;
+            };
+            let Some(tx) = self.txs.get_mut(&key) else {
+                continue;
+            };
             if tx.deadlines[timer as usize] != Some(at) {
                 continue; // re-armed or cancelled since
             }
@@ -398,17 +484,25 @@ impl TransactionLayer {
             match timer {
                 Timer::Retransmit => {
                     if let Some(last) = &tx.last {
-                        self.transmits.push_back(Transmit { flow: tx.flow, data: last.clone() });
+                        self.transmits.push_back(Transmit {
+                            flow: tx.flow,
+                            data: last.clone(),
+                        });
                     }
                     // INVITE requests (A) double without cap; others cap at T2.
                     let client_invite = !key.server && tx.invite;
-                    tx.interval = if client_invite { tx.interval * 2 } else { (tx.interval * 2).min(self.timers.t2) };
+                    tx.interval = if client_invite {
+                        tx.interval * 2
+                    } else {
+                        (tx.interval * 2).min(self.timers.t2)
+                    };
                     let next = now + tx.interval;
                     self.arm(&key, Timer::Retransmit, next);
                 }
                 Timer::Expire => {
                     let acked = key.server && tx.acked;
-                    let final_seen = !key.server && matches!(tx.state, State::Completed | State::Accepted);
+                    let final_seen =
+                        !key.server && matches!(tx.state, State::Completed | State::Accepted);
                     if !acked && !final_seen {
                         self.events.push_back(TxEvent::Timeout { key: key.clone() });
                     }
@@ -452,8 +546,10 @@ fn ack_for_failure(resp: &Message, invite: Option<&Bytes>) -> Option<Bytes> {
         }
     }
     ack.headers.insert(Name::TO, resp.raw(&Name::TO)?.clone());
-    ack.headers.insert(Name::CALL_ID, invite.raw(&Name::CALL_ID)?.clone());
-    ack.headers.insert(Name::CSEQ, format!("{} ACK", invite.cseq()?.cseq));
+    ack.headers
+        .insert(Name::CALL_ID, invite.raw(&Name::CALL_ID)?.clone());
+    ack.headers
+        .insert(Name::CSEQ, format!("{} ACK", invite.cseq()?.cseq));
     for route in invite.headers.get_raw(&Name::ROUTE) {
         ack.headers.insert(Name::ROUTE, route.clone());
     }

@@ -65,17 +65,17 @@ impl Transports {
         let mut udp = HashMap::new();
         let mut local = HashMap::new();
         for (side, addr) in &listeners.udp {
-            let sock = UdpSocket::bind(addr)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind UDP {addr}: {e}")))?;
+            let sock = UdpSocket::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot bind UDP {addr}: {e}"))
+            })?;
             local.insert((*side, Proto::Udp), sock.local_addr()?);
             udp.insert(*side, Arc::new(sock));
         }
         let mut tcp_listeners = Vec::new();
         for (side, addr) in &listeners.tcp {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind TCP {addr}: {e}")))?;
+            let l = TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot bind TCP {addr}: {e}"))
+            })?;
             local.insert((*side, Proto::Tcp), l.local_addr()?);
             tcp_listeners.push((*side, l));
         }
@@ -88,7 +88,12 @@ impl Transports {
             local: Arc::new(local),
         };
         for (side, sock) in t.udp.iter() {
-            tokio::spawn(udp_reader(*side, sock.clone(), t.inbound.clone(), t.shutdown.clone()));
+            tokio::spawn(udp_reader(
+                *side,
+                sock.clone(),
+                t.inbound.clone(),
+                t.shutdown.clone(),
+            ));
         }
         for (side, l) in tcp_listeners {
             tokio::spawn(t.clone().accept_loop(side, l));
@@ -101,14 +106,18 @@ impl Transports {
     pub fn send(&self, t: Transmit) {
         match t.flow.proto {
             Proto::Udp => {
-                let Some(sock) = self.udp.get(&t.flow.side) else { return };
+                let Some(sock) = self.udp.get(&t.flow.side) else {
+                    return;
+                };
                 match sock.try_send_to(&t.data, t.flow.remote) {
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         let sock = sock.clone();
                         tokio::spawn(async move { sock.send_to(&t.data, t.flow.remote).await });
                     }
-                    Err(e) => tracing::debug!(remote = %t.flow.remote, error = %e, "UDP send failed"),
+                    Err(e) => {
+                        tracing::debug!(remote = %t.flow.remote, error = %e, "UDP send failed")
+                    }
                 }
             }
             Proto::Tcp => self.send_tcp(t),
@@ -136,7 +145,9 @@ impl Transports {
                             let writer = this.register(t.flow.side, stream);
                             let _ = writer.send(t.data).await;
                         }
-                        Err(e) => tracing::info!(remote = %t.flow.remote, error = %e, "TCP connect failed"),
+                        Err(e) => {
+                            tracing::info!(remote = %t.flow.remote, error = %e, "TCP connect failed")
+                        }
                     }
                 });
             }
@@ -161,7 +172,9 @@ impl Transports {
     /// Starts reader and writer tasks for a connection; returns its writer.
     fn register(&self, side: Side, stream: TcpStream) -> mpsc::Sender<Bytes> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let remote = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let remote = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let _ = stream.set_nodelay(true);
         let (tx, mut rx) = mpsc::channel::<Bytes>(256);
         if let Ok(mut reg) = self.tcp.lock() {
@@ -169,7 +182,12 @@ impl Transports {
             reg.by_remote.insert((side, remote), id);
         }
         let (mut rd, mut wr) = stream.into_split();
-        let flow = Flow { side, proto: Proto::Tcp, remote, conn: Some(id) };
+        let flow = Flow {
+            side,
+            proto: Proto::Tcp,
+            remote,
+            conn: Some(id),
+        };
         let inbound = self.inbound.clone();
         let registry = self.tcp.clone();
         let shutdown = self.shutdown.clone();
@@ -226,7 +244,12 @@ fn unregister(registry: &Mutex<TcpRegistry>, id: u64, side: Side, remote: Socket
     }
 }
 
-async fn udp_reader(side: Side, sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
+async fn udp_reader(
+    side: Side,
+    sock: Arc<UdpSocket>,
+    inbound: mpsc::Sender<Inbound>,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0u8; MAX_MESSAGE + 1];
     loop {
         let r = tokio::select! {
@@ -235,7 +258,12 @@ async fn udp_reader(side: Side, sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbo
         };
         match r {
             Ok((n, remote)) if n <= MAX_MESSAGE => {
-                let flow = Flow { side, proto: Proto::Udp, remote, conn: None };
+                let flow = Flow {
+                    side,
+                    proto: Proto::Udp,
+                    remote,
+                    conn: None,
+                };
                 let data = Bytes::copy_from_slice(&buf[..n]);
                 if inbound.try_send(Inbound { flow, data }).is_err() {
                     tracing::warn!(%remote, "engine queue full; UDP datagram dropped");

@@ -204,7 +204,11 @@ pub(super) fn from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         id,
     };
     let ticket_id = get_os("ticket_id")?;
-    Ok(StoredCall { record, media, ticket_id })
+    Ok(StoredCall {
+        record,
+        media,
+        ticket_id,
+    })
 }
 
 /// The recording columns of a row: all NULL, or all set.
@@ -242,7 +246,9 @@ fn recording(row: &AnyRow, id: &str) -> Result<Option<Recording>, StoreError> {
             .try_get::<Option<String>, _>("recording_sha256")
             .map_err(q())?
             .ok_or_else(|| missing("recording_sha256"))?,
-        deleted_at_ms: row.try_get::<Option<i64>, _>("recording_deleted_at_ms").map_err(q())?,
+        deleted_at_ms: row
+            .try_get::<Option<i64>, _>("recording_deleted_at_ms")
+            .map_err(q())?,
     }))
 }
 
@@ -272,7 +278,15 @@ fn parse<T: FromStr>(id: &str, column: &'static str, value: String) -> Result<T,
 
 /// Links call `id` to ticket `ticket` (or unlinks it with `None`);
 /// returns whether there is such a call.
-pub(super) async fn set_ticket(conn: &mut AnyConnection, id: &str, ticket: Option<&str>) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = $2").bind(ticket).bind(id).execute(conn).await?;
+pub(super) async fn set_ticket(
+    conn: &mut AnyConnection,
+    id: &str,
+    ticket: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = $2")
+        .bind(ticket)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -30,19 +30,24 @@ const CLOSE_STATE: &str = "UPDATE queue_events SET until_ms = $1 \
 
 /// Adds `$1` ms of wrap-up to call `$2` (a wrap-up whose start and end
 /// are in the same batch).
-const ADD_WRAPUP_MS: &str = "UPDATE calls SET wrapup_ms = COALESCE(wrapup_ms, 0) + $1 WHERE id = $2";
+const ADD_WRAPUP_MS: &str =
+    "UPDATE calls SET wrapup_ms = COALESCE(wrapup_ms, 0) + $1 WHERE id = $2";
 
 const INSERT_EVENT_UNTIL: &str = "INSERT INTO queue_events (at_ms, call_id, queue, seat, kind, detail, until_ms) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Whether `ev` is a seat's change of agent state (of `seat`).
 fn state_change(ev: &QueueEvent) -> Option<&str> {
-    ev.seat.as_deref().filter(|_| ev.kind == EventKind::AgentState)
+    ev.seat
+        .as_deref()
+        .filter(|_| ev.kind == EventKind::AgentState)
 }
 
 /// Whether a change ends a wrap-up (`wrap_up->ready`, ...).
 fn leaves_wrapup(ev: &QueueEvent) -> bool {
-    ev.detail.as_deref().is_some_and(|d| d.starts_with("wrap_up->"))
+    ev.detail
+        .as_deref()
+        .is_some_and(|d| d.starts_with("wrap_up->"))
 }
 
 /// Appends `evs`, in order. A seat's change of state ends its previous
@@ -51,7 +56,10 @@ fn leaves_wrapup(ev: &QueueEvent) -> bool {
 /// written with it). A wrap-up that ends is added to its call's
 /// `wrapup_ms`. So a batch costs one UPDATE per seat, plus one per call
 /// whose wrap-up ends, rather than two per change.
-pub(super) async fn insert_all(conn: &mut AnyConnection, evs: &[QueueEvent]) -> Result<(), sqlx::Error> {
+pub(super) async fn insert_all(
+    conn: &mut AnyConnection,
+    evs: &[QueueEvent],
+) -> Result<(), sqlx::Error> {
     // For each event: the time of the same seat's next change in `evs`.
     let mut until: Vec<Option<i64>> = vec![None; evs.len()];
     // For each event: the index of the same seat's previous change in `evs`.
@@ -70,15 +78,30 @@ pub(super) async fn insert_all(conn: &mut AnyConnection, evs: &[QueueEvent]) -> 
             match prev[i] {
                 None => {
                     if leaves_wrapup(ev) {
-                        sqlx::query(ADD_WRAPUP).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+                        sqlx::query(ADD_WRAPUP)
+                            .bind(ev.at_ms)
+                            .bind(seat)
+                            .execute(&mut *conn)
+                            .await?;
                     }
-                    sqlx::query(CLOSE_STATE).bind(ev.at_ms).bind(seat).execute(&mut *conn).await?;
+                    sqlx::query(CLOSE_STATE)
+                        .bind(ev.at_ms)
+                        .bind(seat)
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 Some(p) => {
                     let before = &evs[p];
-                    let was_wrapup = before.detail.as_deref().is_some_and(|d| d.ends_with("->wrap_up"));
+                    let was_wrapup = before
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.ends_with("->wrap_up"));
                     if was_wrapup && let Some(call) = before.call_id.as_deref() {
-                        sqlx::query(ADD_WRAPUP_MS).bind(ev.at_ms - before.at_ms).bind(call).execute(&mut *conn).await?;
+                        sqlx::query(ADD_WRAPUP_MS)
+                            .bind(ev.at_ms - before.at_ms)
+                            .bind(call)
+                            .execute(&mut *conn)
+                            .await?;
                     }
                 }
             }
@@ -154,7 +177,10 @@ pub struct RecordingAccess {
     pub byte_range: Option<String>,
 }
 
-pub(super) async fn insert_access(conn: &mut sqlx::AnyConnection, a: &RecordingAccess) -> Result<(), sqlx::Error> {
+pub(super) async fn insert_access(
+    conn: &mut sqlx::AnyConnection,
+    a: &RecordingAccess,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO recording_access (at_ms, call_id, who, remote, byte_range) VALUES ($1, $2, $3, $4, $5)")
         .bind(a.at_ms)
         .bind(a.call_id.as_str())
@@ -166,7 +192,10 @@ pub(super) async fn insert_access(conn: &mut sqlx::AnyConnection, a: &RecordingA
     Ok(())
 }
 
-pub(super) async fn list_access(conn: &mut sqlx::AnyConnection, call_id: &str) -> Result<Vec<RecordingAccess>, sqlx::Error> {
+pub(super) async fn list_access(
+    conn: &mut sqlx::AnyConnection,
+    call_id: &str,
+) -> Result<Vec<RecordingAccess>, sqlx::Error> {
     use sqlx::Row;
     let rows = sqlx::query("SELECT at_ms, call_id, who, remote, byte_range FROM recording_access WHERE call_id = $1 ORDER BY id")
         .bind(call_id)

@@ -40,11 +40,11 @@ use sqlx::{AnyPool, Connection};
 
 pub use connect::Backend;
 pub use error::{StoreError, redact_url};
+pub use events::RecordingAccess;
 pub use filter::{
     CALLS_DEFAULT_LIMIT, CALLS_MAX_LIMIT, CallFilter, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT,
     EventFilter,
 };
-pub use events::RecordingAccess;
 pub use writer::{StoreCmd, Writer, WriterConfig, WriterHandle, WriterStatus};
 
 use crate::model::{CallMedia, CallRecord, Outcome, QueueEvent, StoredCall};
@@ -120,9 +120,13 @@ impl Store {
         let q = StoreError::query;
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await.map_err(q("begin"))?;
-        let found = calls::attach_media(&mut tx, id, media).await.map_err(q("attach call media"))?;
+        let found = calls::attach_media(&mut tx, id, media)
+            .await
+            .map_err(q("attach call media"))?;
         if found {
-            outbox::ended_if_complete(&mut tx, id).await.map_err(q("add call.ended"))?;
+            outbox::ended_if_complete(&mut tx, id)
+                .await
+                .map_err(q("add call.ended"))?;
         }
         tx.commit().await.map_err(q("commit"))?;
         Ok(found)
@@ -171,7 +175,10 @@ impl Store {
                     .await
                     .map_err(q("add call.answered"))?;
             }
-            if let Some(at) = rec.ended_at_ms.filter(|_| !rec.anchored && rec.outcome != Some(Outcome::Overflowed)) {
+            if let Some(at) = rec
+                .ended_at_ms
+                .filter(|_| !rec.anchored && rec.outcome != Some(Outcome::Overflowed))
+            {
                 outbox::add(&mut tx, &rec.id, outbox::EventKind::CallEnded, at)
                     .await
                     .map_err(q("add call.ended"))?;
@@ -222,14 +229,20 @@ impl Store {
 
     /// Writes one recording download to the audit log (before the file is
     /// served: a download that is not logged does not happen).
-    pub async fn log_recording_access(&self, access: &events::RecordingAccess) -> Result<(), StoreError> {
+    pub async fn log_recording_access(
+        &self,
+        access: &events::RecordingAccess,
+    ) -> Result<(), StoreError> {
         events::insert_access(&mut *self.conn().await?, access)
             .await
             .map_err(StoreError::query("log recording access"))
     }
 
     /// The downloads of call `call_id`'s recording, oldest first.
-    pub async fn recording_accesses(&self, call_id: &str) -> Result<Vec<events::RecordingAccess>, StoreError> {
+    pub async fn recording_accesses(
+        &self,
+        call_id: &str,
+    ) -> Result<Vec<events::RecordingAccess>, StoreError> {
         events::list_access(&mut *self.conn().await?, call_id)
             .await
             .map_err(StoreError::query("list recording accesses"))
@@ -239,7 +252,12 @@ impl Store {
     /// there is no such call.
     /// Recordings of `class` whose call ended before `cutoff_ms`, not yet
     /// deleted: (call id, path), oldest first, at most `limit`.
-    pub async fn expired_recordings(&self, class: crate::model::LineClass, cutoff_ms: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn expired_recordings(
+        &self,
+        class: crate::model::LineClass,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         retention::expired(&mut *self.conn().await?, class.as_str(), cutoff_ms, limit)
             .await
             .map_err(StoreError::query("list expired recordings"))
@@ -252,14 +270,22 @@ impl Store {
             .map_err(StoreError::query("mark recording deleted"))
     }
 
-    pub async fn set_call_ticket(&self, id: &str, ticket_id: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn set_call_ticket(
+        &self,
+        id: &str,
+        ticket_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
         calls::set_ticket(&mut *self.conn().await?, id, ticket_id)
             .await
             .map_err(StoreError::query("set call ticket"))
     }
 
     /// Ticket-system events in `state` (all if `None`), oldest first.
-    pub async fn list_outbox(&self, state: Option<&str>, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
+    pub async fn list_outbox(
+        &self,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
         outbox::list(&mut *self.conn().await?, state, limit)
             .await
             .map_err(StoreError::query("list outbox"))
@@ -267,24 +293,53 @@ impl Store {
 
     /// Takes up to `limit` due events for `owner` (see [`outbox::claim`]).
     /// Only events of `sink` (`tickets` or `emergency`).
-    pub async fn claim_outbox(&self, owner: &str, sink: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
-        outbox::claim(&mut *self.conn().await?, owner, sink, now_ms, now_ms + lease_ms, limit)
-            .await
-            .map_err(StoreError::query("claim outbox events"))
+    pub async fn claim_outbox(
+        &self,
+        owner: &str,
+        sink: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<outbox::OutboxEvent>, StoreError> {
+        outbox::claim(
+            &mut *self.conn().await?,
+            owner,
+            sink,
+            now_ms,
+            now_ms + lease_ms,
+            limit,
+        )
+        .await
+        .map_err(StoreError::query("claim outbox events"))
     }
 
     /// Event `id` was delivered (and the ticket system named `ticket_id`).
-    pub async fn outbox_delivered(&self, id: &str, owner: &str, now_ms: i64, ticket_id: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn outbox_delivered(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        ticket_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let q = StoreError::query;
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await.map_err(q("begin"))?;
-        let held = outbox::delivered(&mut tx, id, owner, now_ms, ticket_id).await.map_err(q("mark delivered"))?;
+        let held = outbox::delivered(&mut tx, id, owner, now_ms, ticket_id)
+            .await
+            .map_err(q("mark delivered"))?;
         tx.commit().await.map_err(q("commit"))?;
         Ok(held)
     }
 
     /// An attempt at event `id` failed: retry at `next_at_ms`, or dead.
-    pub async fn outbox_failed(&self, id: &str, owner: &str, error: &str, next_at_ms: i64, dead: bool) -> Result<bool, StoreError> {
+    pub async fn outbox_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        next_at_ms: i64,
+        dead: bool,
+    ) -> Result<bool, StoreError> {
         outbox::failed(&mut *self.conn().await?, id, owner, error, next_at_ms, dead)
             .await
             .map_err(StoreError::query("mark failed"))

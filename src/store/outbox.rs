@@ -68,7 +68,12 @@ const INSERT: &str = "INSERT INTO outbox (id, call_id, kind, ordinal, created_at
      ON CONFLICT (id) DO NOTHING";
 
 /// Adds call `call`'s event of `kind`, happened at `at_ms`, unless it exists.
-pub(super) async fn add(conn: &mut AnyConnection, call: &str, kind: EventKind, at_ms: i64) -> Result<(), sqlx::Error> {
+pub(super) async fn add(
+    conn: &mut AnyConnection,
+    call: &str,
+    kind: EventKind,
+    at_ms: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(INSERT)
         .bind(event_id(call, kind))
         .bind(kind.as_str())
@@ -87,7 +92,10 @@ const FINAL: &str = "c.ended_at_ms IS NOT NULL AND COALESCE(c.outcome, '') <> 'o
 /// Adds `call.ended` for call `call` if its record is final and, when
 /// hotline anchored its media, the media is attached (the row has media
 /// statistics, a recording or a recording error).
-pub(super) async fn ended_if_complete(conn: &mut AnyConnection, call: &str) -> Result<(), sqlx::Error> {
+pub(super) async fn ended_if_complete(
+    conn: &mut AnyConnection,
+    call: &str,
+) -> Result<(), sqlx::Error> {
     let sql = format!(
         "INSERT INTO outbox (id, call_id, kind, ordinal, created_at_ms, next_attempt_at_ms, sink) \
          SELECT $1, c.id, $2, $3, c.ended_at_ms, c.ended_at_ms, {SINK} FROM calls c WHERE c.id = $4 AND {FINAL} \
@@ -147,8 +155,16 @@ pub struct OutboxEvent {
 }
 
 /// Events in `state` (all if `None`), oldest first, at most `limit`.
-pub(super) async fn list(conn: &mut AnyConnection, state: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>, sqlx::Error> {
-    let filter = if state.is_some() { "WHERE state = $2" } else { "" };
+pub(super) async fn list(
+    conn: &mut AnyConnection,
+    state: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxEvent>, sqlx::Error> {
+    let filter = if state.is_some() {
+        "WHERE state = $2"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms, sink \
          FROM outbox {filter} ORDER BY created_at_ms, call_id, ordinal LIMIT $1"
@@ -212,7 +228,10 @@ pub(super) async fn claim(
 }
 
 /// One event by id.
-pub(super) async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxEvent>, sqlx::Error> {
+pub(super) async fn get(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<OutboxEvent>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, call_id, kind, created_at_ms, state, attempts, next_attempt_at_ms, last_error, delivered_at_ms, sink \
          FROM outbox WHERE id = $1",
@@ -257,11 +276,13 @@ pub(super) async fn delivered(
     .execute(&mut *conn)
     .await?;
     if let Some(ticket) = ticket_id {
-        sqlx::query("UPDATE calls SET ticket_id = $1 WHERE id = (SELECT call_id FROM outbox WHERE id = $2)")
-            .bind(ticket)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE calls SET ticket_id = $1 WHERE id = (SELECT call_id FROM outbox WHERE id = $2)",
+        )
+        .bind(ticket)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(done.rows_affected() == 1)
 }
@@ -292,7 +313,11 @@ pub(super) async fn failed(
 
 /// Puts dead event `id` back in line, due at `now_ms`, its attempts
 /// counted afresh. False if there is no such dead event.
-pub(super) async fn replay(conn: &mut AnyConnection, id: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+pub(super) async fn replay(
+    conn: &mut AnyConnection,
+    id: &str,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $1, lease_owner = NULL, \
          lease_until_ms = NULL WHERE id = $2 AND state = 'dead'",

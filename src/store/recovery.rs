@@ -94,7 +94,9 @@ pub(super) async fn close_interrupted(
         // Its end for the ticket system, in the same transaction; an
         // anchored call's waits for its repaired recording (or the sweep
         // at start, Store::add_missing_call_ended).
-        super::outbox::ended_if_complete(&mut tx, &id).await.map_err(q("add call.ended"))?;
+        super::outbox::ended_if_complete(&mut tx, &id)
+            .await
+            .map_err(q("add call.ended"))?;
         tracing::warn!(call_id = %id, outcome = %c.outcome, ended_at_ms = c.ended_at_ms, reason, "closed call record left open by an interrupted run");
     }
     tx.commit().await.map_err(q("commit close_interrupted"))?;

@@ -8,7 +8,12 @@ use sqlx::{AnyConnection, Row};
 /// Up to `limit` recordings of `class` whose call ended before
 /// `cutoff_ms` and that are not deleted yet: (call id, path relative to
 /// the class's root).
-pub(super) async fn expired(conn: &mut AnyConnection, class: &str, cutoff_ms: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub(super) async fn expired(
+    conn: &mut AnyConnection,
+    class: &str,
+    cutoff_ms: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, recording_path FROM calls WHERE class = $1 AND recording_path IS NOT NULL \
          AND recording_deleted_at_ms IS NULL AND ended_at_ms < $2 ORDER BY ended_at_ms LIMIT $3",
@@ -18,11 +23,17 @@ pub(super) async fn expired(conn: &mut AnyConnection, class: &str, cutoff_ms: i6
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("recording_path")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("recording_path")?)))
+        .collect()
 }
 
 /// Call `id`'s recording was deleted at `at_ms`.
-pub(super) async fn mark_deleted(conn: &mut AnyConnection, id: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+pub(super) async fn mark_deleted(
+    conn: &mut AnyConnection,
+    id: &str,
+    at_ms: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE calls SET recording_deleted_at_ms = $1 WHERE id = $2 AND recording_deleted_at_ms IS NULL")
         .bind(at_ms)
         .bind(id)

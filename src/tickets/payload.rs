@@ -68,16 +68,26 @@ pub struct RecordingPart<'a> {
 /// (signed, when hotline signs links).
 /// A `call.answered` carries the call as it was answered (no end, no
 /// recording) even if it is sent after the end.
-pub fn build<'a>(event: &'a OutboxEvent, call: &'a StoredCall, agent: Option<&'a str>, recording_url: String) -> Payload<'a> {
+pub fn build<'a>(
+    event: &'a OutboxEvent,
+    call: &'a StoredCall,
+    agent: Option<&'a str>,
+    recording_url: String,
+) -> Payload<'a> {
     let answered_only = EventKind::parse(&event.kind) == Some(EventKind::CallAnswered);
     let c = &call.record;
-    let recording = call.media.recording.as_ref().filter(|_| !answered_only).map(|r| RecordingPart {
-        id: &c.id,
-        duration_ms: r.duration_ms,
-        size_bytes: r.size_bytes,
-        sha256: &r.sha256,
-        url: recording_url,
-    });
+    let recording = call
+        .media
+        .recording
+        .as_ref()
+        .filter(|_| !answered_only)
+        .map(|r| RecordingPart {
+            id: &c.id,
+            duration_ms: r.duration_ms,
+            size_bytes: r.size_bytes,
+            sha256: &r.sha256,
+            url: recording_url,
+        });
     fn unless<T>(answered_only: bool, v: Option<T>) -> Option<T> {
         if answered_only { None } else { v }
     }
@@ -141,7 +151,13 @@ mod tests {
             ticket: None,
         };
         let mut call = StoredCall::from(record);
-        call.media.recording = Some(Recording { path: "x.wav".into(), duration_ms: 60_000, size_bytes: 1_920_044, sha256: "ab".repeat(32), deleted_at_ms: None });
+        call.media.recording = Some(Recording {
+            path: "x.wav".into(),
+            duration_ms: 60_000,
+            size_bytes: 1_920_044,
+            sha256: "ab".repeat(32),
+            deleted_at_ms: None,
+        });
         call.ticket_id = Some("GD-1".into());
         call
     }
@@ -164,12 +180,30 @@ mod tests {
     #[test]
     fn call_ended_carries_the_whole_record_and_its_recording() {
         let (call, ev) = (call(), event("call.ended", 64_000));
-        let v = serde_json::to_value(build(&ev, &call, Some("Li Na"), "https://h/rec".into())).unwrap();
-        assert_eq!((v["schema"].as_str(), v["version"].as_u64(), v["type"].as_str()), (Some(SCHEMA), Some(1), Some("call.ended")));
+        let v =
+            serde_json::to_value(build(&ev, &call, Some("Li Na"), "https://h/rec".into())).unwrap();
+        assert_eq!(
+            (
+                v["schema"].as_str(),
+                v["version"].as_u64(),
+                v["type"].as_str()
+            ),
+            (Some(SCHEMA), Some(1), Some("call.ended"))
+        );
         assert_eq!(v["id"], "c1:call.ended");
         let c = &v["call"];
-        assert_eq!((c["agent"].as_str(), c["outcome"].as_str(), c["survey"].as_str()), (Some("Li Na"), Some("answered"), Some("1")));
-        assert_eq!((c["talk_ms"].as_i64(), c["ticket_id"].as_str()), (Some(60_000), Some("GD-1")));
+        assert_eq!(
+            (
+                c["agent"].as_str(),
+                c["outcome"].as_str(),
+                c["survey"].as_str()
+            ),
+            (Some("Li Na"), Some("answered"), Some("1"))
+        );
+        assert_eq!(
+            (c["talk_ms"].as_i64(), c["ticket_id"].as_str()),
+            (Some(60_000), Some("GD-1"))
+        );
         assert_eq!(c["recording"]["url"], "https://h/rec");
         assert_eq!(c["recording"]["id"], "c1");
     }
@@ -179,9 +213,19 @@ mod tests {
         let (call, ev) = (call(), event("call.answered", 4_000));
         let v = serde_json::to_value(build(&ev, &call, None, "https://h/rec".into())).unwrap();
         let c = &v["call"];
-        assert_eq!((c["caller"].as_str(), c["seat"].as_str(), c["answered_at_ms"].as_i64()), (Some("13800000000"), Some("8001"), Some(4_000)));
+        assert_eq!(
+            (
+                c["caller"].as_str(),
+                c["seat"].as_str(),
+                c["answered_at_ms"].as_i64()
+            ),
+            (Some("13800000000"), Some("8001"), Some(4_000))
+        );
         for absent in ["ended_at_ms", "outcome", "hangup_by", "survey", "recording"] {
-            assert!(c[absent].is_null(), "{absent} is not known at the answer: {c}");
+            assert!(
+                c[absent].is_null(),
+                "{absent} is not known at the answer: {c}"
+            );
         }
         assert_eq!(c["talk_ms"], 0);
         assert_eq!(v["occurred_at_ms"], 4_000);

@@ -13,11 +13,17 @@ pub const SIGNATURE_VERSION: &str = "v1";
 /// recomputes it from the raw body and the `X-Hotline-Timestamp` header,
 /// and should refuse timestamps far from its clock (replays).
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{SIGNATURE_VERSION}={hex}")
 }
 
@@ -26,7 +32,10 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// between half and all of it, drawn from `seed` (the event id and the
 /// attempt, so it spreads retries of many events yet is reproducible).
 pub fn backoff(attempt: u32, min: Duration, max: Duration, seed: u64) -> Duration {
-    let exp = min.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1).min(31)).unwrap_or(u32::MAX));
+    let exp = min.saturating_mul(
+        1u32.checked_shl(attempt.saturating_sub(1).min(31))
+            .unwrap_or(u32::MAX),
+    );
     let capped = exp.min(max);
     let half = capped / 2;
     let frac = (splitmix(seed) >> 11) as f64 / (1u64 << 53) as f64;
@@ -70,12 +79,22 @@ pub enum Attempt {
 /// body for the dead-letter reason.
 pub fn judge(status: u16, retry_after: Option<&str>, body: &str) -> Attempt {
     let snippet: String = body.chars().filter(|c| !c.is_control()).take(200).collect();
-    let asked = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+    let asked = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     if let (429 | 503, Some(wait)) = (status, asked) {
-        return Attempt::RetryAfter(format!("HTTP {status} (retry after {} s): {snippet}", wait.as_secs()), wait);
+        return Attempt::RetryAfter(
+            format!(
+                "HTTP {status} (retry after {} s): {snippet}",
+                wait.as_secs()
+            ),
+            wait,
+        );
     }
     match status {
-        200..=299 => Attempt::Delivered { ticket_id: ticket_id_of(body) },
+        200..=299 => Attempt::Delivered {
+            ticket_id: ticket_id_of(body),
+        },
         408 | 429 | 500..=599 => Attempt::Retry(format!("HTTP {status}: {snippet}")),
         _ => Attempt::Refused(format!("HTTP {status} (not retried): {snippet}")),
     }
@@ -106,9 +125,18 @@ mod tests {
         // Computed apart from this code:
         // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'secret-of-16-chars'
         let sig = signature(b"secret-of-16-chars", 1_700_000_000, br#"{"a":1}"#);
-        assert_eq!(sig, "v1=6afe8e0515c786f952e78841359526cea20c88134915def7d76dd52f6b4fe08d");
-        assert_ne!(sig, signature(b"another-secret-16", 1_700_000_000, br#"{"a":1}"#));
-        assert_ne!(sig, signature(b"secret-of-16-chars", 1_700_000_001, br#"{"a":1}"#));
+        assert_eq!(
+            sig,
+            "v1=6afe8e0515c786f952e78841359526cea20c88134915def7d76dd52f6b4fe08d"
+        );
+        assert_ne!(
+            sig,
+            signature(b"another-secret-16", 1_700_000_000, br#"{"a":1}"#)
+        );
+        assert_ne!(
+            sig,
+            signature(b"secret-of-16-chars", 1_700_000_001, br#"{"a":1}"#)
+        );
     }
 
     #[test]
@@ -118,25 +146,57 @@ mod tests {
             let full = (min * 2u32.pow((attempt - 1).min(20))).min(max);
             for e in ["a:call.ended", "b:call.answered"] {
                 let d = backoff(attempt, min, max, seed(e, attempt));
-                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} not within {full:?}/2..{full:?}");
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} not within {full:?}/2..{full:?}"
+                );
             }
         }
-        assert_eq!(backoff(3, min, max, 42), backoff(3, min, max, 42), "reproducible");
-        let spread: std::collections::HashSet<_> = (0..50).map(|i| backoff(6, min, max, seed(&format!("e{i}"), 6))).collect();
+        assert_eq!(
+            backoff(3, min, max, 42),
+            backoff(3, min, max, 42),
+            "reproducible"
+        );
+        let spread: std::collections::HashSet<_> = (0..50)
+            .map(|i| backoff(6, min, max, seed(&format!("e{i}"), 6)))
+            .collect();
         assert!(spread.len() > 40, "retries of many events spread out");
     }
 
     #[test]
     fn answers_are_judged_by_status() {
-        assert_eq!(judge(201, None, r#"{"ticket_id":"GD-1"}"#), Attempt::Delivered { ticket_id: Some("GD-1".into()) });
-        assert_eq!(judge(200, None, r#"{"ticket_id":42}"#), Attempt::Delivered { ticket_id: Some("42".into()) });
+        assert_eq!(
+            judge(201, None, r#"{"ticket_id":"GD-1"}"#),
+            Attempt::Delivered {
+                ticket_id: Some("GD-1".into())
+            }
+        );
+        assert_eq!(
+            judge(200, None, r#"{"ticket_id":42}"#),
+            Attempt::Delivered {
+                ticket_id: Some("42".into())
+            }
+        );
         assert_eq!(judge(204, None, ""), Attempt::Delivered { ticket_id: None });
         assert!(matches!(judge(503, None, "busy"), Attempt::Retry(r) if r == "HTTP 503: busy"));
         assert!(matches!(judge(429, None, ""), Attempt::Retry(_)));
-        assert!(matches!(judge(429, Some("120"), ""), Attempt::RetryAfter(_, d) if d == Duration::from_secs(120)));
-        assert!(matches!(judge(503, Some("Wed, 21 Oct 2026 07:28:00 GMT"), ""), Attempt::Retry(_)), "a date: the backoff's own");
-        assert!(matches!(judge(500, Some("5"), ""), Attempt::Retry(_)), "Retry-After only on 429/503");
-        assert!(matches!(judge(401, None, "bad signature"), Attempt::Refused(r) if r.contains("401") && r.contains("bad signature")));
+        assert!(
+            matches!(judge(429, Some("120"), ""), Attempt::RetryAfter(_, d) if d == Duration::from_secs(120))
+        );
+        assert!(
+            matches!(
+                judge(503, Some("Wed, 21 Oct 2026 07:28:00 GMT"), ""),
+                Attempt::Retry(_)
+            ),
+            "a date: the backoff's own"
+        );
+        assert!(
+            matches!(judge(500, Some("5"), ""), Attempt::Retry(_)),
+            "Retry-After only on 429/503"
+        );
+        assert!(
+            matches!(judge(401, None, "bad signature"), Attempt::Refused(r) if r.contains("401") && r.contains("bad signature"))
+        );
         assert!(after_failure(1, 12, true));
         assert!(!after_failure(11, 12, false));
         assert!(after_failure(12, 12, false));

@@ -52,9 +52,15 @@ impl Baresip {
             .spawn()
             .expect("baresip is installed (apt-get install baresip-core)");
         let b = Baresip { child, dir };
-        h.wait_for(&format!("baresip registered as {ext}"), Duration::from_secs(10), |h| {
-            h.seat_state(ext)["registrations"].as_array().is_some_and(|r| !r.is_empty())
-        });
+        h.wait_for(
+            &format!("baresip registered as {ext}"),
+            Duration::from_secs(10),
+            |h| {
+                h.seat_state(ext)["registrations"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            },
+        );
         b
     }
 
@@ -66,12 +72,16 @@ impl Baresip {
 impl Drop for Baresip {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let config = std::fs::read_to_string(self.dir.path().join("config")).unwrap_or_default();
-            let accounts = std::fs::read_to_string(self.dir.path().join("accounts")).unwrap_or_default();
-            eprintln!("--- baresip config ---\n{config}{accounts}--- baresip log ---\n{}", tail(&self.log(), 60));
+            let config =
+                std::fs::read_to_string(self.dir.path().join("config")).unwrap_or_default();
+            let accounts =
+                std::fs::read_to_string(self.dir.path().join("accounts")).unwrap_or_default();
+            eprintln!(
+                "--- baresip config ---\n{config}{accounts}--- baresip log ---\n{}",
+                tail(&self.log(), 60)
+            );
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
-

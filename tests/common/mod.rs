@@ -57,8 +57,12 @@ pub fn without_media(config: String) -> String {
 
 /// `config` without its `[name]` section (up to the next section), if any.
 pub fn without_section(config: String, name: &str) -> String {
-    let Some(start) = config.find(&format!("\n[{name}]\n")) else { return config };
-    let end = config[start + 1..].find("\n[").map_or(config.len(), |i| start + 1 + i);
+    let Some(start) = config.find(&format!("\n[{name}]\n")) else {
+        return config;
+    };
+    let end = config[start + 1..]
+        .find("\n[")
+        .map_or(config.len(), |i| start + 1 + i);
     format!("{}{}", &config[..start], &config[end..])
 }
 
@@ -95,7 +99,10 @@ impl Hotline {
         for _ in 0..3 {
             match Hotline::try_start(&edit) {
                 Ok(h) => return h,
-                Err(log) if log.contains("in use") => eprintln!("a port was taken meanwhile; trying new ones:\n{}", tail(&log, 5)),
+                Err(log) if log.contains("in use") => eprintln!(
+                    "a port was taken meanwhile; trying new ones:\n{}",
+                    tail(&log, 5)
+                ),
                 Err(log) => panic!("hotline did not become healthy; log:\n{log}"),
             }
         }
@@ -107,19 +114,33 @@ impl Hotline {
         let (pp, tp, hp) = (free_port(), free_port(), free_port());
         let (rtp_min, rtp_max) = free_udp_range(24);
         let tickets_port = free_port();
-        let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml")).unwrap();
+        let demo =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"))
+                .unwrap();
         let text = demo
             // Quoted, so that a new port (say 50805) is never matched again.
             .replace("\"127.0.0.1:5060\"", &format!("\"127.0.0.1:{pp}\""))
             .replace("\"127.0.0.1:5080\"", &format!("\"127.0.0.1:{tp}\""))
             .replace("\"127.0.0.1:8080\"", &format!("\"127.0.0.1:{hp}\""))
-            .replace("\"sqlite://hotline.db\"", &format!("\"sqlite://{}/hotline.db\"", dir.path().display()))
+            .replace(
+                "\"sqlite://hotline.db\"",
+                &format!("\"sqlite://{}/hotline.db\"", dir.path().display()),
+            )
             // An RTP range of its own (tests run in parallel), and the
             // shipped prompts (hotline runs in a temporary directory).
-            .replace("\"http://127.0.0.1:9099/tickets\"", &format!("\"http://127.0.0.1:{tickets_port}/tickets\""))
+            .replace(
+                "\"http://127.0.0.1:9099/tickets\"",
+                &format!("\"http://127.0.0.1:{tickets_port}/tickets\""),
+            )
             .replace("rtp_port_min = 20000", &format!("rtp_port_min = {rtp_min}"))
             .replace("rtp_port_max = 20999", &format!("rtp_port_max = {rtp_max}"))
-            .replace("prompts_dir = \"config/prompts\"", &format!("prompts_dir = \"{}/config/prompts\"", env!("CARGO_MANIFEST_DIR")));
+            .replace(
+                "prompts_dir = \"config/prompts\"",
+                &format!(
+                    "prompts_dir = \"{}/config/prompts\"",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+            );
         let text = edit(text);
         let config_path = dir.path().join("hotline.toml");
         std::fs::write(&config_path, text).unwrap();
@@ -192,7 +213,11 @@ impl Hotline {
             if let Some(p) = find(self.dir.path(), &want) {
                 return p;
             }
-            assert!(Instant::now() < deadline, "no such file appeared; log tail:\n{}", tail(&self.log(), 40));
+            assert!(
+                Instant::now() < deadline,
+                "no such file appeared; log tail:\n{}",
+                tail(&self.log(), 40)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -203,13 +228,21 @@ impl Hotline {
 
     /// GETs a JSON body, with the demo's admin token.
     pub fn get(&self, path: &str) -> Value {
-        let r = reqwest::blocking::Client::new().get(format!("{}{path}", self.http)).bearer_auth(ADMIN_TOKEN).send().expect("GET");
+        let r = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.http))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .expect("GET");
         r.json().expect("JSON body")
     }
 
     /// GET with the status: (status, JSON body or null).
     pub fn get_status(&self, path: &str) -> (u16, Value) {
-        let r = reqwest::blocking::Client::new().get(format!("{}{path}", self.http)).bearer_auth(ADMIN_TOKEN).send().expect("GET");
+        let r = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.http))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .expect("GET");
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
@@ -225,7 +258,9 @@ impl Hotline {
 
     /// POSTs `body` as JSON (nothing for `Value::Null`).
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let mut req = reqwest::blocking::Client::new().post(format!("{}{path}", self.http)).bearer_auth(ADMIN_TOKEN);
+        let mut req = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.http))
+            .bearer_auth(ADMIN_TOKEN);
         if !body.is_null() {
             req = req.json(&body);
         }
@@ -235,7 +270,10 @@ impl Hotline {
 
     /// The last `n` call records, newest first.
     pub fn calls(&self, n: usize) -> Vec<Value> {
-        self.get(&format!("/api/calls?limit={n}"))["calls"].as_array().cloned().unwrap_or_default()
+        self.get(&format!("/api/calls?limit={n}"))["calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Polls until `f` holds or the timeout passes.
@@ -247,7 +285,10 @@ impl Hotline {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("timed out waiting for {what}; log tail:\n{}", tail(&self.log(), 60));
+        panic!(
+            "timed out waiting for {what}; log tail:\n{}",
+            tail(&self.log(), 60)
+        );
     }
 
     /// A seat's state as the API reports it.
@@ -262,19 +303,35 @@ impl Hotline {
     /// Sends a signal (`"HUP"`, ...) to hotline.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args([format!("-{signal}").as_str(), &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args([format!("-{signal}").as_str(), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 
     /// Sends SIGTERM and waits (up to `within`) for a clean exit.
     pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "hotline did not exit after SIGTERM; log:\n{}", tail(&self.log(), 40));
+            assert!(
+                Instant::now() < deadline,
+                "hotline did not exit after SIGTERM; log:\n{}",
+                tail(&self.log(), 40)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -329,7 +386,11 @@ impl Sipp {
         ];
         if std::env::var_os("HOTLINE_SIPP_TRACE").is_some() {
             // Every message SIPp sends and receives, for debugging a test.
-            args.extend(["-trace_msg".into(), "-message_file".into(), dir.join("messages.log").display().to_string()]);
+            args.extend([
+                "-trace_msg".into(),
+                "-message_file".into(),
+                dir.join("messages.log").display().to_string(),
+            ]);
             eprintln!("SIPp message trace: {}", dir.join("messages.log").display());
         }
         Sipp { args, dir }
@@ -337,7 +398,9 @@ impl Sipp {
 
     pub fn var(self, key: &str, value: &str) -> Sipp {
         let sf = self.args[2].clone();
-        let text = std::fs::read_to_string(&sf).unwrap().replace(&format!("{{{{{key}}}}}"), value);
+        let text = std::fs::read_to_string(&sf)
+            .unwrap()
+            .replace(&format!("{{{{{key}}}}}"), value);
         std::fs::write(&sf, text).unwrap();
         self
     }
@@ -352,7 +415,9 @@ impl Sipp {
         let csv = self.dir.join("seat.csv");
         std::fs::write(
             &csv,
-            format!("SEQUENTIAL\n{ext};{password};[authentication username={ext} password={password}]\n"),
+            format!(
+                "SEQUENTIAL\n{ext};{password};[authentication username={ext} password={password}]\n"
+            ),
         )
         .unwrap();
         let csv = csv.display().to_string();
@@ -380,7 +445,10 @@ impl Sipp {
                 "sipp {} exited {:?}; errors:\n{}\nstderr:\n{}",
                 self.args.join(" "),
                 out.status.code(),
-                tail(&std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default(), 60),
+                tail(
+                    &std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default(),
+                    60
+                ),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -396,21 +464,41 @@ pub struct Seat {
 }
 
 impl Seat {
-    pub fn start(h: &Hotline, ext: &str, ip: &str, scenario: &str, calls: u32, extra: &str) -> Seat {
+    pub fn start(
+        h: &Hotline,
+        ext: &str,
+        ip: &str,
+        scenario: &str,
+        calls: u32,
+        extra: &str,
+    ) -> Seat {
         Seat::start_over(h, "", ext, ip, scenario, calls, extra)
     }
 
     /// Like [`Seat::start`] with SIPp transport flags (e.g. `-t t1` for
     /// TCP) for both the registration and the answering phone.
-    pub fn start_over(h: &Hotline, transport: &str, ext: &str, ip: &str, scenario: &str, calls: u32, extra: &str) -> Seat {
+    pub fn start_over(
+        h: &Hotline,
+        transport: &str,
+        ext: &str,
+        ip: &str,
+        scenario: &str,
+        calls: u32,
+        extra: &str,
+    ) -> Seat {
         let port = free_port_on(ip);
         Sipp::new("seat_register.xml", ip, port, h.phones)
             .seat(ext, &format!("demo-{ext}"))
             .arg(&format!("-m 1 -timeout 10s {transport}"))
             .run_ok();
-        let sipp = Sipp::new(scenario, ip, port, h.phones).arg(&format!("-m {calls} -timeout 60s {transport} {extra}"));
+        let sipp = Sipp::new(scenario, ip, port, h.phones)
+            .arg(&format!("-m {calls} -timeout 60s {transport} {extra}"));
         let child = sipp.spawn();
-        Seat { ext: ext.into(), child, sipp }
+        Seat {
+            ext: ext.into(),
+            child,
+            sipp,
+        }
     }
 
     /// Waits for the seat's SIPp to finish its calls and checks it succeeded.
@@ -433,5 +521,6 @@ pub fn free_port_on(ip: &str) -> u16 {
 /// A trunk call with SIPp to `line`; `hold_ms` is the talk time.
 pub fn trunk(h: &Hotline, scenario: &str, line: &str, calls: u32, extra: &str) -> Sipp {
     let ip = "127.0.0.2";
-    Sipp::new(scenario, ip, free_port_on(ip), h.trunk).arg(&format!("-s {line} -m {calls} -timeout 60s {extra}"))
+    Sipp::new(scenario, ip, free_port_on(ip), h.trunk)
+        .arg(&format!("-s {line} -m {calls} -timeout 60s {extra}"))
 }

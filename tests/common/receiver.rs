@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receiver/ticket_receiver.py");
+const RECEIVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/receiver/ticket_receiver.py"
+);
 
 pub struct Receiver {
     child: Child,
@@ -20,7 +23,13 @@ impl Receiver {
     pub fn start(dir: &Path, port: u16, secret: &str, plan: &str) -> Receiver {
         let log = dir.join("receiver.jsonl");
         let child = Command::new("python3")
-            .args([RECEIVER, &port.to_string(), secret, log.to_str().unwrap(), plan])
+            .args([
+                RECEIVER,
+                &port.to_string(),
+                secret,
+                log.to_str().unwrap(),
+                plan,
+            ])
             .spawn()
             .expect("start python3 ticket receiver");
         // Dropped (killed and waited for) on every path from here.
@@ -46,7 +55,10 @@ impl Receiver {
 
     /// The events that took effect (accepted, not duplicates), in order.
     pub fn effective(&self) -> Vec<Value> {
-        self.requests().into_iter().filter(|r| r["status"] == 201 && r["duplicate"] == false).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r["status"] == 201 && r["duplicate"] == false)
+            .collect()
     }
 }
 
@@ -56,4 +68,3 @@ impl Drop for Receiver {
         let _ = self.child.wait();
     }
 }
-

@@ -51,7 +51,9 @@ impl Rtp {
         let cc = usize::from(data[0] & 0x0f);
         let mut at = 12 + 4 * cc;
         if data[0] & 0x10 != 0 {
-            let words = usize::from(u16::from_be_bytes(data.get(at + 2..at + 4)?.try_into().ok()?));
+            let words = usize::from(u16::from_be_bytes(
+                data.get(at + 2..at + 4)?.try_into().ok()?,
+            ));
             at += 4 + 4 * words;
         }
         let mut end = data.len();
@@ -83,7 +85,10 @@ impl Rtp {
 /// The audio of a run of packets of one law, each placed by its RTP
 /// timestamp (relative to the first packet's, unwrapped): what a receiver
 /// with an ideal jitter buffer plays. Missing packets are silence.
-pub fn place_by_timestamp<'a>(packets: impl IntoIterator<Item = &'a Rtp>, codec: Codec) -> Vec<i16> {
+pub fn place_by_timestamp<'a>(
+    packets: impl IntoIterator<Item = &'a Rtp>,
+    codec: Codec,
+) -> Vec<i16> {
     let mut out: Vec<i16> = Vec::new();
     let mut first: Option<u32> = None;
     let mut pcm = Vec::new();
@@ -118,9 +123,18 @@ pub fn read_pcap_rtp(path: &Path) -> Vec<(f64, Rtp)> {
     };
     let u32_at = |at: usize| {
         let b: [u8; 4] = d[at..at + 4].try_into().unwrap();
-        if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
     };
-    assert_eq!(u32_at(20), 1, "{}: only Ethernet captures are read", path.display());
+    assert_eq!(
+        u32_at(20),
+        1,
+        "{}: only Ethernet captures are read",
+        path.display()
+    );
     let mut out = Vec::new();
     let mut at = 24;
     while at + 16 <= d.len() {
@@ -151,7 +165,12 @@ pub fn read_pcap_rtp(path: &Path) -> Vec<(f64, Rtp)> {
 pub fn read_mono_wav(path: &Path) -> Vec<i16> {
     let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let s = r.spec();
-    assert_eq!((s.channels, s.sample_rate, s.bits_per_sample), (1, 8000, 16), "{}: 8 kHz 16-bit mono", path.display());
+    assert_eq!(
+        (s.channels, s.sample_rate, s.bits_per_sample),
+        (1, 8000, 16),
+        "{}: 8 kHz 16-bit mono",
+        path.display()
+    );
     r.into_samples::<i16>().map(Result::unwrap).collect()
 }
 
@@ -160,13 +179,23 @@ pub fn read_mono_wav(path: &Path) -> Vec<i16> {
 pub fn read_stereo_wav(path: &Path) -> (Vec<i16>, Vec<i16>) {
     let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let s = r.spec();
-    assert_eq!((s.channels, s.sample_rate, s.bits_per_sample), (2, 8000, 16), "{}: 8 kHz 16-bit stereo", path.display());
+    assert_eq!(
+        (s.channels, s.sample_rate, s.bits_per_sample),
+        (2, 8000, 16),
+        "{}: 8 kHz 16-bit stereo",
+        path.display()
+    );
     let samples: Vec<i16> = r.into_samples::<i16>().map(Result::unwrap).collect();
     samples.chunks_exact(2).map(|c| (c[0], c[1])).unzip()
 }
 
 pub fn write_mono_wav(path: &Path, samples: &[i16]) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for s in samples {
         w.write_sample(*s).unwrap();
@@ -176,7 +205,11 @@ pub fn write_mono_wav(path: &Path, samples: &[i16]) {
 
 /// A prompt shipped in config/prompts (e.g. `en/welcome`).
 pub fn prompt(name: &str) -> Vec<i16> {
-    read_mono_wav(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts").join(format!("{name}.wav")))
+    read_mono_wav(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config/prompts")
+            .join(format!("{name}.wav")),
+    )
 }
 
 // ---- signals ----------------------------------------------------------------
@@ -203,13 +236,22 @@ impl Match {
 /// around it the exact offset (fast enough without optimisation).
 pub fn find(hay: &[i16], needle: &[i16], range: std::ops::Range<i64>) -> Match {
     const D: usize = 4;
-    let dec = |s: &[i16]| -> Vec<f64> { s.chunks(D).map(|c| c.iter().map(|v| f64::from(*v)).sum::<f64>() / D as f64).collect() };
+    let dec = |s: &[i16]| -> Vec<f64> {
+        s.chunks(D)
+            .map(|c| c.iter().map(|v| f64::from(*v)).sum::<f64>() / D as f64)
+            .collect()
+    };
     let (h4, n4) = (dec(hay), dec(needle));
     let lo = range.start.div_euclid(D as i64);
     let hi = range.end.div_euclid(D as i64).max(lo + 1);
     let coarse = best(&h4, &n4, lo..hi);
     let c = coarse.offset * D as i64;
-    best(&to_f64(hay), &to_f64(needle), (c - 2 * D as i64).max(range.start)..(c + 2 * D as i64 + 1).min(range.end.max(range.start + 1)))
+    best(
+        &to_f64(hay),
+        &to_f64(needle),
+        (c - 2 * D as i64).max(range.start)
+            ..(c + 2 * D as i64 + 1).min(range.end.max(range.start + 1)),
+    )
 }
 
 fn to_f64(s: &[i16]) -> Vec<f64> {
@@ -223,11 +265,17 @@ fn best(hay: &[f64], needle: &[f64], range: std::ops::Range<i64>) -> Match {
         sq[i + 1] = sq[i] + v * v;
     }
     let energy = |from: i64, to: i64| {
-        let (f, t) = (from.clamp(0, hay.len() as i64) as usize, to.clamp(0, hay.len() as i64) as usize);
+        let (f, t) = (
+            from.clamp(0, hay.len() as i64) as usize,
+            to.clamp(0, hay.len() as i64) as usize,
+        );
         sq[t] - sq[f]
     };
     let n_energy: f64 = needle.iter().map(|v| v * v).sum();
-    let mut found = Match { offset: range.start, ncc: f64::NEG_INFINITY };
+    let mut found = Match {
+        offset: range.start,
+        ncc: f64::NEG_INFINITY,
+    };
     for off in range {
         let from = (-off).max(0) as usize;
         let to = (hay.len() as i64 - off).clamp(0, needle.len() as i64) as usize;
@@ -237,7 +285,11 @@ fn best(hay: &[f64], needle: &[f64], range: std::ops::Range<i64>) -> Match {
             dot = needle[from..to].iter().zip(h).map(|(a, b)| a * b).sum();
         }
         let e = energy(off, off + needle.len() as i64);
-        let ncc = if e > 0.0 && n_energy > 0.0 { dot / (e * n_energy).sqrt() } else { 0.0 };
+        let ncc = if e > 0.0 && n_energy > 0.0 {
+            dot / (e * n_energy).sqrt()
+        } else {
+            0.0
+        };
         if ncc > found.ncc {
             found = Match { offset: off, ncc };
         }
@@ -250,7 +302,11 @@ fn best(hay: &[f64], needle: &[f64], range: std::ops::Range<i64>) -> Match {
 pub fn snr_db(got: &[i16], want: &[i16], offset: i64) -> f64 {
     let (mut signal, mut noise) = (0.0, 0.0);
     for (i, w) in want.iter().enumerate() {
-        let g = usize::try_from(offset + i as i64).ok().and_then(|j| got.get(j)).copied().unwrap_or(0);
+        let g = usize::try_from(offset + i as i64)
+            .ok()
+            .and_then(|j| got.get(j))
+            .copied()
+            .unwrap_or(0);
         let (w, g) = (f64::from(*w), f64::from(g));
         signal += w * w;
         noise += (g - w) * (g - w);
@@ -305,7 +361,14 @@ pub struct Impairer {
 
 impl Impairer {
     pub fn new(seed: u64, drop_pct: u64, swap_pct: u64) -> Impairer {
-        Impairer { state: seed | 1, drop_pct, swap_pct, held: None, dropped: Vec::new(), swapped: Vec::new() }
+        Impairer {
+            state: seed | 1,
+            drop_pct,
+            swap_pct,
+            held: None,
+            dropped: Vec::new(),
+            swapped: Vec::new(),
+        }
     }
 
     fn roll(&mut self) -> u64 {
@@ -358,22 +421,32 @@ impl Endpoint {
     /// Binds a fresh port on `ip` and starts capturing.
     pub fn bind(ip: &str, codec: Codec, ssrc: u32) -> Endpoint {
         let sock = UdpSocket::bind((ip, 0)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let remote = Arc::new(Mutex::new(None));
         let captured = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let receiver = {
-            let (sock, remote, captured, stop) = (sock.try_clone().unwrap(), remote.clone(), captured.clone(), stop.clone());
+            let (sock, remote, captured, stop) = (
+                sock.try_clone().unwrap(),
+                remote.clone(),
+                captured.clone(),
+                stop.clone(),
+            );
             std::thread::spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+                    let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                        continue;
+                    };
                     let at = Instant::now();
                     // RTCP (PT 200-204 with the marker bit) meant for a socket at port - 1 is not audio.
                     if n > 1 && (200..=204).contains(&buf[1]) {
                         continue;
                     }
-                    let Some(rtp) = Rtp::parse(&buf[..n]) else { continue };
+                    let Some(rtp) = Rtp::parse(&buf[..n]) else {
+                        continue;
+                    };
                     remote.lock().unwrap().get_or_insert(from);
                     captured.lock().unwrap().push(Captured { at, from, rtp });
                 }
@@ -419,7 +492,15 @@ impl Endpoint {
         let mut payload = Vec::with_capacity(frame.len());
         self.codec.encode(frame, &mut payload);
         let seq = self.seq;
-        let pkt = Rtp { pt: self.pt, marker: self.sent == 0, seq, ts: self.ts, ssrc: self.ssrc, payload }.to_bytes();
+        let pkt = Rtp {
+            pt: self.pt,
+            marker: self.sent == 0,
+            seq,
+            ts: self.ts,
+            ssrc: self.ssrc,
+            payload,
+        }
+        .to_bytes();
         self.seq = self.seq.wrapping_add(1);
         self.ts = self.ts.wrapping_add(frame.len() as u32);
         self.sent += 1;
@@ -453,7 +534,10 @@ pub struct Ticker {
 
 impl Ticker {
     pub fn new() -> Ticker {
-        Ticker { start: Instant::now(), tick: 0 }
+        Ticker {
+            start: Instant::now(),
+            tick: 0,
+        }
     }
 
     /// Waits for the next tick and returns its number.
@@ -511,15 +595,33 @@ impl Fit {
 pub fn fit(hay: &[i16], needle: &[i16], range: std::ops::Range<i64>) -> Fit {
     let whole = find(hay, needle, range);
     let pieces = piecewise(hay, needle, whole.offset, ms(100), FRAME as i64);
-    let matched: Vec<i64> = pieces.iter().filter(|p| p.2 > 0.9).map(|p| p.1 - whole.offset).collect();
-    let slip = (matched.iter().copied().min().unwrap_or(0), matched.iter().copied().max().unwrap_or(0));
-    Fit { whole, pieces: pieces.len(), matched: matched.len(), slip }
+    let matched: Vec<i64> = pieces
+        .iter()
+        .filter(|p| p.2 > 0.9)
+        .map(|p| p.1 - whole.offset)
+        .collect();
+    let slip = (
+        matched.iter().copied().min().unwrap_or(0),
+        matched.iter().copied().max().unwrap_or(0),
+    );
+    Fit {
+        whole,
+        pieces: pieces.len(),
+        matched: matched.len(),
+        slip,
+    }
 }
 
 /// Where each `window`-sample piece of `needle` lies in `hay`, searched
 /// within `slack` samples of `around`: (piece start in the needle, offset,
 /// ncc), for pieces with sound in them.
-pub fn piecewise(hay: &[i16], needle: &[i16], around: i64, window: usize, slack: i64) -> Vec<(usize, i64, f64)> {
+pub fn piecewise(
+    hay: &[i16],
+    needle: &[i16],
+    around: i64,
+    window: usize,
+    slack: i64,
+) -> Vec<(usize, i64, f64)> {
     let hay = to_f64(hay);
     let mut out = Vec::new();
     for start in (0..needle.len()).step_by(window) {

@@ -19,7 +19,12 @@ fn dial_feature(sim: &mut Sim, phone: &Phone, code: &str) -> Vec<Message> {
     let to_tagged = ok.hdr("To").unwrap();
     let target = super::harness::uri_of(&ok.hdr("Contact").unwrap());
     let branch = sim.token("z9hG4bK-");
-    let ack = [("From", from.as_str()), ("To", &to_tagged), ("Call-ID", &call_id), ("CSeq", "2 ACK")];
+    let ack = [
+        ("From", from.as_str()),
+        ("To", &to_tagged),
+        ("Call-ID", &call_id),
+        ("CSeq", "2 ACK"),
+    ];
     phone.send(sim, &request("ACK", &target, phone.addr, &branch, &ack, ""));
     let bye = phone.expect_request(sim, "BYE");
     assert_eq!(bye.hdr("Call-ID").as_deref(), Some(call_id.as_str()));
@@ -76,7 +81,12 @@ fn a_registration_renewed_during_a_call_keeps_the_seat_logged_in() {
     // The phone reboots mid-call: it unregisters, then registers again.
     phone.send_register(&mut sim, None, 0);
     let challenge = phone.expect_response(&mut sim, 401, "REGISTER");
-    let auth = phone.authorization(&challenge, "REGISTER", &format!("sip:{PHONES_LISTEN}"), &phone.password.clone());
+    let auth = phone.authorization(
+        &challenge,
+        "REGISTER",
+        &format!("sip:{PHONES_LISTEN}"),
+        &phone.password.clone(),
+    );
     phone.send_register(&mut sim, Some(&auth), 0);
     phone.expect_response(&mut sim, 200, "REGISTER");
     phone.register(&mut sim);
@@ -87,5 +97,9 @@ fn a_registration_renewed_during_a_call_keeps_the_seat_logged_in() {
     let bye = agent.expect_request(&mut sim, "BYE");
     agent.ok(&mut sim, &bye, "");
     sim.advance(secs(6)); // past the 5 s wrap-up
-    assert_eq!(sim.seat_state("8001"), "ready", "registered, auto_ready: the seat takes calls again");
+    assert_eq!(
+        sim.seat_state("8001"),
+        "ready",
+        "registered, auto_ready: the seat takes calls again"
+    );
 }

@@ -16,11 +16,27 @@ fn an_answered_call_ends_when_the_caller_hangs_up() {
     call.expect_response(&mut sim, 100, "INVITE");
     let ringing = call.expect_response(&mut sim, 180, "INVITE");
     let ring = seat.expect_invite(&mut sim);
-    assert!(ring.invite.hdr("From").is_some_and(|f| f.contains("sip:13800138000@")), "{}", ring.invite.text());
+    assert!(
+        ring.invite
+            .hdr("From")
+            .is_some_and(|f| f.contains("sip:13800138000@")),
+        "{}",
+        ring.invite.text()
+    );
     assert_eq!(ring.invite.hdr("X-Hotline-Line").as_deref(), Some("12345"));
-    assert_eq!(ring.invite.hdr("X-Hotline-Queue").as_deref(), Some("citizen"));
-    assert_eq!(ring.invite.hdr("X-Hotline-Tag").as_deref(), Some("citizen-service"));
-    assert_eq!(ring.invite.body_text(), trunk.offer(), "the caller's offer goes to the seat");
+    assert_eq!(
+        ring.invite.hdr("X-Hotline-Queue").as_deref(),
+        Some("citizen")
+    );
+    assert_eq!(
+        ring.invite.hdr("X-Hotline-Tag").as_deref(),
+        Some("citizen-service")
+    );
+    assert_eq!(
+        ring.invite.body_text(),
+        trunk.offer(),
+        "the caller's offer goes to the seat"
+    );
     assert_eq!(sim.seat_state("8001"), "ringing");
 
     seat.reply(&mut sim, &ring, 180, "Ringing");
@@ -31,10 +47,22 @@ fn an_answered_call_ends_when_the_caller_hangs_up() {
     let ack = seat.expect_request(&mut sim, "ACK");
     assert_eq!(ack.hdr("CSeq").as_deref(), Some("1 ACK"));
     assert_eq!(ack.to_tag().as_deref(), Some(ring.tag.as_str()));
-    assert_ne!(ack.hdr("Via"), ring.invite.hdr("Via"), "the ACK of a 2xx is a transaction of its own");
+    assert_ne!(
+        ack.hdr("Via"),
+        ring.invite.hdr("Via"),
+        "the ACK of a 2xx is a transaction of its own"
+    );
     let ok = call.expect_response(&mut sim, 200, "INVITE");
-    assert_eq!(ok.body_text(), seat.answer_sdp(), "the seat's answer goes to the caller");
-    assert_eq!(ok.to_tag(), ringing.to_tag(), "the 200 confirms the dialog the 180 began");
+    assert_eq!(
+        ok.body_text(),
+        seat.answer_sdp(),
+        "the seat's answer goes to the caller"
+    );
+    assert_eq!(
+        ok.to_tag(),
+        ringing.to_tag(),
+        "the 200 confirms the dialog the 180 began"
+    );
     call.confirm(&mut sim, &ok);
     assert_eq!(sim.seat_state("8001"), "on_call");
 
@@ -46,14 +74,21 @@ fn an_answered_call_ends_when_the_caller_hangs_up() {
     let bye = seat.expect_request(&mut sim, "BYE");
     assert_eq!(bye.hdr("Call-ID"), ring.invite.hdr("Call-ID"));
     assert_eq!(bye.to_tag().as_deref(), Some(ring.tag.as_str()));
-    assert_eq!(bye.target(), format!("sip:8001@{}", seat.addr), "BYE goes to the seat's Contact");
+    assert_eq!(
+        bye.target(),
+        format!("sip:8001@{}", seat.addr),
+        "BYE goes to the seat's Contact"
+    );
     agent.ok(&mut sim, &bye, "");
 
     let record = sim.final_record(&call.call_id);
     assert_eq!(record.outcome, Some(Outcome::Answered));
     assert_eq!(record.hangup_by, Some(HangupBy::Caller));
     assert_eq!(record.seat.as_deref(), Some("8001"));
-    assert_eq!((record.caller.as_str(), record.line.as_str()), ("13800138000", "12345"));
+    assert_eq!(
+        (record.caller.as_str(), record.line.as_str()),
+        ("13800138000", "12345")
+    );
     assert_eq!(record.queue.as_deref(), Some("citizen"));
     assert_eq!((record.wait_ms, record.talk_ms), (3_000, 42_000));
     assert_eq!(record.offered_at_ms, UNIX_START_MS);
@@ -98,10 +133,22 @@ fn the_agent_hanging_up_ends_the_trunk_leg() {
     agent.expect_response(&mut sim, 200, "BYE");
     let bye = call.expect_request(&mut sim, "BYE");
     assert_eq!(bye.hdr("Call-ID").as_deref(), Some(call.call_id.as_str()));
-    assert_eq!(bye.to_tag(), tag_of(&call.dialog().local), "To carries the caller's tag");
-    assert_eq!(bye.target(), "sip:13800138000@127.0.0.2:5070", "BYE goes to the caller's Contact");
+    assert_eq!(
+        bye.to_tag(),
+        tag_of(&call.dialog().local),
+        "To carries the caller's tag"
+    );
+    assert_eq!(
+        bye.target(),
+        "sip:13800138000@127.0.0.2:5070",
+        "BYE goes to the caller's Contact"
+    );
     let from_tag = bye.hdr("From").and_then(|f| tag_of(&f));
-    assert_eq!(from_tag, ok.to_tag(), "From carries hotline's tag of the trunk dialog");
+    assert_eq!(
+        from_tag,
+        ok.to_tag(),
+        "From carries hotline's tag of the trunk dialog"
+    );
     call.dialog().ok(&mut sim, &bye, "");
 
     let record = sim.final_record(&call.call_id);
@@ -142,8 +189,18 @@ fn the_caller_cancelling_while_queued_abandons_the_call() {
     assert_eq!(record.seat, None);
     assert_eq!((record.wait_ms, record.talk_ms), (20_000, 0));
     assert!(sim.engine.live_calls(sim.now).is_empty());
-    assert!(sim.engine.acd_snapshot(sim.now).queues.iter().all(|q| q.waiting == 0));
-    let kinds: Vec<EventKind> = sim.queue_events(&live[0].id).into_iter().map(|(k, _)| k).collect();
+    assert!(
+        sim.engine
+            .acd_snapshot(sim.now)
+            .queues
+            .iter()
+            .all(|q| q.waiting == 0)
+    );
+    let kinds: Vec<EventKind> = sim
+        .queue_events(&live[0].id)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(kinds, [EventKind::Enqueue, EventKind::Abandon]);
 }
 
@@ -166,8 +223,15 @@ fn the_caller_cancelling_while_a_seat_rings_cancels_the_seat() {
     assert_eq!(record.outcome, Some(Outcome::Abandoned));
     assert_eq!(record.wait_ms, 4_000);
     assert_eq!(sim.seat_state("8001"), "ready");
-    let kinds: Vec<EventKind> = sim.queue_events(&ring.call).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(kinds, [EventKind::Enqueue, EventKind::Ring, EventKind::Abandon]);
+    let kinds: Vec<EventKind> = sim
+        .queue_events(&ring.call)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        kinds,
+        [EventKind::Enqueue, EventKind::Ring, EventKind::Abandon]
+    );
     sim.advance(secs(60));
     call.assert_silent(&mut sim);
     seat.assert_silent(&mut sim);
@@ -195,7 +259,10 @@ fn a_seat_answering_after_the_caller_left_is_acked_and_hung_up() {
     let bye = agent.expect_request(&mut sim, "BYE");
     agent.ok(&mut sim, &bye, "");
     call.assert_silent(&mut sim);
-    assert_eq!(sim.final_record(&call.call_id).outcome, Some(Outcome::Abandoned));
+    assert_eq!(
+        sim.final_record(&call.call_id).outcome,
+        Some(Outcome::Abandoned)
+    );
     assert_eq!(sim.seat_state("8001"), "ready");
     sim.advance(secs(60));
     assert!(sim.engine.live_calls(sim.now).is_empty());
@@ -212,7 +279,10 @@ fn a_call_waiting_past_the_queues_max_wait_is_rejected() {
     call.assert_silent(&mut sim);
     sim.advance(secs(1));
     let busy = call.expect_response(&mut sim, 486, "INVITE");
-    assert_eq!(busy.reason().as_deref(), Some("all agents busy, please call again later"));
+    assert_eq!(
+        busy.reason().as_deref(),
+        Some("all agents busy, please call again later")
+    );
     call.ack_failure(&mut sim, &busy);
     let record = sim.final_record(&call.call_id);
     assert_eq!(record.outcome, Some(Outcome::Rejected));
@@ -234,15 +304,22 @@ fn a_bye_in_the_early_dialog_abandons_the_call() {
     seat.reply(&mut sim, &ring, 180, "Ringing");
     sim.advance(secs(3));
 
-    call.early_dialog(&ringing).send_request(&mut sim, "BYE", "");
+    call.early_dialog(&ringing)
+        .send_request(&mut sim, "BYE", "");
     call.expect_response(&mut sim, 200, "BYE");
     let terminated = call.expect_response(&mut sim, 487, "INVITE");
     call.ack_failure(&mut sim, &terminated);
     seat.expect_cancel(&mut sim, &ring);
 
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Abandoned), Some(HangupBy::Caller)));
-    assert_eq!((record.wait_ms, record.talk_ms, record.seat), (3_000, 0, None));
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Abandoned), Some(HangupBy::Caller))
+    );
+    assert_eq!(
+        (record.wait_ms, record.talk_ms, record.seat),
+        (3_000, 0, None)
+    );
     assert_eq!(sim.seat_state("8001"), "ready");
     sim.advance(secs(60));
     call.assert_silent(&mut sim);

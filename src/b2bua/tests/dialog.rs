@@ -18,10 +18,22 @@ fn hold_from_the_seat_is_relayed_to_the_trunk_and_the_answer_back() {
     let cseq = agent.send_request(&mut sim, "INVITE", &hold);
     agent.expect_response(&mut sim, 100, "INVITE");
     let reinvite = call.expect_request(&mut sim, "INVITE");
-    assert_eq!(reinvite.body_text(), hold, "the seat's offer goes to the caller unchanged");
+    assert_eq!(
+        reinvite.body_text(),
+        hold,
+        "the seat's offer goes to the caller unchanged"
+    );
     assert_eq!(reinvite.target(), "sip:13800138000@127.0.0.2:5070");
-    assert_eq!(reinvite.to_tag(), tag_of(&call.dialog().local), "in the trunk dialog");
-    assert_eq!(reinvite.hdr("CSeq").as_deref(), Some("1 INVITE"), "hotline's first request on the trunk leg");
+    assert_eq!(
+        reinvite.to_tag(),
+        tag_of(&call.dialog().local),
+        "in the trunk dialog"
+    );
+    assert_eq!(
+        reinvite.hdr("CSeq").as_deref(),
+        Some("1 INVITE"),
+        "hotline's first request on the trunk leg"
+    );
     assert!(reinvite.hdr("Contact").is_some());
 
     let held = sdp("127.0.0.2", 20_000, "recvonly");
@@ -29,7 +41,11 @@ fn hold_from_the_seat_is_relayed_to_the_trunk_and_the_answer_back() {
     let ack = call.expect_request(&mut sim, "ACK");
     assert_eq!(ack.hdr("CSeq").as_deref(), Some("1 ACK"));
     let ok = agent.expect_response(&mut sim, 200, "INVITE");
-    assert_eq!(ok.body_text(), held, "the caller's answer goes back to the seat");
+    assert_eq!(
+        ok.body_text(),
+        held,
+        "the caller's answer goes back to the seat"
+    );
     assert_eq!(ok.hdr("CSeq"), Some(format!("{cseq} INVITE")));
     assert!(ok.hdr("Contact").is_some());
     agent.ack(&mut sim, cseq);
@@ -52,10 +68,22 @@ fn resume_from_the_trunk_is_relayed_to_the_seat_and_the_answer_back() {
     call.expect_response(&mut sim, 100, "INVITE");
     let reinvite = agent.expect_request(&mut sim, "INVITE");
     assert_eq!(reinvite.body_text(), resume);
-    assert_eq!(reinvite.hdr("Call-ID"), ring.invite.hdr("Call-ID"), "in the seat dialog");
+    assert_eq!(
+        reinvite.hdr("Call-ID"),
+        ring.invite.hdr("Call-ID"),
+        "in the seat dialog"
+    );
     assert_eq!(reinvite.to_tag().as_deref(), Some(ring.tag.as_str()));
-    assert_eq!(reinvite.hdr("CSeq").as_deref(), Some("2 INVITE"), "after the INVITE's CSeq 1");
-    assert_eq!(reinvite.target(), format!("sip:8001@{}", seat.addr), "to the seat's Contact from its 200");
+    assert_eq!(
+        reinvite.hdr("CSeq").as_deref(),
+        Some("2 INVITE"),
+        "after the INVITE's CSeq 1"
+    );
+    assert_eq!(
+        reinvite.target(),
+        format!("sip:8001@{}", seat.addr),
+        "to the seat's Contact from its 200"
+    );
 
     let answer = sdp("127.0.1.1", 30_002, "sendrecv");
     agent.ok(&mut sim, &reinvite, &answer);
@@ -76,7 +104,10 @@ fn resume_from_the_trunk_is_relayed_to_the_seat_and_the_answer_back() {
     assert_eq!(bye.hdr("CSeq").as_deref(), Some("3 BYE"));
     agent.ok(&mut sim, &bye, "");
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Answered), Some(HangupBy::Caller)));
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Answered), Some(HangupBy::Caller))
+    );
 }
 
 #[test]
@@ -92,7 +123,11 @@ fn a_refused_reinvite_is_relayed_back_and_the_call_goes_on() {
     let refusal = super::harness::response(&reinvite, 488, "Not Acceptable Here", None, &[], "");
     call.send(&mut sim, &refusal);
     let ack = call.expect_request(&mut sim, "ACK");
-    assert_eq!(ack.hdr("Via"), reinvite.hdr("Via"), "hotline ACKs the 488 in its transaction");
+    assert_eq!(
+        ack.hdr("Via"),
+        reinvite.hdr("Via"),
+        "hotline ACKs the 488 in its transaction"
+    );
     let relayed = agent.expect_response(&mut sim, 488, "INVITE");
     agent.ack_failure(&mut sim, &relayed);
 
@@ -104,5 +139,8 @@ fn a_refused_reinvite_is_relayed_back_and_the_call_goes_on() {
     agent.expect_response(&mut sim, 200, "BYE");
     let bye = call.expect_request(&mut sim, "BYE");
     call.dialog().ok(&mut sim, &bye, "");
-    assert_eq!(sim.final_record(&call.call_id).hangup_by, Some(HangupBy::Agent));
+    assert_eq!(
+        sim.final_record(&call.call_id).hangup_by,
+        Some(HangupBy::Agent)
+    );
 }

@@ -8,13 +8,13 @@
 //! from the random tags and branches the engine draws, which no test
 //! looks at by value.
 
+pub use super::text::{SipExt, request, response, sdp, tag_of, uri_of};
 use crate::b2bua::{Command, Engine, Record, Timebase};
 use crate::config::Config;
 use crate::config::runtime::engine_config;
 use crate::model::{CallRecord, EventKind, QueueEvent};
 use crate::sip::{Flow, Message, Proto, Side};
 use bytes::Bytes;
-pub use super::text::{SipExt, request, response, sdp, tag_of, uri_of};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,7 +32,8 @@ pub const UNIX_START_MS: i64 = 1_700_000_000_000;
 /// without its `[media]`, so that SDP passes end to end (the tests of
 /// anchored media take [`Sim::demo_with_media`]).
 pub fn demo_config() -> Config {
-    let mut config = Config::from_str_at(DEMO, Path::new("config/demo.toml")).expect("the demo config loads");
+    let mut config =
+        Config::from_str_at(DEMO, Path::new("config/demo.toml")).expect("the demo config loads");
     config.media = None;
     config
 }
@@ -71,13 +72,19 @@ impl Sim {
     /// `edit` first: hotline anchors the calls' RTP.
     pub fn demo_with_media(edit: impl FnOnce(String) -> String) -> Sim {
         let text = edit(DEMO.to_string());
-        Sim::new(Config::from_str_at(&text, Path::new("config/demo.toml")).expect("the edited demo config loads"))
+        Sim::new(
+            Config::from_str_at(&text, Path::new("config/demo.toml"))
+                .expect("the edited demo config loads"),
+        )
     }
 
     pub fn new(config: Config) -> Sim {
         let bound = bound();
         let start = Instant::now();
-        let timebase = Timebase { instant: start, unix_ms: UNIX_START_MS };
+        let timebase = Timebase {
+            instant: start,
+            unix_ms: UNIX_START_MS,
+        };
         Sim {
             engine: Engine::new(engine_config(&config, &bound).unwrap(), timebase, [7; 32]),
             start,
@@ -103,7 +110,8 @@ impl Sim {
 
     /// A datagram from a peer arrives at the engine now.
     pub fn deliver(&mut self, from: Flow, text: &str) {
-        self.engine.handle_datagram(self.now, from, Bytes::from(text.to_string()));
+        self.engine
+            .handle_datagram(self.now, from, Bytes::from(text.to_string()));
         self.pump();
     }
 
@@ -116,7 +124,9 @@ impl Sim {
 
     /// A reload: the engine takes `config` now.
     pub fn reload(&mut self, config: &Config) -> crate::acd::Reconfigured {
-        let report = self.engine.handle_reconfigure(self.now, engine_config(config, &bound()).unwrap());
+        let report = self
+            .engine
+            .handle_reconfigure(self.now, engine_config(config, &bound()).unwrap());
         self.pump();
         report
     }
@@ -128,7 +138,11 @@ impl Sim {
         let mut wakeups = 0;
         while let Some(at) = self.engine.poll_timeout().filter(|at| *at <= target) {
             wakeups += 1;
-            assert!(wakeups < 100_000, "engine keeps asking to wake at {:?}", at - self.start);
+            assert!(
+                wakeups < 100_000,
+                "engine keeps asking to wake at {:?}",
+                at - self.start
+            );
             self.now = self.now.max(at);
             self.engine.handle_timeout(self.now);
             self.pump();
@@ -138,7 +152,9 @@ impl Sim {
 
     /// Moves time to `at` (since the start).
     pub fn advance_to(&mut self, at: Duration) {
-        let d = at.checked_sub(self.elapsed()).expect("time only moves forward");
+        let d = at
+            .checked_sub(self.elapsed())
+            .expect("time only moves forward");
         self.advance(d);
     }
 
@@ -147,12 +163,22 @@ impl Sim {
     fn pump(&mut self) {
         let at = self.elapsed();
         while let Some(t) = self.engine.poll_transmit() {
-            let msg = Message::parse(t.data.clone())
-                .unwrap_or_else(|e| panic!("engine sent unparseable bytes ({e}):\n{}", String::from_utf8_lossy(&t.data)));
+            let msg = Message::parse(t.data.clone()).unwrap_or_else(|e| {
+                panic!(
+                    "engine sent unparseable bytes ({e}):\n{}",
+                    String::from_utf8_lossy(&t.data)
+                )
+            });
             if let Err(why) = msg.check() {
-                panic!("engine sent a message failing the checks ({why}):\n{}", msg.text());
+                panic!(
+                    "engine sent a message failing the checks ({why}):\n{}",
+                    msg.text()
+                );
             }
-            self.mailboxes.entry((t.flow.side, t.flow.remote)).or_default().push_back(Sent { at, msg });
+            self.mailboxes
+                .entry((t.flow.side, t.flow.remote))
+                .or_default()
+                .push_back(Sent { at, msg });
         }
         while let Some(r) = self.engine.poll_record() {
             self.records.push(r);
@@ -167,9 +193,13 @@ impl Sim {
 
     /// The media commands for `call` (hotline's call id) so far, emptied.
     pub fn take_media(&mut self, call: &str) -> Vec<(Duration, crate::media::driver::MediaCmd)> {
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.media).into_iter().partition(|(_, m)| match m {
-            crate::b2bua::MediaOut::Open { call: c, .. } | crate::b2bua::MediaOut::Cmd { call: c, .. } => c == call,
-        });
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.media)
+                .into_iter()
+                .partition(|(_, m)| match m {
+                    crate::b2bua::MediaOut::Open { call: c, .. }
+                    | crate::b2bua::MediaOut::Cmd { call: c, .. } => c == call,
+                });
         self.media = rest;
         mine.into_iter()
             .filter_map(|(at, m)| match m {
@@ -196,7 +226,10 @@ impl Sim {
 
     /// Everything waiting for a peer, emptied.
     pub fn drain(&mut self, to: Flow) -> Vec<Sent> {
-        self.mailboxes.get_mut(&(to.side, to.remote)).map(|q| q.drain(..).collect()).unwrap_or_default()
+        self.mailboxes
+            .get_mut(&(to.side, to.remote))
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
     }
 
     /// The call records written so far for a trunk Call-ID, in order.
@@ -213,14 +246,19 @@ impl Sim {
     /// The latest record of a call, open or closed.
     #[track_caller]
     pub fn last_record(&self, sip_call_id: &str) -> CallRecord {
-        self.call_records(sip_call_id).pop().unwrap_or_else(|| panic!("no record for {sip_call_id}"))
+        self.call_records(sip_call_id)
+            .pop()
+            .unwrap_or_else(|| panic!("no record for {sip_call_id}"))
     }
 
     /// The closing record of a call (the last one, which must be closed).
     #[track_caller]
     pub fn final_record(&self, sip_call_id: &str) -> CallRecord {
         let last = self.last_record(sip_call_id);
-        assert!(last.outcome.is_some(), "the last record of {sip_call_id} is still open: {last:?}");
+        assert!(
+            last.outcome.is_some(),
+            "the last record of {sip_call_id} is still open: {last:?}"
+        );
         last
     }
 
@@ -247,7 +285,11 @@ impl Sim {
     /// A seat's agent state name as the API shows it (`ready`, `ringing`, ...).
     pub fn seat_state(&self, ext: &str) -> &'static str {
         let snap = self.engine.acd_snapshot(self.now);
-        let seat = snap.seats.iter().find(|s| s.extension == ext).unwrap_or_else(|| panic!("no seat {ext}"));
+        let seat = snap
+            .seats
+            .iter()
+            .find(|s| s.extension == ext)
+            .unwrap_or_else(|| panic!("no seat {ext}"));
         seat.state.name()
     }
 }

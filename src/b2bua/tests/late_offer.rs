@@ -22,7 +22,11 @@ fn the_callers_answer_reaches_the_seat_in_the_ack() {
     seat.answer(&mut sim, &ring);
     seat.assert_silent(&mut sim); // the ACK waits for the caller's answer
     let ok = call.expect_response(&mut sim, 200, "INVITE");
-    assert_eq!(ok.body_text(), seat.answer_sdp(), "the seat's offer goes to the caller");
+    assert_eq!(
+        ok.body_text(),
+        seat.answer_sdp(),
+        "the seat's offer goes to the caller"
+    );
 
     sim.advance(ms(200));
     seat.answer(&mut sim, &ring); // the phone repeats its 200 meanwhile
@@ -33,7 +37,11 @@ fn the_callers_answer_reaches_the_seat_in_the_ack() {
     let ack = seat.expect_request(&mut sim, "ACK");
     assert_eq!(ack.hdr("CSeq").as_deref(), Some("1 ACK"));
     assert_eq!(ack.to_tag().as_deref(), Some(ring.tag.as_str()));
-    assert_eq!(ack.body_text(), answer, "the caller's answer goes to the seat");
+    assert_eq!(
+        ack.body_text(),
+        answer,
+        "the caller's answer goes to the seat"
+    );
     assert_eq!(ack.hdr("Content-Type").as_deref(), Some("application/sdp"));
 
     seat.answer(&mut sim, &ring); // a late repeat is ACKed again, plainly
@@ -61,7 +69,10 @@ fn a_seat_whose_ack_waited_in_vain_is_acked_before_its_bye() {
     assert_eq!(ack.hdr("CSeq").as_deref(), Some("1 ACK"));
     let bye = agent.expect_request(&mut sim, "BYE");
     agent.ok(&mut sim, &bye, "");
-    assert_eq!(sim.final_record(&call.call_id).hangup_by, Some(HangupBy::System));
+    assert_eq!(
+        sim.final_record(&call.call_id).hangup_by,
+        Some(HangupBy::System)
+    );
 }
 
 #[test]
@@ -84,7 +95,10 @@ fn a_reinvite_without_sdp_gets_its_answer_through_the_ack() {
     let answer = sdp("127.0.1.1", 30_004, "sendonly");
     agent.ack_with(&mut sim, cseq, &answer);
     let ack = call.expect_request(&mut sim, "ACK");
-    assert_eq!(ack.hdr("CSeq"), reinvite.hdr("CSeq").map(|c| c.replace("INVITE", "ACK")));
+    assert_eq!(
+        ack.hdr("CSeq"),
+        reinvite.hdr("CSeq").map(|c| c.replace("INVITE", "ACK"))
+    );
     assert_eq!(ack.body_text(), answer);
     sim.advance(secs(40));
     call.assert_silent(&mut sim);

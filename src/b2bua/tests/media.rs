@@ -50,15 +50,28 @@ fn queued(sim: &mut Sim, trunk: &Trunk, caller: &str) -> (TrunkCall, String) {
     let call = trunk.call(sim, "12345", caller);
     call.expect_response(sim, 100, "INVITE");
     let early = call.expect_response(sim, 183, "INVITE");
-    assert!(early.body_text().contains("o=hotline"), "early media from hotline:\n{}", early.text());
-    let id = sim.engine.live_calls(sim.now).into_iter().find(|c| c.caller == caller).expect("a live call").id;
+    assert!(
+        early.body_text().contains("o=hotline"),
+        "early media from hotline:\n{}",
+        early.text()
+    );
+    let id = sim
+        .engine
+        .live_calls(sim.now)
+        .into_iter()
+        .find(|c| c.caller == caller)
+        .expect("a live call")
+        .id;
     (call, id)
 }
 
 /// `seat` answers the call it is ringing; the trunk gets its 200 and ACKs.
 fn answer(sim: &mut Sim, call: &mut TrunkCall, seat: &Phone) -> (Ring, PeerDialog) {
     let ring = seat.expect_invite(sim);
-    assert!(ring.invite.body_text().contains("o=hotline"), "the seat is offered hotline's media");
+    assert!(
+        ring.invite.body_text().contains("o=hotline"),
+        "the seat is offered hotline's media"
+    );
     let agent = seat.answer(sim, &ring);
     seat.expect_request(sim, "ACK");
     let ok = call.expect_response(sim, 200, "INVITE");
@@ -72,16 +85,22 @@ const WELCOME_MS: u64 = 10_000;
 /// its real length.
 fn welcome_ms() -> u64 {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/prompts/zh/welcome.wav");
-    crate::media::player::load_clip(std::path::Path::new(path)).unwrap().duration_ms()
+    crate::media::player::load_clip(std::path::Path::new(path))
+        .unwrap()
+        .duration_ms()
 }
 
 #[test]
 fn a_waiting_caller_hears_the_welcome_then_music_with_place_in_line_announced_periodically() {
-    let mut sim = Sim::demo_with_media(|t| t.replace("announce_every_secs = 30", "announce_every_secs = 20"));
+    let mut sim =
+        Sim::demo_with_media(|t| t.replace("announce_every_secs = 30", "announce_every_secs = 20"));
     let trunk = Trunk::new();
     let (_first, first) = queued(&mut sim, &trunk, "13800000001");
     let (_second, second) = queued(&mut sim, &trunk, "13800000002");
-    assert_eq!(cmds(&mut sim, &first), ["set Caller", "play zh/welcome.wav + loop music/hold.wav"]);
+    assert_eq!(
+        cmds(&mut sim, &first),
+        ["set Caller", "play zh/welcome.wav + loop music/hold.wav"]
+    );
     cmds(&mut sim, &second);
     let welcome = welcome_ms();
     assert!((3_000..WELCOME_MS * 2).contains(&welcome), "{welcome}");
@@ -104,30 +123,55 @@ fn a_waiting_caller_hears_the_welcome_then_music_with_place_in_line_announced_pe
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let mut first_call = _first;
     let (_ring, mut agent) = answer(&mut sim, &mut first_call, &seat);
-    assert_eq!(cmds(&mut sim, &first), ["set Agent", "bridge", "record", "watch 60s"]);
+    assert_eq!(
+        cmds(&mut sim, &first),
+        ["set Agent", "bridge", "record", "watch 60s"]
+    );
     // 4 minutes of talk, and the agent hangs up and takes a break: the
     // queue now knows its handle time (240 s + 5 s wrap-up).
     sim.advance(secs(240));
-    assert!(sim.take_media(&first).is_empty(), "no announcement during the conversation");
+    assert!(
+        sim.take_media(&first).is_empty(),
+        "no announcement during the conversation"
+    );
     let heard = cmds(&mut sim, &second);
-    assert_eq!(heard.len(), 13, "the second caller heard one per 20 s from 20 s after the welcome: {heard:?}");
+    assert_eq!(
+        heard.len(),
+        13,
+        "the second caller heard one per 20 s from 20 s after the welcome: {heard:?}"
+    );
     assert_eq!(heard[0], "announce zh/position-2.wav");
-    assert!(heard[1..].iter().all(|h| h == "announce zh/position-1.wav"), "{heard:?}");
+    assert!(
+        heard[1..].iter().all(|h| h == "announce zh/position-1.wav"),
+        "{heard:?}"
+    );
     agent.send_request(&mut sim, "BYE", "");
     let not_ready = crate::acd::StateRequest::NotReady("break".into());
-    sim.command(Command::SetAgentState { seat: "8001".into(), request: not_ready }).unwrap();
+    sim.command(Command::SetAgentState {
+        seat: "8001".into(),
+        request: not_ready,
+    })
+    .unwrap();
     // Place 1 x 245 s / 1 seat staffed: about 5 minutes (rounded up).
     sim.advance(secs(20));
-    assert_eq!(cmds(&mut sim, &second), ["announce zh/position-1.wav zh/wait-5.wav"]);
+    assert_eq!(
+        cmds(&mut sim, &second),
+        ["announce zh/position-1.wav zh/wait-5.wav"]
+    );
 }
 
 #[test]
 fn a_call_ringing_a_seat_is_not_interrupted_by_announcements_and_queues_may_turn_them_off() {
-    let mut sim = Sim::demo_with_media(|t| t.replace("announce_every_secs = 30", "announce_every_secs = 0"));
+    let mut sim =
+        Sim::demo_with_media(|t| t.replace("announce_every_secs = 30", "announce_every_secs = 0"));
     let trunk = Trunk::new();
     let (_call, id) = queued(&mut sim, &trunk, "13800000001");
     sim.advance(secs(120));
-    assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/welcome.wav + loop music/hold.wav"], "nothing announced");
+    assert_eq!(
+        cmds(&mut sim, &id),
+        ["set Caller", "play zh/welcome.wav + loop music/hold.wav"],
+        "nothing announced"
+    );
 
     let mut sim = Sim::demo_with_media(|t| t);
     let seat = registered(&mut sim, &["8001"]).remove(0);
@@ -135,7 +179,11 @@ fn a_call_ringing_a_seat_is_not_interrupted_by_announcements_and_queues_may_turn
     let ring = seat.expect_invite(&mut sim);
     seat.reply(&mut sim, &ring, 180, "Ringing");
     sim.advance(secs(14));
-    assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/welcome.wav + loop music/hold.wav"], "the seat is ringing");
+    assert_eq!(
+        cmds(&mut sim, &id),
+        ["set Caller", "play zh/welcome.wav + loop music/hold.wav"],
+        "the seat is ringing"
+    );
 }
 
 /// A call to the demo's line 12345 (which surveys) answered by 8001 and
@@ -160,7 +208,11 @@ fn without_survey(text: String) -> String {
 }
 
 fn digit(sim: &mut Sim, id: &str, leg: Leg, digit: char) {
-    sim.media_event(MediaEvent::Dtmf { call: id.into(), leg, digit });
+    sim.media_event(MediaEvent::Dtmf {
+        call: id.into(),
+        leg,
+        digit,
+    });
 }
 
 #[test]
@@ -187,10 +239,23 @@ fn when_the_agent_hangs_up_first_the_caller_rates_the_call_and_the_digit_is_kept
 
     let record = sim.final_record(&call.call_id);
     assert_eq!(record.survey.as_deref(), Some("2"));
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Answered), Some(HangupBy::Agent)));
-    assert_eq!(record.talk_ms, 30_000, "the talk ends with the agent's hang-up");
-    assert!(record.ended_at_ms.unwrap() - record.answered_at_ms.unwrap() > 33_000, "the call ends after the survey");
-    let survey: Vec<_> = sim.events().into_iter().filter(|e| e.kind == EventKind::Survey).collect();
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Answered), Some(HangupBy::Agent))
+    );
+    assert_eq!(
+        record.talk_ms, 30_000,
+        "the talk ends with the agent's hang-up"
+    );
+    assert!(
+        record.ended_at_ms.unwrap() - record.answered_at_ms.unwrap() > 33_000,
+        "the call ends after the survey"
+    );
+    let survey: Vec<_> = sim
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Survey)
+        .collect();
     assert_eq!(survey.len(), 1);
     assert_eq!(survey[0].detail.as_deref(), Some("2"));
 }
@@ -203,7 +268,10 @@ fn a_survey_without_a_digit_ends_after_the_timeout_and_a_caller_hanging_up_ends_
     assert_eq!(prompt, ["remove Agent", "play zh/survey.wav"]);
     sim.advance(secs(60));
     call.expect_request(&mut sim, "BYE");
-    assert_eq!(sim.final_record(&call.call_id).survey.as_deref(), Some("none"));
+    assert_eq!(
+        sim.final_record(&call.call_id).survey.as_deref(),
+        Some("none")
+    );
 
     let mut sim = Sim::demo_with_media(|t| t);
     let (mut call, _id, _agent) = surveyed_call(&mut sim);
@@ -213,7 +281,11 @@ fn a_survey_without_a_digit_ends_after_the_timeout_and_a_caller_hanging_up_ends_
     call.assert_silent(&mut sim);
     let record = sim.final_record(&call.call_id);
     assert_eq!(record.survey.as_deref(), Some("hangup"));
-    assert_eq!(record.hangup_by, Some(HangupBy::Agent), "the agent ended the conversation");
+    assert_eq!(
+        record.hangup_by,
+        Some(HangupBy::Agent),
+        "the agent ended the conversation"
+    );
     assert_eq!(record.talk_ms, 30_000);
 }
 
@@ -240,13 +312,29 @@ fn recording_starts_at_the_answer_or_with_record_wait_at_arrival_and_can_be_paus
     let mut sim = Sim::demo_with_media(|t| t);
     let trunk = Trunk::new();
     let (mut call, id) = queued(&mut sim, &trunk, "13800000001");
-    let pause = |pause| Command::PauseRecording { call: id.clone(), pause, by: "api:test".into() };
-    assert!(matches!(sim.command(pause(true)), Err(Refused::NotRecorded(_))), "nothing is recorded while waiting");
-    let missing = Command::PauseRecording { call: "nope".into(), pause: true, by: "x".into() };
+    let pause = |pause| Command::PauseRecording {
+        call: id.clone(),
+        pause,
+        by: "api:test".into(),
+    };
+    assert!(
+        matches!(sim.command(pause(true)), Err(Refused::NotRecorded(_))),
+        "nothing is recorded while waiting"
+    );
+    let missing = Command::PauseRecording {
+        call: "nope".into(),
+        pause: true,
+        by: "x".into(),
+    };
     assert!(matches!(sim.command(missing), Err(Refused::UnknownCall(_))));
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let (_ring, _agent) = answer(&mut sim, &mut call, &seat);
-    assert!(cmds(&mut sim, &id).ends_with(&["set Agent".to_string(), "bridge".into(), "record".into(), "watch 60s".into()]));
+    assert!(cmds(&mut sim, &id).ends_with(&[
+        "set Agent".to_string(),
+        "bridge".into(),
+        "record".into(),
+        "watch 60s".into()
+    ]));
     sim.command(pause(true)).unwrap();
     sim.advance(secs(5));
     sim.command(pause(false)).unwrap();
@@ -254,24 +342,55 @@ fn recording_starts_at_the_answer_or_with_record_wait_at_arrival_and_can_be_paus
     let logged: Vec<_> = sim
         .events()
         .into_iter()
-        .filter(|e| matches!(e.kind, EventKind::RecordingPaused | EventKind::RecordingResumed))
-        .map(|e| (e.kind, e.detail.unwrap_or_default(), e.seat.unwrap_or_default()))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::RecordingPaused | EventKind::RecordingResumed
+            )
+        })
+        .map(|e| {
+            (
+                e.kind,
+                e.detail.unwrap_or_default(),
+                e.seat.unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(
         logged,
         [
-            (EventKind::RecordingPaused, "api:test".to_string(), "8001".to_string()),
-            (EventKind::RecordingResumed, "api:test".to_string(), "8001".to_string())
+            (
+                EventKind::RecordingPaused,
+                "api:test".to_string(),
+                "8001".to_string()
+            ),
+            (
+                EventKind::RecordingResumed,
+                "api:test".to_string(),
+                "8001".to_string()
+            )
         ]
     );
 
-    let mut sim = Sim::demo_with_media(|t| t.replace("priority = 0\n", "priority = 0\nrecord_wait = true\n"));
+    let mut sim =
+        Sim::demo_with_media(|t| t.replace("priority = 0\n", "priority = 0\nrecord_wait = true\n"));
     let (_call, id) = queued(&mut sim, &trunk, "13800000001");
-    assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/welcome.wav + loop music/hold.wav", "record"]);
+    assert_eq!(
+        cmds(&mut sim, &id),
+        [
+            "set Caller",
+            "play zh/welcome.wav + loop music/hold.wav",
+            "record"
+        ]
+    );
     let seat = registered(&mut sim, &["8001"]).remove(0);
     let mut call = _call;
     answer(&mut sim, &mut call, &seat);
-    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge", "watch 60s"], "one recording, from arrival");
+    assert_eq!(
+        cmds(&mut sim, &id),
+        ["set Agent", "bridge", "watch 60s"],
+        "one recording, from arrival"
+    );
 }
 
 /// Seat `from` sends REFER to `target` in its dialog with the caller's call.
@@ -295,13 +414,21 @@ fn a_blind_transfer_to_another_seat_keeps_the_call_its_record_and_its_recording(
     assert_eq!(accepted.code(), Some(202), "{}", accepted.text());
     let notify = agent.expect_request(&mut sim, "NOTIFY");
     assert_eq!(notify.hdr("Event").as_deref(), Some("refer"));
-    assert!(notify.hdr("Subscription-State").is_some_and(|s| s.starts_with("terminated")));
+    assert!(
+        notify
+            .hdr("Subscription-State")
+            .is_some_and(|s| s.starts_with("terminated"))
+    );
     assert_eq!(notify.body_text(), "SIP/2.0 200 OK\r\n");
     agent.ok(&mut sim, &notify, "");
     let bye = agent.expect_request(&mut sim, "BYE");
     agent.ok(&mut sim, &bye, "");
     assert_eq!(sim.seat_state("8001"), "wrap_up");
-    assert_eq!(cmds(&mut sim, &id), ["remove Agent", "play + loop music/hold.wav"], "the caller hears music meanwhile");
+    assert_eq!(
+        cmds(&mut sim, &id),
+        ["remove Agent", "play + loop music/hold.wav"],
+        "the caller hears music meanwhile"
+    );
     call.assert_silent(&mut sim);
 
     // 8002 rings with hotline's offer; its answer joins the same media.
@@ -314,7 +441,11 @@ fn a_blind_transfer_to_another_seat_keeps_the_call_its_record_and_its_recording(
         (ring, agent)
     };
     call.assert_silent(&mut sim);
-    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge", "watch 60s"], "one recording, not a second one");
+    assert_eq!(
+        cmds(&mut sim, &id),
+        ["set Agent", "bridge", "watch 60s"],
+        "one recording, not a second one"
+    );
     assert_eq!(sim.seat_state("8002"), "on_call");
 
     sim.advance(secs(30));
@@ -322,8 +453,14 @@ fn a_blind_transfer_to_another_seat_keeps_the_call_its_record_and_its_recording(
     agent2.expect_response(&mut sim, 200, "BYE");
     call.expect_request(&mut sim, "BYE");
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.seat.as_deref()), (Some(Outcome::Answered), Some("8002")));
-    assert_eq!(record.talk_ms, 50_000, "talk from the first answer to the end");
+    assert_eq!(
+        (record.outcome, record.seat.as_deref()),
+        (Some(Outcome::Answered), Some("8002"))
+    );
+    assert_eq!(
+        record.talk_ms, 50_000,
+        "talk from the first answer to the end"
+    );
     let kinds: Vec<(EventKind, Option<String>)> = sim
         .events()
         .into_iter()
@@ -358,11 +495,19 @@ fn a_transfer_to_a_line_queues_the_call_and_a_seat_that_does_not_answer_sends_it
 
     // To a seat that is not ready: refused, the call stays.
     let not_ready = crate::acd::StateRequest::NotReady("break".into());
-    sim.command(Command::SetAgentState { seat: "8002".into(), request: not_ready }).unwrap();
+    sim.command(Command::SetAgentState {
+        seat: "8002".into(),
+        request: not_ready,
+    })
+    .unwrap();
     assert_eq!(refer(&mut sim, &mut agent, "8002").code(), Some(480));
     assert_eq!(refer(&mut sim, &mut agent, "9999").code(), Some(404));
     assert_eq!(sim.seat_state("8001"), "on_call");
-    sim.command(Command::SetAgentState { seat: "8002".into(), request: crate::acd::StateRequest::Ready }).unwrap();
+    sim.command(Command::SetAgentState {
+        seat: "8002".into(),
+        request: crate::acd::StateRequest::Ready,
+    })
+    .unwrap();
 
     // To 8002, which rings out (15 s): the call goes back to queue citizen,
     // where 8001 (wrap-up over) takes it again.
@@ -382,11 +527,26 @@ fn a_transfer_to_a_line_queues_the_call_and_a_seat_that_does_not_answer_sends_it
 
     // To line 12329: queue citizen again, as a transfer.
     assert_eq!(refer(&mut sim, &mut agent, "12329").code(), Some(202));
-    let enqueued: Vec<Option<String>> =
-        sim.events().into_iter().filter(|e| e.kind == EventKind::Enqueue).map(|e| e.detail).collect();
-    assert_eq!(enqueued, [None, Some("transfer failed".into()), Some("transfer".into())]);
+    let enqueued: Vec<Option<String>> = sim
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Enqueue)
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        enqueued,
+        [
+            None,
+            Some("transfer failed".into()),
+            Some("transfer".into())
+        ]
+    );
     call.assert_silent(&mut sim);
-    assert_eq!(sim.engine.live_calls(sim.now)[0].state, "ringing", "8002 rings for it");
+    assert_eq!(
+        sim.engine.live_calls(sim.now)[0].state,
+        "ringing",
+        "8002 rings for it"
+    );
 }
 
 #[test]
@@ -396,9 +556,19 @@ fn an_emergency_caller_hears_the_emergency_prompt_and_the_wait_is_recorded() {
     call.expect_response(&mut sim, 100, "INVITE");
     call.expect_response(&mut sim, 183, "INVITE");
     let id = sim.engine.live_calls(sim.now)[0].id.clone();
-    assert_eq!(cmds(&mut sim, &id), ["set Caller", "play zh/emergency.wav + loop music/hold.wav", "record"]);
+    assert_eq!(
+        cmds(&mut sim, &id),
+        [
+            "set Caller",
+            "play zh/emergency.wav + loop music/hold.wav",
+            "record"
+        ]
+    );
     sim.advance(secs(120));
-    assert!(sim.take_media(&id).is_empty(), "no place-in-line announcements on emergency lines");
+    assert!(
+        sim.take_media(&id).is_empty(),
+        "no place-in-line announcements on emergency lines"
+    );
 }
 
 #[test]
@@ -418,12 +588,21 @@ fn an_answered_call_whose_caller_falls_silent_is_hung_up_on_both_sides() {
     assert!(cmds(&mut sim, &id).contains(&"watch off".to_string()));
 
     sim.advance(secs(61));
-    sim.media_event(MediaEvent::Silent { call: id.as_str().into(), leg: Leg::Caller });
+    sim.media_event(MediaEvent::Silent {
+        call: id.as_str().into(),
+        leg: Leg::Caller,
+    });
     call.expect_request(&mut sim, "BYE");
     agent.expect_request(&mut sim, "BYE");
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Answered), Some(HangupBy::System)));
-    assert_eq!(record.reason.as_deref(), Some("no RTP from the caller for 60 s"));
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Answered), Some(HangupBy::System))
+    );
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("no RTP from the caller for 60 s")
+    );
     assert_eq!(sim.seat_state("8001"), "wrap_up");
 }
 
@@ -434,18 +613,33 @@ fn a_late_offer_call_is_anchored_with_hotlines_offer_in_the_200_and_the_answer_i
     let mut call = Trunk::new().call_without_offer(&mut sim, "12345", "13800000001");
     call.expect_response(&mut sim, 100, "INVITE");
     let ringing = call.expect_response(&mut sim, 180, "INVITE");
-    assert!(ringing.body_text().is_empty(), "no early media without the caller's SDP");
+    assert!(
+        ringing.body_text().is_empty(),
+        "no early media without the caller's SDP"
+    );
     let id = sim.engine.live_calls(sim.now)[0].id.clone();
-    assert!(sim.take_media(&id).is_empty(), "nothing to play before the answer");
+    assert!(
+        sim.take_media(&id).is_empty(),
+        "nothing to play before the answer"
+    );
 
     let ring = seat.expect_invite(&mut sim);
-    assert!(ring.invite.body_text().contains("o=hotline"), "the seat is offered hotline's media");
+    assert!(
+        ring.invite.body_text().contains("o=hotline"),
+        "the seat is offered hotline's media"
+    );
     let _agent = seat.answer(&mut sim, &ring);
     seat.expect_request(&mut sim, "ACK"); // the seat's 200 answered our offer: ACKed at once
     let ok = call.expect_response(&mut sim, 200, "INVITE");
     let offer = ok.body_text();
-    assert!(offer.contains("o=hotline") && offer.contains("RTP/AVP 8 0 101"), "hotline offers in the 200:\n{offer}");
-    assert_eq!(cmds(&mut sim, &id), ["set Agent", "bridge", "record", "watch 60s"]);
+    assert!(
+        offer.contains("o=hotline") && offer.contains("RTP/AVP 8 0 101"),
+        "hotline offers in the 200:\n{offer}"
+    );
+    assert_eq!(
+        cmds(&mut sim, &id),
+        ["set Agent", "bridge", "record", "watch 60s"]
+    );
 
     // The caller answers PCMU only in its ACK: its leg is set from it.
     let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 24000 RTP/AVP 0\r\na=sendrecv\r\n";
@@ -462,14 +656,24 @@ fn a_late_offer_call_is_anchored_with_hotlines_offer_in_the_200_and_the_answer_i
 
 #[test]
 fn a_refused_caller_hears_the_busy_prompt_before_the_final_response() {
-    let no_agents = |t: String| t.replacen("when_no_agents = \"wait\"", "when_no_agents = \"reject\"", 1);
+    let no_agents = |t: String| {
+        t.replacen(
+            "when_no_agents = \"wait\"",
+            "when_no_agents = \"reject\"",
+            1,
+        )
+    };
     let mut sim = Sim::demo_with_media(no_agents);
     let call = Trunk::new().call(&mut sim, "12345", "13800000001");
     call.expect_response(&mut sim, 100, "INVITE");
     call.expect_response(&mut sim, 183, "INVITE");
     let id = sim.engine.live_calls(sim.now)[0].id.clone();
     let heard = cmds(&mut sim, &id);
-    assert_eq!(heard.last().map(String::as_str), Some("play zh/busy.wav"), "{heard:?}");
+    assert_eq!(
+        heard.last().map(String::as_str),
+        Some("play zh/busy.wav"),
+        "{heard:?}"
+    );
     sim.advance(secs(1));
     call.assert_silent(&mut sim);
     sim.advance(secs(10));
@@ -486,5 +690,8 @@ fn a_refused_caller_hears_the_busy_prompt_before_the_final_response() {
     sim.advance(secs(1));
     call.cancel(&mut sim);
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Rejected), Some(HangupBy::Caller)));
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Rejected), Some(HangupBy::Caller))
+    );
 }

@@ -23,16 +23,16 @@ mod text;
 mod agents;
 mod basics;
 mod callback;
-mod capacity;
 mod calls;
+mod capacity;
 mod dialog;
 mod late_offer;
 mod media;
 mod random;
+mod reactions;
 mod reconfigure;
 mod retransmit;
 mod ringing;
-mod reactions;
 mod traffic;
 
 use harness::Sim;
@@ -51,7 +51,11 @@ fn registered(sim: &mut Sim, exts: &[&str]) -> Vec<Phone> {
 
 /// A call from `trunk` to 12345 ringing `seat` (the only ready seat),
 /// which has answered 180. Returns the trunk's call and the seat's ring.
-fn ringing_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring) {
+fn ringing_call(
+    sim: &mut Sim,
+    trunk: &peers::Trunk,
+    seat: &Phone,
+) -> (peers::TrunkCall, phone::Ring) {
     let (call, ring) = offered_call(sim, trunk, seat);
     seat.reply(sim, &ring, 180, "Ringing");
     (call, ring)
@@ -59,7 +63,11 @@ fn ringing_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::Tr
 
 /// A call from `trunk` to 12345 queued (100, 180 to the trunk) and offered
 /// to `seat` (the only ready seat), which has the INVITE and said nothing.
-fn offered_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring) {
+fn offered_call(
+    sim: &mut Sim,
+    trunk: &peers::Trunk,
+    seat: &Phone,
+) -> (peers::TrunkCall, phone::Ring) {
     use peers::Peer;
     let call = trunk.call(sim, "12345", "13800138000");
     call.expect_response(sim, 100, "INVITE");
@@ -71,7 +79,11 @@ fn offered_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::Tr
 /// A call from `trunk` to 12345 that `seat` (the only ready seat) answers
 /// at once; the trunk has ACKed the 200. Returns the trunk's call, the
 /// seat's ring and the agent's side of the seat dialog.
-fn answered_call(sim: &mut Sim, trunk: &peers::Trunk, seat: &Phone) -> (peers::TrunkCall, phone::Ring, peers::PeerDialog) {
+fn answered_call(
+    sim: &mut Sim,
+    trunk: &peers::Trunk,
+    seat: &Phone,
+) -> (peers::TrunkCall, phone::Ring, peers::PeerDialog) {
     use peers::Peer;
     let (mut call, ring) = offered_call(sim, trunk, seat);
     let agent = seat.answer(sim, &ring);

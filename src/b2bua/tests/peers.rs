@@ -20,7 +20,11 @@ pub trait Peer {
         let flow = self.flow();
         match sim.take(flow) {
             Some(sent) => sent.msg,
-            None => panic!("{} expected a message at {:?}, got nothing", flow.remote, sim.elapsed()),
+            None => panic!(
+                "{} expected a message at {:?}, got nothing",
+                flow.remote,
+                sim.elapsed()
+            ),
         }
     }
 
@@ -41,7 +45,12 @@ pub trait Peer {
     #[track_caller]
     fn expect_request(&self, sim: &mut Sim, method: &str) -> Message {
         let msg = self.recv(sim);
-        assert!(msg.is_method(method), "{} expected {method}, got:\n{}", self.flow().remote, msg.text());
+        assert!(
+            msg.is_method(method),
+            "{} expected {method}, got:\n{}",
+            self.flow().remote,
+            msg.text()
+        );
         msg
     }
 
@@ -50,7 +59,12 @@ pub trait Peer {
     #[track_caller]
     fn drain_responses(&self, sim: &mut Sim, code: u16) {
         for sent in sim.drain(self.flow()) {
-            assert_eq!(sent.msg.code(), Some(code), "expected only {code}s, got:\n{}", sent.msg.text());
+            assert_eq!(
+                sent.msg.code(),
+                Some(code),
+                "expected only {code}s, got:\n{}",
+                sent.msg.text()
+            );
         }
     }
 
@@ -58,13 +72,23 @@ pub trait Peer {
     #[track_caller]
     fn assert_silent(&self, sim: &mut Sim) {
         if let Some(sent) = sim.take(self.flow()) {
-            panic!("{} expected silence, got at {:?}:\n{}", self.flow().remote, sent.at, sent.msg.text());
+            panic!(
+                "{} expected silence, got at {:?}:\n{}",
+                self.flow().remote,
+                sent.at,
+                sent.msg.text()
+            );
         }
     }
 }
 
 pub fn udp(side: Side, remote: SocketAddr) -> Flow {
-    Flow { side, proto: Proto::Udp, remote, conn: None }
+    Flow {
+        side,
+        proto: Proto::Udp,
+        remote,
+        conn: None,
+    }
 }
 
 /// One side's view of an established dialog: enough to send requests in it.
@@ -96,17 +120,34 @@ impl PeerDialog {
     }
 
     /// The next request of the dialog with `extra` headers.
-    pub fn send_request_with(&mut self, sim: &mut Sim, method: &str, extra: &[(&str, &str)], body: &str) -> u32 {
+    pub fn send_request_with(
+        &mut self,
+        sim: &mut Sim,
+        method: &str,
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> u32 {
         self.cseq += 1;
         let branch = sim.token("z9hG4bK-");
         let cseq = format!("{} {method}", self.cseq);
-        let mut headers = vec![("From", self.local.as_str()), ("To", self.remote.as_str()), ("Call-ID", &self.call_id)];
+        let mut headers = vec![
+            ("From", self.local.as_str()),
+            ("To", self.remote.as_str()),
+            ("Call-ID", &self.call_id),
+        ];
         headers.push(("CSeq", &cseq));
         if method == "INVITE" || method == "REFER" {
             headers.push(("Contact", &self.contact));
         }
         headers.extend_from_slice(extra);
-        let text = request(method, &self.target, self.flow.remote, &branch, &headers, body);
+        let text = request(
+            method,
+            &self.target,
+            self.flow.remote,
+            &branch,
+            &headers,
+            body,
+        );
         sim.deliver(self.flow, &text);
         self.cseq
     }
@@ -120,8 +161,20 @@ impl PeerDialog {
     pub fn ack_with(&self, sim: &mut Sim, cseq: u32, body: &str) {
         let branch = sim.token("z9hG4bK-");
         let cseq = format!("{cseq} ACK");
-        let headers = [("From", self.local.as_str()), ("To", &self.remote), ("Call-ID", &self.call_id), ("CSeq", &cseq)];
-        let text = request("ACK", &self.target, self.flow.remote, &branch, &headers, body);
+        let headers = [
+            ("From", self.local.as_str()),
+            ("To", &self.remote),
+            ("Call-ID", &self.call_id),
+            ("CSeq", &cseq),
+        ];
+        let text = request(
+            "ACK",
+            &self.target,
+            self.flow.remote,
+            &branch,
+            &headers,
+            body,
+        );
         sim.deliver(self.flow, &text);
     }
 
@@ -129,10 +182,19 @@ impl PeerDialog {
     /// the response's Via echoes).
     pub fn ack_failure(&self, sim: &mut Sim, resp: &Message) {
         let via = resp.hdr("Via").expect("a response has a Via");
-        let branch = via.split("branch=").nth(1).and_then(|b| b.split(';').next()).expect("a branch");
+        let branch = via
+            .split("branch=")
+            .nth(1)
+            .and_then(|b| b.split(';').next())
+            .expect("a branch");
         let cseq = resp.hdr("CSeq").unwrap().replace("INVITE", "ACK");
         let to = resp.hdr("To").unwrap();
-        let headers = [("From", self.local.as_str()), ("To", &to), ("Call-ID", &self.call_id), ("CSeq", &cseq)];
+        let headers = [
+            ("From", self.local.as_str()),
+            ("To", &to),
+            ("Call-ID", &self.call_id),
+            ("CSeq", &cseq),
+        ];
         let text = request("ACK", &self.target, self.flow.remote, branch, &headers, "");
         sim.deliver(self.flow, &text);
     }
@@ -140,7 +202,11 @@ impl PeerDialog {
     /// Answers an in-dialog request the engine sent: 200 (with `body`).
     pub fn ok(&self, sim: &mut Sim, req: &Message, body: &str) {
         let contact = [("Contact", self.contact.as_str())];
-        let headers: &[(&str, &str)] = if req.is_method("INVITE") { &contact } else { &[] };
+        let headers: &[(&str, &str)] = if req.is_method("INVITE") {
+            &contact
+        } else {
+            &[]
+        };
         sim.deliver(self.flow, &response(req, 200, "OK", None, headers, body));
     }
 }
@@ -163,7 +229,9 @@ impl Trunk {
     }
 
     pub fn at(addr: &str) -> Trunk {
-        Trunk { addr: addr.parse().unwrap() }
+        Trunk {
+            addr: addr.parse().unwrap(),
+        }
     }
 
     /// The SDP the caller's side offers.
@@ -189,9 +257,24 @@ impl Trunk {
         let to = format!("<sip:{dialled}@{}>", TRUNK_LISTEN);
         let contact = format!("<sip:{caller}@{}>", self.addr);
         let uri = format!("sip:{dialled}@{}", TRUNK_LISTEN);
-        let headers = [("From", from.as_str()), ("To", &to), ("Call-ID", &call_id), ("CSeq", "1 INVITE"), ("Contact", &contact)];
+        let headers = [
+            ("From", from.as_str()),
+            ("To", &to),
+            ("Call-ID", &call_id),
+            ("CSeq", "1 INVITE"),
+            ("Contact", &contact),
+        ];
         let invite = request("INVITE", &uri, self.addr, &branch, &headers, offer);
-        let call = TrunkCall { flow: self.flow(), call_id, invite, branch, uri, from, contact, dialog: None };
+        let call = TrunkCall {
+            flow: self.flow(),
+            call_id,
+            invite,
+            branch,
+            uri,
+            from,
+            contact,
+            dialog: None,
+        };
         call.retransmit(sim);
         call
     }
@@ -225,16 +308,40 @@ impl TrunkCall {
     /// CANCEL: same branch, Request-URI, From, To and CSeq number.
     pub fn cancel(&self, sim: &mut Sim) {
         let to = format!("<{}>", self.uri);
-        let headers = [("From", self.from.as_str()), ("To", &to), ("Call-ID", &self.call_id), ("CSeq", "1 CANCEL")];
-        let text = request("CANCEL", &self.uri, self.flow.remote, &self.branch, &headers, "");
+        let headers = [
+            ("From", self.from.as_str()),
+            ("To", &to),
+            ("Call-ID", &self.call_id),
+            ("CSeq", "1 CANCEL"),
+        ];
+        let text = request(
+            "CANCEL",
+            &self.uri,
+            self.flow.remote,
+            &self.branch,
+            &headers,
+            "",
+        );
         sim.deliver(self.flow, &text);
     }
 
     /// ACK for a 3xx-6xx: part of the INVITE transaction (same branch).
     pub fn ack_failure(&self, sim: &mut Sim, resp: &Message) {
         let to = resp.hdr("To").unwrap();
-        let headers = [("From", self.from.as_str()), ("To", &to), ("Call-ID", &self.call_id), ("CSeq", "1 ACK")];
-        let text = request("ACK", &self.uri, self.flow.remote, &self.branch, &headers, "");
+        let headers = [
+            ("From", self.from.as_str()),
+            ("To", &to),
+            ("Call-ID", &self.call_id),
+            ("CSeq", "1 ACK"),
+        ];
+        let text = request(
+            "ACK",
+            &self.uri,
+            self.flow.remote,
+            &self.branch,
+            &headers,
+            "",
+        );
         sim.deliver(self.flow, &text);
     }
 
@@ -251,7 +358,10 @@ impl TrunkCall {
             call_id: self.call_id.clone(),
             local: self.from.clone(),
             remote: ok.hdr("To").unwrap(),
-            target: uri_of(&ok.hdr("Contact").expect("a 200 to INVITE carries a Contact")),
+            target: uri_of(
+                &ok.hdr("Contact")
+                    .expect("a 200 to INVITE carries a Contact"),
+            ),
             contact: self.contact.clone(),
             cseq: 1,
         };
@@ -266,7 +376,11 @@ impl TrunkCall {
             call_id: self.call_id.clone(),
             local: self.from.clone(),
             remote: provisional.hdr("To").unwrap(),
-            target: uri_of(&provisional.hdr("Contact").expect("a 1xx with a tag carries a Contact")),
+            target: uri_of(
+                &provisional
+                    .hdr("Contact")
+                    .expect("a 1xx with a tag carries a Contact"),
+            ),
             contact: self.contact.clone(),
             cseq: 1,
         }

@@ -57,25 +57,63 @@ impl Phone {
         let from = format!("{aor};tag={}", sim.token("rt"));
         let (cseq, expires) = (format!("{} REGISTER", self.reg_cseq), expires.to_string());
         let contact = self.contact();
-        let mut headers = vec![("From", from.as_str()), ("To", &aor), ("Call-ID", &self.reg_call_id), ("CSeq", &cseq)];
-        headers.extend([("Contact", contact.as_str()), ("Expires", &expires), ("User-Agent", "simphone")]);
+        let mut headers = vec![
+            ("From", from.as_str()),
+            ("To", &aor),
+            ("Call-ID", &self.reg_call_id),
+            ("CSeq", &cseq),
+        ];
+        headers.extend([
+            ("Contact", contact.as_str()),
+            ("Expires", &expires),
+            ("User-Agent", "simphone"),
+        ]);
         if let Some(auth) = authorization {
             headers.push(("Authorization", auth));
         }
-        let text = request("REGISTER", &format!("sip:{PHONES_LISTEN}"), self.addr, &branch, &headers, "");
+        let text = request(
+            "REGISTER",
+            &format!("sip:{PHONES_LISTEN}"),
+            self.addr,
+            &branch,
+            &headers,
+            "",
+        );
         self.send(sim, &text);
     }
 
     /// The Authorization (or Proxy-Authorization) value answering the
     /// first challenge of a 401 (or 407), computed with `password`.
-    pub fn authorization(&self, challenge: &Message, method: &str, uri: &str, password: &str) -> String {
-        let value = challenge.hdr("WWW-Authenticate").or_else(|| challenge.hdr("Proxy-Authenticate"));
+    pub fn authorization(
+        &self,
+        challenge: &Message,
+        method: &str,
+        uri: &str,
+        password: &str,
+    ) -> String {
+        let value = challenge
+            .hdr("WWW-Authenticate")
+            .or_else(|| challenge.hdr("Proxy-Authenticate"));
         let value = value.expect("a 401 or 407 carries a challenge");
-        let param = |name: &str| digest_param(&value, name).unwrap_or_else(|| panic!("challenge without {name}: {value}"));
+        let param = |name: &str| {
+            digest_param(&value, name)
+                .unwrap_or_else(|| panic!("challenge without {name}: {value}"))
+        };
         let (realm, nonce, opaque) = (param("realm"), param("nonce"), param("opaque"));
         let algorithm = Algorithm::from_token(&param("algorithm")).expect("a known algorithm");
-        let qop = Some(QopAuth { nc: 1, cnonce: "c0ffee" });
-        let input = DigestInput { algorithm, username: &self.ext, realm: &realm, nonce: &nonce, method, uri, qop };
+        let qop = Some(QopAuth {
+            nc: 1,
+            cnonce: "c0ffee",
+        });
+        let input = DigestInput {
+            algorithm,
+            username: &self.ext,
+            realm: &realm,
+            nonce: &nonce,
+            method,
+            uri,
+            qop,
+        };
         authorization_value(&input, password, Some(&opaque))
     }
 
@@ -100,13 +138,22 @@ impl Phone {
     /// A ring from an INVITE already taken from the mailbox.
     #[track_caller]
     pub fn expect_invite_from(&self, sim: &mut Sim, invite: Message) -> Ring {
-        let call = invite.hdr("X-Hotline-Call-Id").expect("INVITE to a seat names hotline's call");
-        Ring { invite, tag: sim.token("pt"), call }
+        let call = invite
+            .hdr("X-Hotline-Call-Id")
+            .expect("INVITE to a seat names hotline's call");
+        Ring {
+            invite,
+            tag: sim.token("pt"),
+            call,
+        }
     }
 
     /// A provisional or failure response to a ringing INVITE.
     pub fn reply(&self, sim: &mut Sim, ring: &Ring, code: u16, reason: &str) {
-        self.send(sim, &response(&ring.invite, code, reason, Some(&ring.tag), &[], ""));
+        self.send(
+            sim,
+            &response(&ring.invite, code, reason, Some(&ring.tag), &[], ""),
+        );
     }
 
     /// The agent picks up: 200 with Contact and an SDP answer. Returns the
@@ -114,13 +161,28 @@ impl Phone {
     pub fn answer(&self, sim: &mut Sim, ring: &Ring) -> PeerDialog {
         let contact = self.contact();
         let answer = self.answer_sdp();
-        self.send(sim, &response(&ring.invite, 200, "OK", Some(&ring.tag), &[("Contact", &contact)], &answer));
+        self.send(
+            sim,
+            &response(
+                &ring.invite,
+                200,
+                "OK",
+                Some(&ring.tag),
+                &[("Contact", &contact)],
+                &answer,
+            ),
+        );
         PeerDialog {
             flow: self.flow(),
             call_id: ring.invite.hdr("Call-ID").unwrap(),
             local: format!("{};tag={}", ring.invite.hdr("To").unwrap(), ring.tag),
             remote: ring.invite.hdr("From").unwrap(),
-            target: uri_of(&ring.invite.hdr("Contact").expect("the engine's INVITE has a Contact")),
+            target: uri_of(
+                &ring
+                    .invite
+                    .hdr("Contact")
+                    .expect("the engine's INVITE has a Contact"),
+            ),
             contact,
             cseq: 0,
         }
@@ -135,7 +197,11 @@ impl Phone {
     #[track_caller]
     pub fn expect_cancel(&self, sim: &mut Sim, ring: &Ring) {
         let cancel = self.expect_request(sim, "CANCEL");
-        assert_eq!(cancel.hdr("Via"), ring.invite.hdr("Via"), "CANCEL must match the INVITE's branch");
+        assert_eq!(
+            cancel.hdr("Via"),
+            ring.invite.hdr("Via"),
+            "CANCEL must match the INVITE's branch"
+        );
         self.send(sim, &response(&cancel, 200, "OK", None, &[], ""));
         self.reply(sim, ring, 487, "Request Terminated");
         self.expect_ack_of_failure(sim, ring);
@@ -145,7 +211,11 @@ impl Phone {
     #[track_caller]
     pub fn expect_ack_of_failure(&self, sim: &mut Sim, ring: &Ring) {
         let ack = self.expect_request(sim, "ACK");
-        assert_eq!(ack.hdr("Via"), ring.invite.hdr("Via"), "the ACK of a failure reuses the INVITE's branch");
+        assert_eq!(
+            ack.hdr("Via"),
+            ring.invite.hdr("Via"),
+            "the ACK of a failure reuses the INVITE's branch"
+        );
         assert_eq!(ack.to_tag().as_deref(), Some(ring.tag.as_str()));
     }
 }
@@ -171,22 +241,50 @@ impl Phone {
         let offer = sdp(&self.addr.ip().to_string(), 30_000, "sendrecv");
         let invite = |sim: &mut Sim, cseq: &str, auth: Option<&str>| {
             let branch = sim.token("z9hG4bK-");
-            let mut headers = vec![("From", from.as_str()), ("To", &to), ("Call-ID", &call_id), ("CSeq", cseq), ("Contact", &contact)];
+            let mut headers = vec![
+                ("From", from.as_str()),
+                ("To", &to),
+                ("Call-ID", &call_id),
+                ("CSeq", cseq),
+                ("Contact", &contact),
+            ];
             headers.extend(auth.map(|a| ("Proxy-Authorization", a)));
-            (request("INVITE", &uri, self.addr, &branch, &headers, &offer), branch)
+            (
+                request("INVITE", &uri, self.addr, &branch, &headers, &offer),
+                branch,
+            )
         };
         let (first, _) = invite(sim, "1 INVITE", None);
         self.send(sim, &first);
         self.expect_response(sim, 100, "INVITE");
         let challenge = self.expect_response(sim, 407, "INVITE");
-        let branch = challenge.hdr("Via").unwrap().split("branch=").nth(1).unwrap().split(';').next().unwrap().to_string();
-        let ack = [("From", from.as_str()), ("To", &challenge.hdr("To").unwrap()), ("Call-ID", &call_id), ("CSeq", "1 ACK")];
+        let branch = challenge
+            .hdr("Via")
+            .unwrap()
+            .split("branch=")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let ack = [
+            ("From", from.as_str()),
+            ("To", &challenge.hdr("To").unwrap()),
+            ("Call-ID", &call_id),
+            ("CSeq", "1 ACK"),
+        ];
         self.send(sim, &request("ACK", &uri, self.addr, &branch, &ack, ""));
         let auth = self.authorization(&challenge, "INVITE", &uri, &self.password);
         let (second, branch) = invite(sim, "2 INVITE", Some(&auth));
         self.send(sim, &second);
         self.expect_response(sim, 100, "INVITE");
-        Dialled { uri, from, call_id, branch }
+        Dialled {
+            uri,
+            from,
+            call_id,
+            branch,
+        }
     }
 }
 

@@ -50,13 +50,22 @@ fn check_acd(sim: &Sim, retry_ms: &HashMap<String, i64>, failed: &mut Failures) 
     for call in snap.queues.iter().flat_map(|q| &q.calls) {
         for seat in &call.ringing {
             if let Some(other) = rings_for.insert(seat, &call.id) {
-                panic!("at {:?} seat {seat} rings for {other} and {}", sim.elapsed(), call.id);
+                panic!(
+                    "at {:?} seat {seat} rings for {other} and {}",
+                    sim.elapsed(),
+                    call.id
+                );
             }
         }
     }
     for seat in &snap.seats {
         if let AgentState::Ringing { call } = &seat.state {
-            assert_eq!(rings_for.get(seat.extension.as_str()), Some(&call.as_str()), "seat {} state", seat.extension);
+            assert_eq!(
+                rings_for.get(seat.extension.as_str()),
+                Some(&call.as_str()),
+                "seat {} state",
+                seat.extension
+            );
         }
     }
 
@@ -88,16 +97,28 @@ fn check_acd(sim: &Sim, retry_ms: &HashMap<String, i64>, failed: &mut Failures) 
 /// Invariant 1 on the phones: at most one unanswered INVITE each.
 fn check_phones(world: &World) {
     for p in &world.phones {
-        assert!(p.rings.len() <= 1, "seed {}: seat {} holds {} INVITEs", world.seed, p.phone.ext, p.rings.len());
+        assert!(
+            p.rings.len() <= 1,
+            "seed {}: seat {} holds {} INVITEs",
+            world.seed,
+            p.phone.ext,
+            p.rings.len()
+        );
     }
 }
 
 fn run(seed: u64) -> World {
     let config = demo_config();
-    let retry_ms: HashMap<String, i64> = config.queues.iter().map(|q| (q.name.clone(), q.retry_secs as i64 * 1000)).collect();
+    let retry_ms: HashMap<String, i64> = config
+        .queues
+        .iter()
+        .map(|q| (q.name.clone(), q.retry_secs as i64 * 1000))
+        .collect();
     let mut sim = Sim::new(config);
     let failed = RefCell::new(Failures::default());
-    sim.check = Some(Box::new(move |sim: &Sim| check_acd(sim, &retry_ms, &mut failed.borrow_mut())));
+    sim.check = Some(Box::new(move |sim: &Sim| {
+        check_acd(sim, &retry_ms, &mut failed.borrow_mut())
+    }));
     let mut world = World::new(sim, seed, &SEATS, CALLS);
     world.run(check_phones);
     world.sim.advance(secs(600));
@@ -111,7 +132,12 @@ fn acd_invariants_hold_under_random_traffic() {
         let world = run(seed);
         let sim = &world.sim;
         for c in &world.callers {
-            assert_eq!(c.state, CallState::Done, "seed {seed}: call {} never ended", c.call.call_id);
+            assert_eq!(
+                c.state,
+                CallState::Done,
+                "seed {seed}: call {} never ended",
+                c.call.call_id
+            );
             let record = sim.final_record(&c.call.call_id);
             let expected = match c.final_code {
                 Some(200) => Outcome::Answered,
@@ -122,17 +148,35 @@ fn acd_invariants_hold_under_random_traffic() {
             assert_eq!(record.outcome, Some(expected), "seed {seed}: {record:?}");
             *totals.entry(expected).or_default() += 1;
         }
-        assert!(sim.engine.live_calls(sim.now).is_empty(), "seed {seed}: calls left: {:?}", sim.engine.live_calls(sim.now));
+        assert!(
+            sim.engine.live_calls(sim.now).is_empty(),
+            "seed {seed}: calls left: {:?}",
+            sim.engine.live_calls(sim.now)
+        );
         for p in &world.phones {
-            assert!(p.rings.is_empty() && p.calls.is_empty(), "seed {seed}: seat {} still busy", p.phone.ext);
+            assert!(
+                p.rings.is_empty() && p.calls.is_empty(),
+                "seed {seed}: seat {} still busy",
+                p.phone.ext
+            );
         }
         let snap = sim.engine.acd_snapshot(sim.now);
-        assert!(snap.queues.iter().all(|q| q.waiting == 0), "seed {seed}: {:?}", snap.queues);
-        assert!(snap.seats.iter().all(|s| !s.state.busy()), "seed {seed}: {:?}", snap.seats);
+        assert!(
+            snap.queues.iter().all(|q| q.waiting == 0),
+            "seed {seed}: {:?}",
+            snap.queues
+        );
+        assert!(
+            snap.seats.iter().all(|s| !s.state.busy()),
+            "seed {seed}: {:?}",
+            snap.seats
+        );
     }
     // The traffic exercised every ending.
     for outcome in [Outcome::Answered, Outcome::Abandoned, Outcome::Rejected] {
-        assert!(totals.get(&outcome).copied().unwrap_or(0) > 20, "{totals:?}");
+        assert!(
+            totals.get(&outcome).copied().unwrap_or(0) > 20,
+            "{totals:?}"
+        );
     }
 }
-

@@ -16,13 +16,23 @@ impl World {
             match (msg.cseq_method().as_str(), code) {
                 ("REGISTER", 401) => {
                     let p = &self.phones[i].phone;
-                    let auth = p.authorization(&msg, "REGISTER", &format!("sip:{PHONES_LISTEN}"), &p.password.clone());
+                    let auth = p.authorization(
+                        &msg,
+                        "REGISTER",
+                        &format!("sip:{PHONES_LISTEN}"),
+                        &p.password.clone(),
+                    );
                     let expires = self.phones[i].expires;
-                    self.phones[i].phone.send_register(&mut self.sim, Some(&auth), expires);
+                    self.phones[i]
+                        .phone
+                        .send_register(&mut self.sim, Some(&auth), expires);
                 }
                 ("REGISTER", _) => assert_eq!(code, 200, "seed {}: {}", self.seed, msg.text()),
                 ("INVITE", 200..=299) => {
-                    let cseq: u32 = msg.hdr("CSeq").and_then(|c| c.split(' ').next()?.parse().ok()).unwrap();
+                    let cseq: u32 = msg
+                        .hdr("CSeq")
+                        .and_then(|c| c.split(' ').next()?.parse().ok())
+                        .unwrap();
                     if let Some(d) = self.phones[i].calls.get(&call_id) {
                         d.ack(&mut self.sim, cseq);
                     }
@@ -63,20 +73,45 @@ impl World {
                     65..=74 => (Pick::Decline, self.between(0, 5_000)),
                     _ => return, // lets it ring out
                 };
-                self.schedule(after, Action::Reply { phone: i, invite: call_id, pick });
+                self.schedule(
+                    after,
+                    Action::Reply {
+                        phone: i,
+                        invite: call_id,
+                        pick,
+                    },
+                );
             }
             "INVITE" => match sp.calls.get(&call_id) {
-                Some(d) => d.ok(&mut self.sim, &msg, &sdp(&sp.phone.addr.ip().to_string(), 30_000, "sendrecv")),
-                None => self.sim.deliver(sp.phone.flow(), &response(&msg, 481, "No Such Call", None, &[], "")),
+                Some(d) => d.ok(
+                    &mut self.sim,
+                    &msg,
+                    &sdp(&sp.phone.addr.ip().to_string(), 30_000, "sendrecv"),
+                ),
+                None => self.sim.deliver(
+                    sp.phone.flow(),
+                    &response(&msg, 481, "No Such Call", None, &[], ""),
+                ),
             },
             "CANCEL" => {
                 let flow = sp.phone.flow();
-                self.sim.deliver(flow, &response(&msg, 200, "OK", None, &[], ""));
+                self.sim
+                    .deliver(flow, &response(&msg, 200, "OK", None, &[], ""));
                 // The phone stops ringing at once; its 487 may come late.
                 if let Some(ring) = self.phones[i].rings.remove(&call_id) {
                     self.phones[i].cancelled.insert(call_id.clone(), ring);
-                    let late = if self.chance(30) { self.between(0, 5_000) } else { Duration::ZERO };
-                    self.schedule(late, Action::Terminated { phone: i, invite: call_id });
+                    let late = if self.chance(30) {
+                        self.between(0, 5_000)
+                    } else {
+                        Duration::ZERO
+                    };
+                    self.schedule(
+                        late,
+                        Action::Terminated {
+                            phone: i,
+                            invite: call_id,
+                        },
+                    );
                 }
             }
             "ACK" => {}
@@ -85,16 +120,23 @@ impl World {
                     sp.ended.insert(call_id, d);
                 }
                 let flow = sp.phone.flow();
-                self.sim.deliver(flow, &response(&msg, 200, "OK", None, &[], ""));
+                self.sim
+                    .deliver(flow, &response(&msg, 200, "OK", None, &[], ""));
             }
-            other => panic!("seed {}: seat phone got an unexpected {other}:\n{}", self.seed, msg.text()),
+            other => panic!(
+                "seed {}: seat phone got an unexpected {other}:\n{}",
+                self.seed,
+                msg.text()
+            ),
         }
     }
 
     pub(super) fn trunk_gets(&mut self, msg: Message) {
         let call_id = msg.hdr("Call-ID").unwrap_or_default();
         let i = self.callers.iter().position(|c| c.call.call_id == call_id);
-        let i = i.unwrap_or_else(|| panic!("seed {}: a message for no call:\n{}", self.seed, msg.text()));
+        let i = i.unwrap_or_else(|| {
+            panic!("seed {}: a message for no call:\n{}", self.seed, msg.text())
+        });
         let c = &mut self.callers[i];
         if let Some(code) = msg.code() {
             if msg.cseq_method() != "INVITE" {
@@ -108,8 +150,17 @@ impl World {
                     }
                 }
                 200..=299 if c.state == CallState::Offered => {
-                    assert!(!msg.body.is_empty(), "seed {}: a 200 without SDP:\n{}", self.seed, msg.text());
-                    let answer = if c.late_offer { sdp("127.0.0.2", 20_000, "sendrecv") } else { String::new() };
+                    assert!(
+                        !msg.body.is_empty(),
+                        "seed {}: a 200 without SDP:\n{}",
+                        self.seed,
+                        msg.text()
+                    );
+                    let answer = if c.late_offer {
+                        sdp("127.0.0.2", 20_000, "sendrecv")
+                    } else {
+                        String::new()
+                    };
                     c.call.confirm_with_answer(&mut self.sim, &msg, &answer);
                     c.state = CallState::Answered;
                     c.final_code = Some(code);
@@ -127,7 +178,12 @@ impl World {
             }
             return;
         }
-        match msg.method().map(|m| m.to_string()).unwrap_or_default().as_str() {
+        match msg
+            .method()
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+            .as_str()
+        {
             "BYE" => {
                 c.state = CallState::Done;
                 c.call.dialog().ok(&mut self.sim, &msg, "");
@@ -137,7 +193,11 @@ impl World {
                 c.call.dialog().ok(&mut self.sim, &msg, &answer);
             }
             "ACK" => {}
-            other => panic!("seed {}: the trunk got an unexpected {other}:\n{}", self.seed, msg.text()),
+            other => panic!(
+                "seed {}: the trunk got an unexpected {other}:\n{}",
+                self.seed,
+                msg.text()
+            ),
         }
     }
 }

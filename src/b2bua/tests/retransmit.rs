@@ -14,7 +14,11 @@ fn copies_of(sim: &mut Sim, peer: &impl Peer, original: &crate::sip::Message) ->
     sim.drain(peer.flow())
         .into_iter()
         .map(|sent| {
-            assert_eq!(sent.msg.text(), original.text(), "a retransmission repeats the message");
+            assert_eq!(
+                sent.msg.text(),
+                original.text(),
+                "a retransmission repeats the message"
+            );
             sent.at
         })
         .collect()
@@ -28,7 +32,10 @@ fn the_invite_to_a_silent_seat_is_retransmitted_on_timer_a() {
     let (mut call, ring) = offered_call(&mut sim, &trunk, &seat);
 
     sim.advance(secs(8));
-    assert_eq!(copies_of(&mut sim, &seat, &ring.invite), [ms(500), ms(1_500), ms(3_500), ms(7_500)]);
+    assert_eq!(
+        copies_of(&mut sim, &seat, &ring.invite),
+        [ms(500), ms(1_500), ms(3_500), ms(7_500)]
+    );
 
     // A provisional response stops them.
     seat.reply(&mut sim, &ring, 180, "Ringing");
@@ -53,13 +60,20 @@ fn the_200_to_the_trunk_is_retransmitted_until_acked() {
 
     // Timer G: T1, doubling, capped at T2 = 4 s.
     sim.advance(secs(12));
-    assert_eq!(copies_of(&mut sim, &call, &ok), [ms(500), ms(1_500), ms(3_500), ms(7_500), ms(11_500)]);
+    assert_eq!(
+        copies_of(&mut sim, &call, &ok),
+        [ms(500), ms(1_500), ms(3_500), ms(7_500), ms(11_500)]
+    );
 
     call.confirm(&mut sim, &ok);
     sim.advance(secs(60));
     call.assert_silent(&mut sim);
     seat.assert_silent(&mut sim);
-    assert_eq!(sim.seat_state("8001"), "on_call", "the ACK came in time: the call goes on");
+    assert_eq!(
+        sim.seat_state("8001"),
+        "on_call",
+        "the ACK came in time: the call goes on"
+    );
 }
 
 #[test]
@@ -76,7 +90,10 @@ fn a_200_never_acked_ends_the_call_after_64_t1() {
     seat.assert_silent(&mut sim);
     sim.advance(ms(200));
     let sent = sim.drain(call.flow());
-    assert!(sent.iter().all(|s| s.msg.code() == Some(200) || s.msg.is_method("BYE")));
+    assert!(
+        sent.iter()
+            .all(|s| s.msg.code() == Some(200) || s.msg.is_method("BYE"))
+    );
     let bye = &sent.last().expect("the trunk gets a BYE").msg;
     assert!(bye.is_method("BYE"), "{}", bye.text());
     assert_eq!(bye.hdr("Call-ID").as_deref(), Some(call.call_id.as_str()));
@@ -85,7 +102,10 @@ fn a_200_never_acked_ends_the_call_after_64_t1() {
     agent.ok(&mut sim, &bye, "");
 
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Answered), Some(HangupBy::System)));
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Answered), Some(HangupBy::System))
+    );
     assert_eq!(record.talk_ms, 32_000);
 }
 
@@ -103,7 +123,11 @@ fn a_retransmitted_trunk_invite_makes_no_second_call() {
     sim.advance(ms(500));
     call.retransmit(&mut sim);
     let again = call.expect_response(&mut sim, 180, "INVITE");
-    assert_eq!(again.text(), ringing.text(), "the last response is repeated");
+    assert_eq!(
+        again.text(),
+        ringing.text(),
+        "the last response is repeated"
+    );
     seat.assert_silent(&mut sim);
     assert_eq!(sim.engine.live_calls(sim.now).len(), 1);
     assert_eq!(sim.call_records(&call.call_id).len(), 1, "one call offered");
@@ -112,14 +136,21 @@ fn a_retransmitted_trunk_invite_makes_no_second_call() {
     seat.expect_request(&mut sim, "ACK");
     let ok = call.expect_response(&mut sim, 200, "INVITE");
     call.retransmit(&mut sim); // crossed with the 200
-    assert_eq!(call.expect_response(&mut sim, 200, "INVITE").text(), ok.text());
+    assert_eq!(
+        call.expect_response(&mut sim, 200, "INVITE").text(),
+        ok.text()
+    );
     call.confirm(&mut sim, &ok);
     call.retransmit(&mut sim); // a stray copy after the ACK
     sim.advance(secs(5));
     call.drain_responses(&mut sim, 200);
     seat.assert_silent(&mut sim);
     assert_eq!(sim.engine.live_calls(sim.now).len(), 1);
-    let answered: Vec<_> = sim.call_records(&call.call_id).into_iter().filter(|r| r.answered_at_ms.is_some()).collect();
+    let answered: Vec<_> = sim
+        .call_records(&call.call_id)
+        .into_iter()
+        .filter(|r| r.answered_at_ms.is_some())
+        .collect();
     assert_eq!(answered.len(), 1, "answered once");
     assert_eq!(sim.seat_state("8001"), "on_call");
 }
@@ -141,6 +172,12 @@ fn a_retransmitted_200_from_the_seat_is_acked_again_and_connects_once() {
     assert_eq!(again.hdr("CSeq"), ack.hdr("CSeq"));
     assert_eq!(again.to_tag(), ack.to_tag());
     call.assert_silent(&mut sim);
-    assert_eq!(sim.call_records(&call.call_id).iter().filter(|r| r.answered_at_ms.is_some()).count(), 1);
+    assert_eq!(
+        sim.call_records(&call.call_id)
+            .iter()
+            .filter(|r| r.answered_at_ms.is_some())
+            .count(),
+        1
+    );
     assert_eq!(sim.seat_state("8001"), "on_call");
 }

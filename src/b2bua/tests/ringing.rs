@@ -48,9 +48,22 @@ fn a_ring_timeout_cancels_the_seat_and_rings_the_next() {
     let record = sim.last_record(&call.call_id);
     assert_eq!(record.seat.as_deref(), Some("8002"));
     assert_eq!(record.wait_ms, 17_000);
-    assert_eq!(no_answers(&sim, &ring.call), [("8001".into(), "no_answer".into())]);
-    let rung: Vec<_> = sim.queue_events(&ring.call).into_iter().filter(|(k, _)| *k == EventKind::Ring).collect();
-    assert_eq!(rung, [(EventKind::Ring, Some("8001".into())), (EventKind::Ring, Some("8002".into()))]);
+    assert_eq!(
+        no_answers(&sim, &ring.call),
+        [("8001".into(), "no_answer".into())]
+    );
+    let rung: Vec<_> = sim
+        .queue_events(&ring.call)
+        .into_iter()
+        .filter(|(k, _)| *k == EventKind::Ring)
+        .collect();
+    assert_eq!(
+        rung,
+        [
+            (EventKind::Ring, Some("8001".into())),
+            (EventKind::Ring, Some("8002".into()))
+        ]
+    );
 }
 
 #[test]
@@ -82,9 +95,19 @@ fn busy_and_decline_move_the_call_to_the_next_seat() {
 
     assert_eq!(
         no_answers(&sim, &ring.call),
-        [("8001".into(), "busy".into()), ("8002".into(), "declined".into())]
+        [
+            ("8001".into(), "busy".into()),
+            ("8002".into(), "declined".into())
+        ]
     );
-    assert_eq!([sim.seat_state("8001"), sim.seat_state("8002"), sim.seat_state("8003")], ["ready", "ready", "on_call"]);
+    assert_eq!(
+        [
+            sim.seat_state("8001"),
+            sim.seat_state("8002"),
+            sim.seat_state("8003")
+        ],
+        ["ready", "ready", "on_call"]
+    );
     phones[0].assert_silent(&mut sim);
     phones[1].assert_silent(&mut sim);
 }
@@ -105,7 +128,11 @@ fn a_late_487_does_not_end_the_next_ring_of_the_same_seat() {
     seat.send(&mut sim, &response(&cancel, 200, "OK", None, &[], ""));
     sim.advance(secs(2)); // the retry time of the citizen queue
     let second = seat.expect_invite(&mut sim);
-    assert_ne!(second.invite.hdr("Call-ID"), first.invite.hdr("Call-ID"), "a new leg");
+    assert_ne!(
+        second.invite.hdr("Call-ID"),
+        first.invite.hdr("Call-ID"),
+        "a new leg"
+    );
     seat.reply(&mut sim, &second, 180, "Ringing");
 
     sim.advance(secs(1));
@@ -152,7 +179,10 @@ fn giving_up_on_a_cancelled_invite_leaves_the_next_call_leg_alone() {
     assert_eq!(bye.hdr("Call-ID"), second.invite.hdr("Call-ID"));
     agent.ok(&mut sim, &bye, "");
     let record = sim.final_record(&call.call_id);
-    assert_eq!((record.outcome, record.hangup_by), (Some(Outcome::Answered), Some(HangupBy::Caller)));
+    assert_eq!(
+        (record.outcome, record.hangup_by),
+        (Some(Outcome::Answered), Some(HangupBy::Caller))
+    );
 }
 
 /// The first INVITE of a re-rung seat answers late (the agent picked up as
@@ -199,7 +229,10 @@ fn a_phone_that_never_rings_is_paused_and_its_late_ring_cancelled() {
     let (call, first) = offered_call(&mut sim, &trunk, &seat);
     sim.advance(secs(17));
     let got: Vec<_> = sim.drain(seat.flow()).into_iter().map(|s| s.msg).collect();
-    assert!(!got.is_empty() && got.iter().all(|m| m.text() == first.invite.text()), "only Timer A retransmissions");
+    assert!(
+        !got.is_empty() && got.iter().all(|m| m.text() == first.invite.text()),
+        "only Timer A retransmissions"
+    );
     assert_eq!(sim.seat_state("8001"), "not_ready");
 
     seat.reply(&mut sim, &first, 180, "Ringing");
@@ -207,7 +240,11 @@ fn a_phone_that_never_rings_is_paused_and_its_late_ring_cancelled() {
     sim.advance(secs(2));
     seat.assert_silent(&mut sim);
 
-    sim.command(Command::SetAgentState { seat: "8001".into(), request: StateRequest::Ready }).unwrap();
+    sim.command(Command::SetAgentState {
+        seat: "8001".into(),
+        request: StateRequest::Ready,
+    })
+    .unwrap();
     let second = seat.expect_invite(&mut sim);
     assert_ne!(second.invite.hdr("Call-ID"), first.invite.hdr("Call-ID"));
     seat.reply(&mut sim, &second, 180, "Ringing");
@@ -228,7 +265,10 @@ fn ring_all_connects_the_first_to_answer() {
     call.expect_response(&mut sim, 100, "INVITE");
     call.expect_response(&mut sim, 180, "INVITE");
     let rings: Vec<_> = phones.iter().map(|p| p.expect_invite(&mut sim)).collect();
-    assert_eq!(rings[0].invite.hdr("X-Hotline-Queue").as_deref(), Some("emergency"));
+    assert_eq!(
+        rings[0].invite.hdr("X-Hotline-Queue").as_deref(),
+        Some("emergency")
+    );
     phones[0].reply(&mut sim, &rings[0], 180, "Ringing");
     phones[1].reply(&mut sim, &rings[1], 180, "Ringing");
 
@@ -244,6 +284,13 @@ fn ring_all_connects_the_first_to_answer() {
     let bye = late.expect_request(&mut sim, "BYE");
     late.ok(&mut sim, &bye, "");
     call.assert_silent(&mut sim);
-    assert_eq!([sim.seat_state("8021"), sim.seat_state("8022"), sim.seat_state("8023")], ["ready", "on_call", "ready"]);
+    assert_eq!(
+        [
+            sim.seat_state("8021"),
+            sim.seat_state("8022"),
+            sim.seat_state("8023")
+        ],
+        ["ready", "on_call", "ready"]
+    );
     assert_eq!(sim.last_record(&call.call_id).seat.as_deref(), Some("8022"));
 }

@@ -17,7 +17,9 @@ pub trait SipExt {
     }
     /// The CSeq method.
     fn cseq_method(&self) -> String {
-        self.hdr("CSeq").and_then(|c| c.split_whitespace().nth(1).map(str::to_string)).unwrap_or_default()
+        self.hdr("CSeq")
+            .and_then(|c| c.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_default()
     }
     fn to_tag(&self) -> Option<String> {
         self.hdr("To").and_then(|t| tag_of(&t))
@@ -32,7 +34,8 @@ impl SipExt for Message {
         String::from_utf8_lossy(&self.to_bytes()).into_owned()
     }
     fn status(&self) -> u16 {
-        self.code().unwrap_or_else(|| panic!("expected a response, got:\n{}", self.text()))
+        self.code()
+            .unwrap_or_else(|| panic!("expected a response, got:\n{}", self.text()))
     }
     fn is_method(&self, method: &str) -> bool {
         self.method().is_some_and(|m| m.to_string() == method)
@@ -49,14 +52,18 @@ impl SipExt for Message {
     }
     fn target(&self) -> String {
         use ezk_sip_types::print::AppendCtx;
-        self.request_uri().map(|u| u.default_print_ctx().to_string()).unwrap_or_default()
+        self.request_uri()
+            .map(|u| u.default_print_ctx().to_string())
+            .unwrap_or_default()
     }
 }
 
 /// The `tag` parameter of a From/To value.
 pub fn tag_of(value: &str) -> Option<String> {
     let params = value.rsplit_once('>').map(|(_, p)| p).unwrap_or(value);
-    params.split(';').find_map(|p| p.trim().strip_prefix("tag=").map(str::to_string))
+    params
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("tag=").map(str::to_string))
 }
 
 /// The URI inside `<...>` of a name-addr (a Contact), or the value itself.
@@ -69,8 +76,17 @@ pub fn uri_of(value: &str) -> String {
 
 /// A request as a peer's stack would print it. `headers` are written in
 /// order after Via and Max-Forwards; a non-empty body is SDP.
-pub fn request(method: &str, uri: &str, via: SocketAddr, branch: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let mut s = format!("{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch={branch};rport\r\nMax-Forwards: 70\r\n");
+pub fn request(
+    method: &str,
+    uri: &str,
+    via: SocketAddr,
+    branch: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let mut s = format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch={branch};rport\r\nMax-Forwards: 70\r\n"
+    );
     for (name, value) in headers {
         s.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -79,7 +95,14 @@ pub fn request(method: &str, uri: &str, via: SocketAddr, branch: &str, headers: 
 
 /// A response to `req`: Via, From, To (with `to_tag` added when it has
 /// none), Call-ID and CSeq copied, then `headers`.
-pub fn response(req: &Message, code: u16, reason: &str, to_tag: Option<&str>, headers: &[(&str, &str)], body: &str) -> String {
+pub fn response(
+    req: &Message,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
     let mut s = format!("SIP/2.0 {code} {reason}\r\n");
     for via in req.hdrs("Via") {
         s.push_str(&format!("Via: {via}\r\n"));
@@ -93,7 +116,10 @@ pub fn response(req: &Message, code: u16, reason: &str, to_tag: Option<&str>, he
         s.push_str(&format!("{name}: {value}\r\n"));
     }
     for name in ["Call-ID", "CSeq"] {
-        s.push_str(&format!("{name}: {}\r\n", req.hdr(name).unwrap_or_default()));
+        s.push_str(&format!(
+            "{name}: {}\r\n",
+            req.hdr(name).unwrap_or_default()
+        ));
     }
     for (name, value) in headers {
         s.push_str(&format!("{name}: {value}\r\n"));

@@ -23,11 +23,24 @@ pub(super) enum Pick {
 #[derive(Debug)]
 pub(super) enum Action {
     Arrive,
-    Reply { phone: usize, invite: String, pick: Pick },
+    Reply {
+        phone: usize,
+        invite: String,
+        pick: Pick,
+    },
     /// The 487 for a CANCELled INVITE, which some phones send late.
-    Terminated { phone: usize, invite: String },
-    AgentHangup { phone: usize, dialog: String },
-    AgentHold { phone: usize, dialog: String },
+    Terminated {
+        phone: usize,
+        invite: String,
+    },
+    AgentHangup {
+        phone: usize,
+        dialog: String,
+    },
+    AgentHold {
+        phone: usize,
+        dialog: String,
+    },
     CallerGivesUp(usize),
     CallerHangup(usize),
     Break(usize),
@@ -115,9 +128,13 @@ impl World {
         loop {
             self.react(&after_step);
             let next_action = self.agenda.iter().map(|(at, ..)| *at).min();
-            let Some(next_action) = next_action else { break };
+            let Some(next_action) = next_action else {
+                break;
+            };
             let next_engine = self.sim.engine.poll_timeout().map(|t| t - self.sim.start);
-            let next = next_engine.map_or(next_action, |e| e.min(next_action)).max(self.sim.elapsed());
+            let next = next_engine
+                .map_or(next_action, |e| e.min(next_action))
+                .max(self.sim.elapsed());
             self.sim.advance_to(next);
             self.react(&after_step);
             while let Some(action) = self.due() {
@@ -129,7 +146,8 @@ impl World {
 
     pub(super) fn schedule(&mut self, after: Duration, action: Action) {
         self.seq += 1;
-        self.agenda.push((self.sim.elapsed() + after, self.seq, action));
+        self.agenda
+            .push((self.sim.elapsed() + after, self.seq, action));
     }
 
     fn due(&mut self) -> Option<Action> {
@@ -174,8 +192,14 @@ impl World {
     fn act(&mut self, action: Action) {
         match action {
             Action::Arrive => self.arrive(),
-            Action::Reply { phone, invite, pick } => {
-                let Some(ring) = self.phones[phone].rings.remove(&invite) else { return };
+            Action::Reply {
+                phone,
+                invite,
+                pick,
+            } => {
+                let Some(ring) = self.phones[phone].rings.remove(&invite) else {
+                    return;
+                };
                 let p = &self.phones[phone].phone;
                 match pick {
                     Pick::Busy => p.reply(&mut self.sim, &ring, 486, "Busy Here"),
@@ -185,18 +209,32 @@ impl World {
                         self.phones[phone].calls.insert(invite.clone(), dialog);
                         if self.chance(40) {
                             let talk = self.between(5_000, 120_000);
-                            self.schedule(talk, Action::AgentHangup { phone, dialog: invite.clone() });
+                            self.schedule(
+                                talk,
+                                Action::AgentHangup {
+                                    phone,
+                                    dialog: invite.clone(),
+                                },
+                            );
                         }
                         if self.chance(25) {
                             let at = self.between(1_000, 10_000);
-                            self.schedule(at, Action::AgentHold { phone, dialog: invite });
+                            self.schedule(
+                                at,
+                                Action::AgentHold {
+                                    phone,
+                                    dialog: invite,
+                                },
+                            );
                         }
                     }
                 }
             }
             Action::Terminated { phone, invite } => {
                 if let Some(ring) = self.phones[phone].cancelled.remove(&invite) {
-                    self.phones[phone].phone.reply(&mut self.sim, &ring, 487, "Request Terminated");
+                    self.phones[phone]
+                        .phone
+                        .reply(&mut self.sim, &ring, 487, "Request Terminated");
                 }
             }
             Action::AgentHangup { phone, dialog } => {
@@ -231,13 +269,20 @@ impl World {
             Action::Break(i) => {
                 let seat = self.phones[i].phone.ext.clone();
                 let request = StateRequest::NotReady("break".into());
-                self.sim.command(Command::SetAgentState { seat, request }).expect("a configured seat");
+                self.sim
+                    .command(Command::SetAgentState { seat, request })
+                    .expect("a configured seat");
                 let back = self.between(10_000, 90_000);
                 self.schedule(back, Action::BackToWork(i));
             }
             Action::BackToWork(i) => {
                 let seat = self.phones[i].phone.ext.clone();
-                self.sim.command(Command::SetAgentState { seat, request: StateRequest::Ready }).unwrap();
+                self.sim
+                    .command(Command::SetAgentState {
+                        seat,
+                        request: StateRequest::Ready,
+                    })
+                    .unwrap();
             }
             Action::Unregister(i) => self.send_register(i, 0),
             // Whatever the seat is doing: a registration that lapses and
@@ -248,7 +293,9 @@ impl World {
 
     fn send_register(&mut self, i: usize, expires: u32) {
         self.phones[i].expires = expires;
-        self.phones[i].phone.send_register(&mut self.sim, None, expires);
+        self.phones[i]
+            .phone
+            .send_register(&mut self.sim, None, expires);
     }
 
     fn arrive(&mut self) {
@@ -261,10 +308,18 @@ impl World {
         let caller = format!("1390000{:04}", self.callers.len());
         let late_offer = self.chance(15);
         let call = match late_offer {
-            true => self.trunk.call_without_offer(&mut self.sim, dialled, &caller),
+            true => self
+                .trunk
+                .call_without_offer(&mut self.sim, dialled, &caller),
             false => self.trunk.call(&mut self.sim, dialled, &caller),
         };
-        self.callers.push(Caller { call, state: CallState::Offered, final_code: None, late_offer, early: None });
+        self.callers.push(Caller {
+            call,
+            state: CallState::Offered,
+            final_code: None,
+            late_offer,
+            early: None,
+        });
         let i = self.callers.len() - 1;
         if !self.chance(10) {
             let patience = self.between(3_000, 120_000);

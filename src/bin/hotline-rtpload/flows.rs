@@ -66,7 +66,8 @@ impl Shared {
     }
 
     fn in_window(&self, t: u64) -> bool {
-        t >= self.window_start.load(Ordering::Relaxed) && t < self.window_end.load(Ordering::Relaxed)
+        t >= self.window_start.load(Ordering::Relaxed)
+            && t < self.window_end.load(Ordering::Relaxed)
     }
 }
 
@@ -96,7 +97,11 @@ struct Stream {
 /// slot is sent when that millisecond comes (slots missed while the
 /// thread was late are sent at once: the rate holds). Returns the packets
 /// sent within the window, per kind and stream.
-pub fn send_loop(shared: Arc<Shared>, socks: [Arc<UdpSocket>; 2], new: mpsc::Receiver<NewStream>) -> Vec<Vec<u32>> {
+pub fn send_loop(
+    shared: Arc<Shared>,
+    socks: [Arc<UdpSocket>; 2],
+    new: mpsc::Receiver<NewStream>,
+) -> Vec<Vec<u32>> {
     let mut wheel: Vec<Vec<Stream>> = (0..PERIOD_MS).map(|_| Vec::new()).collect();
     let mut sent: Vec<Vec<u32>> = vec![vec![0; MAX_STREAMS]; KINDS];
     let mut pkt = [SILENCE; HEADER + PAYLOAD];
@@ -108,7 +113,13 @@ pub fn send_loop(shared: Arc<Shared>, socks: [Arc<UdpSocket>; 2], new: mpsc::Rec
         let now_ms = shared.epoch.elapsed().as_millis() as u64;
         while let Ok(s) = new.try_recv() {
             let ssrc = 0x4C00_0000 | (s.kind as u32) << 20 | s.index;
-            wheel[(now_ms % PERIOD_MS) as usize].push(Stream { kind: s.kind, index: s.index, to: s.to, seq: 0, ssrc });
+            wheel[(now_ms % PERIOD_MS) as usize].push(Stream {
+                kind: s.kind,
+                index: s.index,
+                to: s.to,
+                seq: 0,
+                ssrc,
+            });
         }
         // At most one period behind: a slot is sent once per round.
         for ms in (done_ms + 1).max(now_ms.saturating_sub(PERIOD_MS - 1))..=now_ms {
@@ -148,7 +159,11 @@ const BUCKETS: usize = 10_000;
 
 impl Histogram {
     pub fn new() -> Histogram {
-        Histogram { buckets: vec![0; BUCKETS], over: 0, max_ns: 0 }
+        Histogram {
+            buckets: vec![0; BUCKETS],
+            over: 0,
+            max_ns: 0,
+        }
     }
 
     pub fn add(&mut self, ns: u64) {
@@ -228,7 +243,9 @@ pub fn recv_loop(
     let mut buf = [0u8; 2048];
     match poll {
         Some(_) => sock.set_nonblocking(true).expect("non-blocking socket"),
-        None => sock.set_read_timeout(Some(Duration::from_millis(50))).expect("socket timeout"),
+        None => sock
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("socket timeout"),
     }
     while !shared.stop.load(Ordering::Relaxed) {
         let (n, from) = match sock.recv_from(&mut buf) {
@@ -252,7 +269,11 @@ pub fn recv_loop(
             by_port[from.port() as usize] = next_index;
             let kind = if side == 0 { CALLER } else { SEAT };
             shared.started[kind].fetch_add(1, Ordering::Relaxed);
-            let _ = start.send(NewStream { kind, index: next_index, to: from });
+            let _ = start.send(NewStream {
+                kind,
+                index: next_index,
+                to: from,
+            });
             next_index += 1;
         }
         if !marked {

@@ -35,7 +35,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "hotline-rtpload", version, about = "RTP load generator and meter for hotline's media benchmark")]
+#[command(
+    name = "hotline-rtpload",
+    version,
+    about = "RTP load generator and meter for hotline's media benchmark"
+)]
 struct Args {
     /// Where the callers' audio is sent from and heard (the trunk's SDP address).
     #[arg(long)]
@@ -82,12 +86,18 @@ struct Args {
 
 fn name_pid(s: &str) -> Result<(String, u32), String> {
     let (name, pid) = s.split_once('=').ok_or("expected NAME=PID")?;
-    Ok((name.to_string(), pid.parse().map_err(|e| format!("{pid}: {e}"))?))
+    Ok((
+        name.to_string(),
+        pid.parse().map_err(|e| format!("{pid}: {e}"))?,
+    ))
 }
 
 fn port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s.split_once('-').ok_or("expected MIN-MAX")?;
-    Ok((a.parse().map_err(|e| format!("{a}: {e}"))?, b.parse().map_err(|e| format!("{b}: {e}"))?))
+    Ok((
+        a.parse().map_err(|e| format!("{a}: {e}"))?,
+        b.parse().map_err(|e| format!("{b}: {e}"))?,
+    ))
 }
 
 fn bind(addr: SocketAddr, buf: usize) -> std::io::Result<UdpSocket> {
@@ -111,14 +121,24 @@ fn sample(args: &Args, pids: &[(String, u32)]) -> Sample {
     Sample {
         at: Instant::now(),
         cpu: pids.iter().map(|(_, p)| probe::cpu_secs(*p)).collect(),
-        wait: pids.iter().map(|(_, p)| probe::runq_wait_secs(*p)).collect(),
+        wait: pids
+            .iter()
+            .map(|(_, p)| probe::runq_wait_secs(*p))
+            .collect(),
         machine: probe::machine_secs(),
-        rec: args.recordings.as_deref().map(probe::dir_bytes).unwrap_or((0, 0)),
+        rec: args
+            .recordings
+            .as_deref()
+            .map(probe::dir_bytes)
+            .unwrap_or((0, 0)),
     }
 }
 
 fn drops(args: &Args) -> (u64, u64) {
-    let hl = args.hotline_ports.map(|(a, b)| probe::udp_drops(a..=b).0).unwrap_or(0);
+    let hl = args
+        .hotline_ports
+        .map(|(a, b)| probe::udp_drops(a..=b).0)
+        .unwrap_or(0);
     let gen_ports = [args.caller.port(), args.seat.port()];
     let mine = gen_ports.iter().map(|p| probe::udp_drops(*p..=*p).0).sum();
     (hl, mine)
@@ -132,9 +152,17 @@ fn sleep_until(t: Instant) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let (caller, seat) = match (bind(args.caller, args.sockbuf), bind(args.seat, args.sockbuf)) {
+    let (caller, seat) = match (
+        bind(args.caller, args.sockbuf),
+        bind(args.seat, args.sockbuf),
+    ) {
         (Ok(c), Ok(s)) => (Arc::new(c), Arc::new(s)),
-        (Err(e), _) => return fail(&format!("cannot bind the caller socket {}: {e}", args.caller)),
+        (Err(e), _) => {
+            return fail(&format!(
+                "cannot bind the caller socket {}: {e}",
+                args.caller
+            ));
+        }
         (_, Err(e)) => return fail(&format!("cannot bind the seat socket {}: {e}", args.seat)),
     };
     let shared = Arc::new(Shared::new());
@@ -142,17 +170,31 @@ fn main() -> ExitCode {
     let spawn = |name: &str| std::thread::Builder::new().name(name.into());
     let sender = {
         let (sh, socks) = (shared.clone(), [caller.clone(), seat.clone()]);
-        spawn("rtp-send").spawn(move || flows::send_loop(sh, socks, start_rx)).expect("thread")
+        spawn("rtp-send")
+            .spawn(move || flows::send_loop(sh, socks, start_rx))
+            .expect("thread")
     };
     let poll = (args.poll_us > 0).then(|| Duration::from_micros(args.poll_us));
-    let receivers = [(caller.clone(), 0, args.seat), (seat.clone(), 1, args.caller)].map(|(sock, side, other)| {
+    let receivers = [
+        (caller.clone(), 0, args.seat),
+        (seat.clone(), 1, args.caller),
+    ]
+    .map(|(sock, side, other)| {
         let (sh, tx) = (shared.clone(), start_tx.clone());
-        spawn(if side == 0 { "rtp-recv-caller" } else { "rtp-recv-seat" })
-            .spawn(move || flows::recv_loop(sh, sock, side, other, tx, poll))
-            .expect("thread")
+        spawn(if side == 0 {
+            "rtp-recv-caller"
+        } else {
+            "rtp-recv-seat"
+        })
+        .spawn(move || flows::recv_loop(sh, sock, side, other, tx, poll))
+        .expect("thread")
     });
     for index in 0..args.baseline {
-        let _ = start_tx.send(flows::NewStream { kind: BASELINE, index, to: args.seat });
+        let _ = start_tx.send(flows::NewStream {
+            kind: BASELINE,
+            index,
+            to: args.seat,
+        });
     }
 
     // ---- wait for every call's audio both ways ----------------------------------
@@ -181,7 +223,10 @@ fn main() -> ExitCode {
     };
     let ready_s = t_ready.elapsed().as_secs_f64();
     if ready {
-        eprintln!("rtpload: all {n} calls carry audio both ways after {ready_s:.1} s; settling {} s", args.settle);
+        eprintln!(
+            "rtpload: all {n} calls carry audio both ways after {ready_s:.1} s; settling {} s",
+            args.settle
+        );
     } else {
         eprintln!(
             "rtpload: only {} caller->seat and {} seat->caller streams of {n} after {} s; measuring what there is",
@@ -206,7 +251,10 @@ fn main() -> ExitCode {
     eprintln!("rtpload: measuring {} s", args.measure);
     sleep_until(shared.epoch + Duration::from_nanos(w1));
     let s1 = sample(&args, &pids);
-    let rss: Vec<Option<u64>> = pids.iter().map(|(_, p)| probe::status_kb(*p, "VmRSS")).collect();
+    let rss: Vec<Option<u64>> = pids
+        .iter()
+        .map(|(_, p)| probe::status_kb(*p, "VmRSS"))
+        .collect();
     let calls_at_end = (heard(CALLER), heard(SEAT), started(CALLER), started(SEAT));
     sleep_until(shared.epoch + Duration::from_nanos(w1) + Duration::from_millis(args.drain_ms));
     let drops1 = drops(&args);
@@ -220,10 +268,18 @@ fn main() -> ExitCode {
     let rx_of = |k: usize| if k == SEAT { &rx_caller } else { &rx_seat };
     let mut kinds = serde_json::Map::new();
     let mut lat = Vec::new();
-    for (k, name) in [(CALLER, "caller_to_seat"), (SEAT, "seat_to_caller"), (BASELINE, "baseline")] {
+    for (k, name) in [
+        (CALLER, "caller_to_seat"),
+        (SEAT, "seat_to_caller"),
+        (BASELINE, "baseline"),
+    ] {
         let s: u64 = sent[k].iter().map(|&v| u64::from(v)).sum();
         let r: u64 = rx_of(k).counts[k].iter().map(|&v| u64::from(v)).sum();
-        let lossy = sent[k].iter().zip(&rx_of(k).counts[k]).filter(|(s, r)| r < s).count();
+        let lossy = sent[k]
+            .iter()
+            .zip(&rx_of(k).counts[k])
+            .filter(|(s, r)| r < s)
+            .count();
         let h = &rx_of(k).latency[k];
         let q = |x| h.quantile_us(x).map(|v| (v * 10.0).round() / 10.0);
         kinds.insert(
@@ -242,7 +298,10 @@ fn main() -> ExitCode {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    let through = (worse(lat[CALLER].0, lat[SEAT].0), worse(lat[CALLER].1, lat[SEAT].1));
+    let through = (
+        worse(lat[CALLER].0, lat[SEAT].0),
+        worse(lat[CALLER].1, lat[SEAT].1),
+    );
     // Added by hotline: minus the generator's own typical latency.
     let base_p50 = lat[BASELINE].0.unwrap_or(0.0);
     let added = |v: Option<f64>| v.map(|v| ((v - base_p50).max(0.0) * 10.0).round() / 10.0);
@@ -264,9 +323,16 @@ fn main() -> ExitCode {
     };
     let rec_rate = (s1.rec.0.saturating_sub(s0.rec.0)) as f64 / secs;
     // What was sent through hotline against 50 packets/s per stream of every call.
-    let sent_through: u64 = [CALLER, SEAT].iter().map(|&k| sent[k].iter().map(|&v| u64::from(v)).sum::<u64>()).sum();
+    let sent_through: u64 = [CALLER, SEAT]
+        .iter()
+        .map(|&k| sent[k].iter().map(|&v| u64::from(v)).sum::<u64>())
+        .sum();
     let nominal = 2.0 * n as f64 * 50.0 * (w1 - w0) as f64 / 1e9;
-    let send_pct = if nominal > 0.0 { (sent_through as f64 * 1000.0 / nominal).round() / 10.0 } else { 0.0 };
+    let send_pct = if nominal > 0.0 {
+        (sent_through as f64 * 1000.0 / nominal).round() / 10.0
+    } else {
+        0.0
+    };
     let report = serde_json::json!({
         "streams": n,
         "poll_us": args.poll_us,
@@ -290,7 +356,11 @@ fn main() -> ExitCode {
         "recordings": { "bytes_per_sec": rec_rate.round(), "files": s1.rec.1 },
     });
     println!("{report}");
-    if ready { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn fail(msg: &str) -> ExitCode {

@@ -24,8 +24,14 @@ fn half_step(codec: Codec, code: u8) -> i32 {
 
 #[test]
 fn payload_types_names_and_rates() {
-    assert_eq!((Codec::Pcmu.payload_type(), Codec::Pcmu.name()), (0, "PCMU"));
-    assert_eq!((Codec::Pcma.payload_type(), Codec::Pcma.name()), (8, "PCMA"));
+    assert_eq!(
+        (Codec::Pcmu.payload_type(), Codec::Pcmu.name()),
+        (0, "PCMU")
+    );
+    assert_eq!(
+        (Codec::Pcma.payload_type(), Codec::Pcma.name()),
+        (8, "PCMA")
+    );
     assert_eq!(Codec::Pcma.clock_rate(), 8000);
     assert_eq!(Codec::Pcmu.samples_per_packet(20), 160);
     assert_eq!(Codec::Pcma.samples_per_packet(30), 240);
@@ -77,7 +83,10 @@ fn every_sample_round_trips_within_half_a_step() {
             if clipped {
                 assert_eq!(y, if x < 0 { -32124 } else { 32124 }, "{codec:?} clips {x}");
             } else {
-                assert!(err <= half_step(codec, code), "{codec:?}: {x} -> {code:#04x} -> {y}");
+                assert!(
+                    err <= half_step(codec, code),
+                    "{codec:?}: {x} -> {code:#04x} -> {y}"
+                );
             }
             assert!(y >= previous, "{codec:?} is monotonic at {x}");
             previous = y;
@@ -88,9 +97,15 @@ fn every_sample_round_trips_within_half_a_step() {
 #[test]
 fn every_code_round_trips_but_mulaw_negative_zero() {
     for code in 0..=255u8 {
-        assert_eq!(Codec::Pcma.encode_sample(Codec::Pcma.decode_sample(code)), code);
+        assert_eq!(
+            Codec::Pcma.encode_sample(Codec::Pcma.decode_sample(code)),
+            code
+        );
         let expected = if code == 0x7F { 0xFF } else { code };
-        assert_eq!(Codec::Pcmu.encode_sample(Codec::Pcmu.decode_sample(code)), expected);
+        assert_eq!(
+            Codec::Pcmu.encode_sample(Codec::Pcmu.decode_sample(code)),
+            expected
+        );
     }
     let distinct = |codec: Codec| {
         let mut values: Vec<i16> = (0..=255).map(|c| codec.decode_sample(c)).collect();
@@ -108,8 +123,13 @@ fn transcoding_stays_within_half_a_step_of_the_target_law() {
         for code in 0..=255u8 {
             let mut out = [code];
             from.transcode_in_place(to, &mut out);
-            let err = (i32::from(to.decode_sample(out[0])) - i32::from(from.decode_sample(code))).abs();
-            assert!(err <= half_step(to, out[0]), "{from:?} {code:#04x} -> {to:?} {:#04x}", out[0]);
+            let err =
+                (i32::from(to.decode_sample(out[0])) - i32::from(from.decode_sample(code))).abs();
+            assert!(
+                err <= half_step(to, out[0]),
+                "{from:?} {code:#04x} -> {to:?} {:#04x}",
+                out[0]
+            );
         }
     }
 }
@@ -134,7 +154,11 @@ fn transcoding_there_and_back_is_stable_or_moves_to_a_neighbour() {
             }
             let (a, b) = (from.decode_sample(code), from.decode_sample(buf[0]));
             let (lo, hi) = (a.min(b), a.max(b));
-            assert!(!levels.iter().any(|&v| lo < v && v < hi), "{from:?} {code:#04x} jumped to {:#04x}", buf[0]);
+            assert!(
+                !levels.iter().any(|&v| lo < v && v < hi),
+                "{from:?} {code:#04x} jumped to {:#04x}",
+                buf[0]
+            );
             moved.push(code);
         }
         assert_eq!(moved.len(), 16, "{from:?}: {moved:02x?}");
@@ -146,27 +170,43 @@ fn transcoding_there_and_back_is_stable_or_moves_to_a_neighbour() {
 
 #[test]
 fn payload_functions_append_into_buffers_without_reallocating() {
-    let samples: Vec<i16> = (0..160).map(|i| ((i * 409) % 65536 - 32768) as i16).collect();
+    let samples: Vec<i16> = (0..160)
+        .map(|i| ((i * 409) % 65536 - 32768) as i16)
+        .collect();
     let mut codes = Vec::with_capacity(320);
     let ptr = codes.as_ptr();
     Codec::Pcmu.encode(&samples, &mut codes);
     Codec::Pcmu.encode(&samples[..10], &mut codes);
     assert_eq!(codes.len(), 170);
     assert_eq!(codes.as_ptr(), ptr, "no reallocation");
-    assert!(codes.iter().zip(&samples).all(|(&c, &s)| c == ulaw_encode(s)));
+    assert!(
+        codes
+            .iter()
+            .zip(&samples)
+            .all(|(&c, &s)| c == ulaw_encode(s))
+    );
 
     let mut pcm = vec![7i16];
     Codec::Pcmu.decode(&codes[..160], &mut pcm);
     assert_eq!(pcm.len(), 161);
     assert_eq!(pcm[0], 7, "decode appends");
-    assert!(pcm[1..].iter().zip(&codes).all(|(&s, &c)| s == ulaw_decode(c)));
+    assert!(
+        pcm[1..]
+            .iter()
+            .zip(&codes)
+            .all(|(&s, &c)| s == ulaw_decode(c))
+    );
 
     let mut alaw = Vec::new();
     Codec::Pcmu.transcode(Codec::Pcma, &codes[..160], &mut alaw);
     let mut in_place = codes[..160].to_vec();
     Codec::Pcmu.transcode_in_place(Codec::Pcma, &mut in_place);
     assert_eq!(alaw, in_place);
-    assert!(alaw.iter().zip(&codes).all(|(&a, &u)| a == alaw_encode(ulaw_decode(u))));
+    assert!(
+        alaw.iter()
+            .zip(&codes)
+            .all(|(&a, &u)| a == alaw_encode(ulaw_decode(u)))
+    );
 
     let mut same = codes[..160].to_vec();
     Codec::Pcma.transcode_in_place(Codec::Pcma, &mut same);

@@ -75,9 +75,18 @@ pub(super) struct SideState {
 impl SideState {
     /// Where a packet goes on the timeline, updating the stream's anchor;
     /// `None` for a stray old packet far off its stream's timing.
-    pub(super) fn locate(&mut self, arrival: i64, ssrc: u32, seq: u16, ts: u32, len: i64) -> Option<i64> {
+    pub(super) fn locate(
+        &mut self,
+        arrival: i64,
+        ssrc: u32,
+        seq: u16,
+        ts: u32,
+        len: i64,
+    ) -> Option<i64> {
         let observed = arrival - len;
-        let same = self.stream.as_ref().is_some_and(|s| s.ssrc == ssrc && (s.extend_seq(seq) - s.last_seq).abs() <= MAX_SEQ_JUMP);
+        let same = self.stream.as_ref().is_some_and(|s| {
+            s.ssrc == ssrc && (s.extend_seq(seq) - s.last_seq).abs() <= MAX_SEQ_JUMP
+        });
         if !same {
             if let Some(old) = self.stream.take() {
                 self.lost_before += old.lost();

@@ -11,7 +11,13 @@ const MS: Duration = Duration::from_millis(1);
 /// What the simulated driver sees, at a time after the recording began.
 #[derive(Debug, Clone)]
 enum Ev {
-    Packet { side: Side, ssrc: u32, seq: u16, ts: u32, pcm: Vec<i16> },
+    Packet {
+        side: Side,
+        ssrc: u32,
+        seq: u16,
+        ts: u32,
+        pcm: Vec<i16>,
+    },
     Pause,
     Resume,
 }
@@ -35,7 +41,13 @@ struct Sender {
 
 impl Sender {
     fn new(side: Side, ssrc: u32, seq0: u16, ts0: u32, first_ms: u64) -> Sender {
-        Sender { side, ssrc, seq0, ts0, first: MS * first_ms as u32 }
+        Sender {
+            side,
+            ssrc,
+            seq0,
+            ts0,
+            first: MS * first_ms as u32,
+        }
     }
 
     fn on_time(&self, n: u64) -> Duration {
@@ -61,7 +73,11 @@ impl Sender {
 
 fn drain(a: &mut Aligner, now: Instant, out: &mut (Vec<i16>, Vec<i16>)) {
     while let Some(f) = a.poll_frame(now) {
-        assert_eq!(f.index as usize * FRAME, out.0.len(), "frames come in order");
+        assert_eq!(
+            f.index as usize * FRAME,
+            out.0.len(),
+            "frames come in order"
+        );
         out.0.extend(f.caller());
         out.1.extend(f.agent());
     }
@@ -69,14 +85,25 @@ fn drain(a: &mut Aligner, now: Instant, out: &mut (Vec<i16>, Vec<i16>)) {
 
 /// Feeds `events` in time order (stable for equal times), polling frames
 /// before each, finishes at `end` and returns the caller and agent channels.
-fn run(a: &mut Aligner, t0: Instant, mut events: Vec<(Duration, Ev)>, end: Duration) -> (Vec<i16>, Vec<i16>) {
+fn run(
+    a: &mut Aligner,
+    t0: Instant,
+    mut events: Vec<(Duration, Ev)>,
+    end: Duration,
+) -> (Vec<i16>, Vec<i16>) {
     events.sort_by_key(|(at, _)| *at);
     let mut out = (Vec::new(), Vec::new());
     for (at, ev) in events {
         let now = t0 + at;
         drain(a, now, &mut out);
         match ev {
-            Ev::Packet { side, ssrc, seq, ts, pcm } => a.push(now, side, ssrc, seq, ts, &pcm),
+            Ev::Packet {
+                side,
+                ssrc,
+                seq,
+                ts,
+                pcm,
+            } => a.push(now, side, ssrc, seq, ts, &pcm),
             Ev::Pause => assert!(a.pause(now)),
             Ev::Resume => assert!(a.resume(now)),
         }
@@ -98,7 +125,10 @@ fn assert_ramp(ch: &[i16], range: Range<usize>, origin: usize) {
 
 fn assert_silent(ch: &[i16], range: Range<usize>) {
     let (from, to) = (range.start, range.end);
-    assert!(ch[range].iter().all(|&v| v == 0), "samples {from}..{to} silent");
+    assert!(
+        ch[range].iter().all(|&v| v == 0),
+        "samples {from}..{to} silent"
+    );
 }
 
 fn caller() -> Sender {
@@ -122,7 +152,13 @@ fn perfectly_timed_packets_give_both_channels_the_same_continuous_audio() {
     assert_ramp(&l, 0..16_000, 0);
     assert_ramp(&r, 0..16_000, 0);
     assert_silent(&l, 16_000..16_160);
-    let clean = SideStats { packets: 100, lost: 0, late: 0, silence_samples: 0, anchors: 1 };
+    let clean = SideStats {
+        packets: 100,
+        lost: 0,
+        late: 0,
+        silence_samples: 0,
+        anchors: 1,
+    };
     assert_eq!(a.stats(Side::Caller), clean);
     assert_eq!(a.stats(Side::Agent), clean);
     assert_eq!(a.frames(), 101);
@@ -133,19 +169,35 @@ fn a_side_starting_a_second_late_begins_with_a_second_of_silence() {
     let t0 = Instant::now();
     let mut a = Aligner::new(t0);
     let mut events = caller().packets(0..100);
-    events.extend(Sender { first: MS * 1020, ..agent() }.packets(0..50));
+    events.extend(
+        Sender {
+            first: MS * 1020,
+            ..agent()
+        }
+        .packets(0..50),
+    );
     let (l, r) = run(&mut a, t0, events, MS * 2000);
     assert_ramp(&l, 0..16_000, 0);
     assert_silent(&r, 0..8000);
     assert_ramp(&r, 8000..16_000, 8000);
-    assert_eq!(a.stats(Side::Agent).silence_samples, 0, "before its first audio a side is not missing anything");
+    assert_eq!(
+        a.stats(Side::Agent).silence_samples,
+        0,
+        "before its first audio a side is not missing anything"
+    );
 }
 
 #[test]
 fn each_dropped_packet_is_exactly_160_samples_of_silence() {
     let t0 = Instant::now();
     let mut a = Aligner::new(t0);
-    let mut events: Vec<_> = caller().packets(0..100).into_iter().enumerate().filter(|(n, _)| ![10, 11, 30].contains(n)).map(|(_, e)| e).collect();
+    let mut events: Vec<_> = caller()
+        .packets(0..100)
+        .into_iter()
+        .enumerate()
+        .filter(|(n, _)| ![10, 11, 30].contains(n))
+        .map(|(_, e)| e)
+        .collect();
     events.extend(agent().packets(0..100));
     let (l, r) = run(&mut a, t0, events, MS * 2000);
     assert_ramp(&l, 0..1600, 0);
@@ -155,7 +207,10 @@ fn each_dropped_packet_is_exactly_160_samples_of_silence() {
     assert_ramp(&l, 4960..16_000, 0);
     assert_ramp(&r, 0..16_000, 0);
     let s = a.stats(Side::Caller);
-    assert_eq!((s.packets, s.lost, s.late, s.silence_samples), (97, 3, 0, 480));
+    assert_eq!(
+        (s.packets, s.lost, s.late, s.silence_samples),
+        (97, 3, 0, 480)
+    );
 }
 
 #[test]
@@ -185,7 +240,10 @@ fn a_packet_after_its_frame_was_written_is_counted_and_dropped() {
     assert_silent(&l, 3200..3360);
     assert_ramp(&l, 3360..16_000, 0);
     let s = a.stats(Side::Caller);
-    assert_eq!((s.packets, s.lost, s.late, s.silence_samples), (100, 0, 1, 160));
+    assert_eq!(
+        (s.packets, s.lost, s.late, s.silence_samples),
+        (100, 0, 1, 160)
+    );
 }
 
 #[test]
@@ -207,24 +265,42 @@ fn thirty_seconds_of_jitter_keep_both_channels_in_sync_to_the_sample() {
                 }
             }
             // A quarter of the packets come by the fastest route, the rest up to 60 ms later.
-            let jitter = if rng.below(4) == 0 { 0 } else { 1 + rng.below(60) };
+            let jitter = if rng.below(4) == 0 {
+                0
+            } else {
+                1 + rng.below(60)
+            };
             events.push((at + MS * jitter as u32, ev));
         }
     }
     let (l, r) = run(&mut a, t0, events, MS * 30_000);
-    let at = |ch: &[i16]| ch.iter().enumerate().filter(|(_, v)| **v == 30_000).map(|(p, _)| p as u64).collect::<Vec<_>>();
+    let at = |ch: &[i16]| {
+        ch.iter()
+            .enumerate()
+            .filter(|(_, v)| **v == 30_000)
+            .map(|(p, _)| p as u64)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(at(&l), clicks);
     assert_eq!(at(&r), clicks);
     // Once the fastest route has been seen, every sample is in place.
     for ch in [&l, &r] {
         for (p, &v) in ch.iter().enumerate().take(240_000).skip(8000) {
-            let want = if clicks.contains(&(p as u64)) { 30_000 } else { ramp(p as u64) };
+            let want = if clicks.contains(&(p as u64)) {
+                30_000
+            } else {
+                ramp(p as u64)
+            };
             assert_eq!(v, want, "sample {p}");
         }
     }
     for side in [Side::Caller, Side::Agent] {
         let s = a.stats(side);
-        assert_eq!((s.packets, s.lost, s.late, s.anchors), (1500, 0, 0, 1), "{side:?}");
+        assert_eq!(
+            (s.packets, s.lost, s.late, s.anchors),
+            (1500, 0, 0, 1),
+            "{side:?}"
+        );
     }
 }
 
@@ -242,7 +318,11 @@ fn a_pause_is_silence_on_both_channels_for_exactly_its_span() {
         assert_silent(ch, 8000..12_000);
         assert_ramp(ch, 12_000..16_000, 0);
     }
-    assert_eq!(a.stats(Side::Caller).silence_samples, 0, "a pause is not missing audio");
+    assert_eq!(
+        a.stats(Side::Caller).silence_samples,
+        0,
+        "a pause is not missing audio"
+    );
     assert!(!a.is_paused());
 }
 
@@ -277,7 +357,10 @@ fn timestamps_frozen_over_hold_re_anchor_the_side_at_arrival() {
     assert_ramp(&l, 24_000..32_000, 16_000);
     assert_ramp(&r, 0..32_000, 0);
     let s = a.stats(Side::Caller);
-    assert_eq!((s.anchors, s.lost, s.late, s.silence_samples), (2, 0, 0, 16_000));
+    assert_eq!(
+        (s.anchors, s.lost, s.late, s.silence_samples),
+        (2, 0, 0, 16_000)
+    );
     assert_eq!(a.stats(Side::Agent).anchors, 1);
 }
 
@@ -286,7 +369,13 @@ fn a_timestamp_jump_forward_without_a_gap_keeps_the_audio_continuous() {
     let t0 = Instant::now();
     let mut a = Aligner::new(t0);
     let mut events = caller().packets(0..50);
-    events.extend(Sender { ts0: caller().ts0.wrapping_add(1_000_000), ..caller() }.packets(50..100));
+    events.extend(
+        Sender {
+            ts0: caller().ts0.wrapping_add(1_000_000),
+            ..caller()
+        }
+        .packets(50..100),
+    );
     let (l, _) = run(&mut a, t0, events, MS * 2000);
     assert_ramp(&l, 0..16_000, 0);
     assert_eq!(a.stats(Side::Caller).anchors, 2);
@@ -297,7 +386,13 @@ fn a_transfer_to_another_seat_is_a_new_stream_on_the_same_side() {
     let t0 = Instant::now();
     let mut a = Aligner::new(t0);
     let mut events = caller().packets(0..100);
-    let first_seat: Vec<_> = agent().packets(0..50).into_iter().enumerate().filter(|(n, _)| *n != 5).map(|(_, e)| e).collect();
+    let first_seat: Vec<_> = agent()
+        .packets(0..50)
+        .into_iter()
+        .enumerate()
+        .filter(|(n, _)| *n != 5)
+        .map(|(_, e)| e)
+        .collect();
     events.extend(first_seat);
     events.extend(Sender::new(Side::Agent, 0x9999, 40_000, 5, 1520).packets(0..25));
     let (l, r) = run(&mut a, t0, events, MS * 2000);
@@ -318,7 +413,10 @@ fn drifting(rate_ppm: u64, packets: u64) -> Vec<(Duration, Ev)> {
     (0..packets)
         .map(|n| {
             let (_, ev) = c.packet(n);
-            (Duration::from_nanos(20_000_000 * (n + 1) * 1_000_000 / rate_ppm), ev)
+            (
+                Duration::from_nanos(20_000_000 * (n + 1) * 1_000_000 / rate_ppm),
+                ev,
+            )
         })
         .collect()
 }

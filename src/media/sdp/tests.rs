@@ -78,17 +78,32 @@ fn formats(media: &RemoteMedia) -> Vec<(u8, Option<Codec>)> {
 fn sipp_trunk_offer_is_answered_in_its_own_preference_a_law() {
     let offer = parse(&sipp_trunk()).unwrap();
     assert_eq!(offer.addr, "127.0.0.1:6000".parse().unwrap());
-    assert_eq!((offer.session_id, offer.session_version), (53655765, 2353687637));
-    assert_eq!(formats(&offer), [(8, Some(Codec::Pcma)), (0, Some(Codec::Pcmu)), (101, None)]);
+    assert_eq!(
+        (offer.session_id, offer.session_version),
+        (53655765, 2353687637)
+    );
+    assert_eq!(
+        formats(&offer),
+        [(8, Some(Codec::Pcma)), (0, Some(Codec::Pcmu)), (101, None)]
+    );
     assert_eq!(offer.telephone_event, Some(101));
     assert_eq!((offer.ptime, offer.direction), (20, Direction::SendRecv));
     assert!(!offer.is_hold() && !offer.null_address && offer.declined.is_empty());
 
     let n = negotiate(&offer, &[Codec::Pcmu, Codec::Pcma]).unwrap();
-    assert_eq!((n.codec, n.pt, n.telephone_event, n.ptime), (Codec::Pcma, 8, Some(101), 20));
+    assert_eq!(
+        (n.codec, n.pt, n.telephone_event, n.ptime),
+        (Codec::Pcma, 8, Some(101), 20)
+    );
     assert_eq!(n.remote, offer.addr);
 
-    let answer = build_answer("10.1.2.3:40002".parse().unwrap(), &n, Direction::SendRecv, 7, 1);
+    let answer = build_answer(
+        "10.1.2.3:40002".parse().unwrap(),
+        &n,
+        Direction::SendRecv,
+        7,
+        1,
+    );
     assert_eq!(
         answer,
         sdp(&[
@@ -115,8 +130,17 @@ fn sipp_default_uac_offers_bare_static_pcmu() {
     assert_eq!((offer.telephone_event, offer.ptime), (None, DEFAULT_PTIME));
     let n = negotiate(&offer, ALL).unwrap();
     assert_eq!((n.codec, n.telephone_event), (Codec::Pcmu, None));
-    let answer = build_answer("10.0.0.1:40000".parse().unwrap(), &n, Direction::SendRecv, 1, 1);
-    assert!(answer.contains("m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n"), "{answer}");
+    let answer = build_answer(
+        "10.0.0.1:40000".parse().unwrap(),
+        &n,
+        Direction::SendRecv,
+        1,
+        1,
+    );
+    assert!(
+        answer.contains("m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n"),
+        "{answer}"
+    );
     assert!(!answer.contains("telephone-event"));
 }
 
@@ -126,16 +150,38 @@ fn desk_phone_offers_pick_the_first_g711_law_the_phone_lists() {
     assert_eq!(y.addr, "192.168.10.21:11796".parse().unwrap());
     assert_eq!(
         formats(&y),
-        [(0, Some(Codec::Pcmu)), (8, Some(Codec::Pcma)), (9, None), (18, None), (101, None)]
+        [
+            (0, Some(Codec::Pcmu)),
+            (8, Some(Codec::Pcma)),
+            (9, None),
+            (18, None),
+            (101, None)
+        ]
     );
-    assert_eq!((y.telephone_event, y.ptime, y.direction), (Some(101), 20, Direction::SendRecv));
-    assert_eq!(negotiate(&y, &[Codec::Pcma, Codec::Pcmu]).unwrap().codec, Codec::Pcmu);
-    assert_eq!(negotiate(&y, &[Codec::Pcma]).unwrap().codec, Codec::Pcma, "only what we support");
+    assert_eq!(
+        (y.telephone_event, y.ptime, y.direction),
+        (Some(101), 20, Direction::SendRecv)
+    );
+    assert_eq!(
+        negotiate(&y, &[Codec::Pcma, Codec::Pcmu]).unwrap().codec,
+        Codec::Pcmu
+    );
+    assert_eq!(
+        negotiate(&y, &[Codec::Pcma]).unwrap().codec,
+        Codec::Pcma,
+        "only what we support"
+    );
 
     let g = parse(&grandstream()).unwrap();
-    assert_eq!(g.codecs().collect::<Vec<_>>(), [(8, Codec::Pcma), (0, Codec::Pcmu)]);
+    assert_eq!(
+        g.codecs().collect::<Vec<_>>(),
+        [(8, Codec::Pcma), (0, Codec::Pcmu)]
+    );
     let n = negotiate(&g, &[Codec::Pcmu, Codec::Pcma]).unwrap();
-    assert_eq!((n.codec, n.pt, n.ptime, n.telephone_event), (Codec::Pcma, 8, 30, Some(101)));
+    assert_eq!(
+        (n.codec, n.pt, n.ptime, n.telephone_event),
+        (Codec::Pcma, 8, 30, Some(101))
+    );
 }
 
 #[test]
@@ -160,14 +206,39 @@ fn session_level_direction_media_level_connection_and_other_dtmf_types() {
         "a=rtpmap:127 telephone-event/8000",
     ]);
     let offer = parse(&text).unwrap();
-    assert_eq!(offer.addr, "10.1.1.6:2222".parse().unwrap(), "media-level c= wins");
-    assert_eq!(offer.direction, Direction::SendOnly, "session-level direction applies");
-    assert_eq!(offer.telephone_event, Some(127), "only telephone-event/8000 counts");
+    assert_eq!(
+        offer.addr,
+        "10.1.1.6:2222".parse().unwrap(),
+        "media-level c= wins"
+    );
+    assert_eq!(
+        offer.direction,
+        Direction::SendOnly,
+        "session-level direction applies"
+    );
+    assert_eq!(
+        offer.telephone_event,
+        Some(127),
+        "only telephone-event/8000 counts"
+    );
     assert_eq!(offer.codecs().collect::<Vec<_>>(), [(96, Codec::Pcmu)]);
     let n = negotiate(&offer, ALL).unwrap();
-    assert_eq!((n.codec, n.pt), (Codec::Pcmu, 96), "the offer's payload type number is kept");
-    let answer = build_answer("10.0.0.1:40000".parse().unwrap(), &n, answer_direction(offer.direction), 1, 1);
-    assert!(answer.contains("m=audio 40000 RTP/AVP 96 127\r\na=rtpmap:96 PCMU/8000\r\n"), "{answer}");
+    assert_eq!(
+        (n.codec, n.pt),
+        (Codec::Pcmu, 96),
+        "the offer's payload type number is kept"
+    );
+    let answer = build_answer(
+        "10.0.0.1:40000".parse().unwrap(),
+        &n,
+        answer_direction(offer.direction),
+        1,
+        1,
+    );
+    assert!(
+        answer.contains("m=audio 40000 RTP/AVP 96 127\r\na=rtpmap:96 PCMU/8000\r\n"),
+        "{answer}"
+    );
     assert!(answer.ends_with("a=recvonly\r\n"), "{answer}");
 }
 
@@ -186,7 +257,11 @@ fn odd_rtpmaps_and_ptimes() {
         "a=rtpmap:0 PCMU/8000/1",
     ]);
     let offer = parse(&text).unwrap();
-    assert_eq!(formats(&offer), [(8, None), (97, None), (0, Some(Codec::Pcmu))], "stereo and 16 kHz are not G.711");
+    assert_eq!(
+        formats(&offer),
+        [(8, None), (97, None), (0, Some(Codec::Pcmu))],
+        "stereo and 16 kHz are not G.711"
+    );
     assert_eq!(offer.ptime, 40, "session-level ptime");
     let bad_ptime = sipp_trunk().replace("a=ptime:20", "a=ptime:fast");
     assert_eq!(parse(&bad_ptime).unwrap().ptime, DEFAULT_PTIME);
@@ -200,14 +275,23 @@ fn hold_both_styles_and_the_answer_directions() {
     assert_eq!(sendonly.direction, Direction::SendOnly);
     assert!(sendonly.is_hold() && !sendonly.null_address);
     let n = negotiate(&sendonly, ALL).unwrap();
-    let answer = build_answer("10.0.0.1:40000".parse().unwrap(), &n, answer_direction(sendonly.direction), 1, 2);
+    let answer = build_answer(
+        "10.0.0.1:40000".parse().unwrap(),
+        &n,
+        answer_direction(sendonly.direction),
+        1,
+        2,
+    );
     assert_eq!(parse(&answer).unwrap().direction, Direction::RecvOnly);
 
     let inactive = parse(&yealink().replace("a=sendrecv", "a=inactive")).unwrap();
     assert!(inactive.is_hold());
 
     let old_style = parse(&sipp_trunk().replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")).unwrap();
-    assert_eq!((old_style.direction, old_style.null_address), (Direction::SendRecv, true));
+    assert_eq!(
+        (old_style.direction, old_style.null_address),
+        (Direction::SendRecv, true)
+    );
     assert!(old_style.is_hold());
     assert_eq!(old_style.addr, "0.0.0.0:6000".parse().unwrap());
 
@@ -221,11 +305,19 @@ fn hold_both_styles_and_the_answer_directions() {
 fn a_stream_with_port_zero_is_disabled() {
     let rejected = parse(&sipp_trunk().replace("m=audio 6000", "m=audio 0")).unwrap();
     assert!(rejected.is_disabled() && rejected.is_hold());
-    assert_eq!(rejected.direction, Direction::Inactive, "port 0 overrides sendrecv");
+    assert_eq!(
+        rejected.direction,
+        Direction::Inactive,
+        "port 0 overrides sendrecv"
+    );
     assert_eq!(negotiate(&rejected, ALL), Err(SdpError::Disabled));
 
     let bare = "v=0\r\no=- 1 2 IN IP4 10.0.0.3\r\ns=-\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n";
-    assert_eq!(parse(bare).unwrap().addr, "0.0.0.0:0".parse().unwrap(), "no c= needed when disabled");
+    assert_eq!(
+        parse(bare).unwrap().addr,
+        "0.0.0.0:0".parse().unwrap(),
+        "no c= needed when disabled"
+    );
 }
 
 #[test]
@@ -246,9 +338,22 @@ fn other_streams_are_declined_in_place() {
     assert_eq!(offer.audio_index, 2, "the first audio over plain RTP/AVP");
     assert_eq!(offer.addr.port(), 5004);
     let n = negotiate(&offer, ALL).unwrap();
-    let answer = build_answer("10.0.0.1:40000".parse().unwrap(), &n, Direction::SendRecv, 1, 1);
+    let answer = build_answer(
+        "10.0.0.1:40000".parse().unwrap(),
+        &n,
+        Direction::SendRecv,
+        1,
+        1,
+    );
     let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
-    assert_eq!(m_lines, ["m=video 0 RTP/AVP 96", "m=audio 0 RTP/SAVP 0", "m=audio 40000 RTP/AVP 0 101"]);
+    assert_eq!(
+        m_lines,
+        [
+            "m=video 0 RTP/AVP 96",
+            "m=audio 0 RTP/SAVP 0",
+            "m=audio 40000 RTP/AVP 0 101"
+        ]
+    );
     let back = parse(&answer).unwrap();
     assert_eq!((back.audio_index, back.declined.len()), (2, 2));
 }
@@ -258,18 +363,30 @@ fn sdp_hotline_cannot_use_says_why() {
     let no_c = sipp_trunk().replace("c=IN IP4 127.0.0.1\r\n", "");
     assert_eq!(parse(&no_c), Err(SdpError::NoConnection));
     let host = sipp_trunk().replace("c=IN IP4 127.0.0.1", "c=IN IP4 pbx.example.net");
-    assert_eq!(parse(&host), Err(SdpError::Address("pbx.example.net".into())));
+    assert_eq!(
+        parse(&host),
+        Err(SdpError::Address("pbx.example.net".into()))
+    );
     let mismatch = sipp_trunk().replace("c=IN IP4 127.0.0.1", "c=IN IP4 ::1");
     assert_eq!(parse(&mismatch), Err(SdpError::Address("::1".into())));
     let srtp = sipp_trunk().replace("RTP/AVP", "RTP/SAVP");
     assert_eq!(parse(&srtp), Err(SdpError::Transport("RTP/SAVP".into())));
     let video = "v=0\r\no=- 1 1 IN IP4 10.0.0.4\r\ns=-\r\nc=IN IP4 10.0.0.4\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n";
     assert_eq!(parse(video), Err(SdpError::NoAudio));
-    assert_eq!(parse("v=0\r\no=- 1 1 IN IP4 10.0.0.4\r\ns=-\r\nt=0 0\r\n"), Err(SdpError::NoAudio));
+    assert_eq!(
+        parse("v=0\r\no=- 1 1 IN IP4 10.0.0.4\r\ns=-\r\nt=0 0\r\n"),
+        Err(SdpError::NoAudio)
+    );
 
     let wideband = parse(&yealink().replace("RTP/AVP 0 8 9 18 101", "RTP/AVP 9 18 101")).unwrap();
     let err = negotiate(&wideband, ALL).unwrap_err();
-    assert_eq!(err, SdpError::NoCommonCodec { offered: vec![9, 18, 101], supported: "PCMU, PCMA".into() });
+    assert_eq!(
+        err,
+        SdpError::NoCommonCodec {
+            offered: vec![9, 18, 101],
+            supported: "PCMU, PCMA".into()
+        }
+    );
     assert_eq!(
         err.to_string(),
         "no common audio codec: the peer lists payload types [9, 18, 101], hotline takes PCMU, PCMA"
@@ -280,14 +397,25 @@ fn sdp_hotline_cannot_use_says_why() {
 fn ipv6_offers_round_trip() {
     let local: SocketAddr = "[2001:db8::1]:40010".parse().unwrap();
     let text = build_offer(local, ALL, 101, 20, Direction::SendRecv, 9, 9);
-    assert!(text.contains("o=hotline 9 9 IN IP6 2001:db8::1\r\n") && text.contains("c=IN IP6 2001:db8::1\r\n"));
+    assert!(
+        text.contains("o=hotline 9 9 IN IP6 2001:db8::1\r\n")
+            && text.contains("c=IN IP6 2001:db8::1\r\n")
+    );
     assert_eq!(parse(&text).unwrap().addr, local);
 }
 
 #[test]
 fn hotline_offer_is_exact_and_reads_back() {
     let local: SocketAddr = "10.0.0.1:40000".parse().unwrap();
-    let text = build_offer(local, &[Codec::Pcmu, Codec::Pcma], 101, 20, Direction::SendRecv, 42, 1);
+    let text = build_offer(
+        local,
+        &[Codec::Pcmu, Codec::Pcma],
+        101,
+        20,
+        Direction::SendRecv,
+        42,
+        1,
+    );
     assert_eq!(
         text,
         sdp(&[
@@ -305,14 +433,33 @@ fn hotline_offer_is_exact_and_reads_back() {
             "a=sendrecv",
         ])
     );
-    for direction in [Direction::SendRecv, Direction::SendOnly, Direction::RecvOnly, Direction::Inactive] {
-        for (codecs, te, ptime) in [(ALL, 101, 20), (&[Codec::Pcma, Codec::Pcmu][..], 96, 30), (&[Codec::Pcma][..], 127, 10)] {
+    for direction in [
+        Direction::SendRecv,
+        Direction::SendOnly,
+        Direction::RecvOnly,
+        Direction::Inactive,
+    ] {
+        for (codecs, te, ptime) in [
+            (ALL, 101, 20),
+            (&[Codec::Pcma, Codec::Pcmu][..], 96, 30),
+            (&[Codec::Pcma][..], 127, 10),
+        ] {
             let back = parse(&build_offer(local, codecs, te, ptime, direction, 42, 3)).unwrap();
-            let expected: Vec<(u8, Codec)> = codecs.iter().map(|c| (c.payload_type(), *c)).collect();
+            let expected: Vec<(u8, Codec)> =
+                codecs.iter().map(|c| (c.payload_type(), *c)).collect();
             assert_eq!(back.codecs().collect::<Vec<_>>(), expected);
-            assert_eq!(back.formats.last().map(|f| (f.pt, f.codec)), Some((te, None)));
-            assert_eq!((back.addr, back.telephone_event, back.ptime, back.direction), (local, Some(te), ptime, direction));
-            assert_eq!((back.session_id, back.session_version, back.null_address), (42, 3, false));
+            assert_eq!(
+                back.formats.last().map(|f| (f.pt, f.codec)),
+                Some((te, None))
+            );
+            assert_eq!(
+                (back.addr, back.telephone_event, back.ptime, back.direction),
+                (local, Some(te), ptime, direction)
+            );
+            assert_eq!(
+                (back.session_id, back.session_version, back.null_address),
+                (42, 3, false)
+            );
         }
     }
 }
@@ -325,7 +472,15 @@ fn trunk_and_seat_settling_on_different_laws() {
     let trunk_leg = negotiate(&trunk_offer, ALL).unwrap();
     assert_eq!(trunk_leg.codec, Codec::Pcmu);
 
-    let to_seat = build_offer("10.0.0.1:40004".parse().unwrap(), ALL, 101, 20, Direction::SendRecv, 77, 1);
+    let to_seat = build_offer(
+        "10.0.0.1:40004".parse().unwrap(),
+        ALL,
+        101,
+        20,
+        Direction::SendRecv,
+        77,
+        1,
+    );
     let seat_answer = sdp(&[
         "v=0",
         "o=- 20031 20031 IN IP4 192.168.10.21",
@@ -340,15 +495,36 @@ fn trunk_and_seat_settling_on_different_laws() {
         "a=sendrecv",
     ]);
     let ours = parse(&to_seat).unwrap();
-    let seat_leg = negotiate(&parse(&seat_answer).unwrap(), &ours.codecs().map(|(_, c)| c).collect::<Vec<_>>()).unwrap();
-    assert_eq!((seat_leg.codec, seat_leg.remote), (Codec::Pcma, "192.168.10.21:11800".parse().unwrap()));
+    let seat_leg = negotiate(
+        &parse(&seat_answer).unwrap(),
+        &ours.codecs().map(|(_, c)| c).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert_eq!(
+        (seat_leg.codec, seat_leg.remote),
+        (Codec::Pcma, "192.168.10.21:11800".parse().unwrap())
+    );
     assert_ne!(trunk_leg.codec, seat_leg.codec);
 }
 
 #[test]
 fn garbage_is_an_error_never_a_panic() {
-    for text in ["", "hello", "v=1\r\n", "v=0\r\n", "=\r\n", "v=0\r\no=\r\n", "<html><body>502</body></html>", "\r\n\r\n", "m=audio 1 RTP/AVP 0"] {
-        assert!(matches!(parse(text), Err(SdpError::Syntax(_))), "{text:?}: {:?}", parse(text));
+    for text in [
+        "",
+        "hello",
+        "v=1\r\n",
+        "v=0\r\n",
+        "=\r\n",
+        "v=0\r\no=\r\n",
+        "<html><body>502</body></html>",
+        "\r\n\r\n",
+        "m=audio 1 RTP/AVP 0",
+    ] {
+        assert!(
+            matches!(parse(text), Err(SdpError::Syntax(_))),
+            "{text:?}: {:?}",
+            parse(text)
+        );
     }
     let overflow = sipp_trunk().replace("m=audio 6000", "m=audio 70000");
     assert!(matches!(parse(&overflow), Err(SdpError::Syntax(_))));
@@ -387,11 +563,28 @@ fn rtcp_attribute_names_the_rtcp_port_and_address() {
         let text = sipp_trunk().replace("a=ptime:20\r\n", &format!("a=ptime:20\r\n{attr}\r\n"));
         parse(&text).unwrap().rtcp
     };
-    assert_eq!(parse(&sipp_trunk()).unwrap().rtcp, None, "no a=rtcp: port + 1");
+    assert_eq!(
+        parse(&sipp_trunk()).unwrap().rtcp,
+        None,
+        "no a=rtcp: port + 1"
+    );
     assert_eq!(with("a=rtcp:6001"), Some("127.0.0.1:6001".parse().unwrap()));
-    assert_eq!(with("a=rtcp:53020 IN IP4 192.0.2.9"), Some("192.0.2.9:53020".parse().unwrap()));
-    assert_eq!(with("a=rtcp:53020 IN IP6 2001:db8::9"), Some("[2001:db8::9]:53020".parse().unwrap()));
-    for bad in ["a=rtcp:", "a=rtcp:0", "a=rtcp:x", "a=rtcp:99999", "a=rtcp:5 IN IP4 host.example", "a=rtcp:5 IN IP6 192.0.2.1"] {
+    assert_eq!(
+        with("a=rtcp:53020 IN IP4 192.0.2.9"),
+        Some("192.0.2.9:53020".parse().unwrap())
+    );
+    assert_eq!(
+        with("a=rtcp:53020 IN IP6 2001:db8::9"),
+        Some("[2001:db8::9]:53020".parse().unwrap())
+    );
+    for bad in [
+        "a=rtcp:",
+        "a=rtcp:0",
+        "a=rtcp:x",
+        "a=rtcp:99999",
+        "a=rtcp:5 IN IP4 host.example",
+        "a=rtcp:5 IN IP6 192.0.2.1",
+    ] {
         assert_eq!(with(bad), None, "{bad}");
     }
 }

@@ -30,7 +30,10 @@ fn sha256_of(path: &Path) -> String {
 #[test]
 fn hex_of_sha256_matches_sha256sum() {
     // `printf abc | sha256sum`
-    assert_eq!(hex(&Sha256::digest(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        hex(&Sha256::digest(b"abc")),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
 }
 
 #[test]
@@ -38,7 +41,8 @@ fn recordings_go_under_class_and_utc_date_with_a_marker_while_recording() {
     let root = tempfile::tempdir().unwrap();
     // 01:00 in Beijing is 17:00 UTC the day before.
     let started = datetime!(2024-03-06 01:00 +08:00);
-    let mut w = RecordingWriter::create(root.path(), "complaint", "a1b2/c3@10.0.0.1", started).unwrap();
+    let mut w =
+        RecordingWriter::create(root.path(), "complaint", "a1b2/c3@10.0.0.1", started).unwrap();
     let rel = PathBuf::from("complaint/2024/03/05/a1b2_c3@10.0.0.1.wav");
     assert_eq!(w.path(), rel);
     let path = root.path().join(&rel);
@@ -60,7 +64,10 @@ fn recordings_go_under_class_and_utc_date_with_a_marker_while_recording() {
 fn the_same_call_id_twice_gets_a_second_name() {
     let root = tempfile::tempdir().unwrap();
     let started = datetime!(2024-12-31 23:59:59 UTC);
-    let first = RecordingWriter::create(root.path(), "general", "x", started).unwrap().finish().unwrap();
+    let first = RecordingWriter::create(root.path(), "general", "x", started)
+        .unwrap()
+        .finish()
+        .unwrap();
     let second = RecordingWriter::create(root.path(), "general", "x", started).unwrap();
     assert_eq!(first.path, Path::new("general/2024/12/31/x.wav"));
     assert_eq!(second.path(), Path::new("general/2024/12/31/x-2.wav"));
@@ -70,7 +77,10 @@ fn the_same_call_id_twice_gets_a_second_name() {
 #[test]
 fn an_empty_recording_is_exactly_the_canonical_header() {
     let root = tempfile::tempdir().unwrap();
-    let info = RecordingWriter::create(root.path(), "c", "empty", datetime!(2024-01-01 0:00 UTC)).unwrap().finish().unwrap();
+    let info = RecordingWriter::create(root.path(), "c", "empty", datetime!(2024-01-01 0:00 UTC))
+        .unwrap()
+        .finish()
+        .unwrap();
     assert_eq!(fs::read(root.path().join(&info.path)).unwrap(), header(0));
     assert_eq!((info.duration_ms, info.size_bytes), (0, 44));
 }
@@ -78,7 +88,8 @@ fn an_empty_recording_is_exactly_the_canonical_header() {
 #[test]
 fn a_writer_killed_mid_call_leaves_a_wav_playable_up_to_the_last_flush() {
     let root = tempfile::tempdir().unwrap();
-    let mut w = RecordingWriter::create(root.path(), "c", "crash", datetime!(2024-01-01 0:00 UTC)).unwrap();
+    let mut w =
+        RecordingWriter::create(root.path(), "c", "crash", datetime!(2024-01-01 0:00 UTC)).unwrap();
     let samples = audio(2.5);
     write(&mut w, &samples);
     let path = root.path().join(w.path());
@@ -101,13 +112,17 @@ fn a_writer_killed_mid_call_leaves_a_wav_playable_up_to_the_last_flush() {
     assert_eq!(kept.len() as u64, (info.size_bytes - 44) / 2);
     assert_eq!(kept, samples[..kept.len()]);
     assert!(!marker(&path).exists());
-    assert!(finalise_unfinished(root.path()).unwrap().is_empty(), "nothing left to fix");
+    assert!(
+        finalise_unfinished(root.path()).unwrap().is_empty(),
+        "nothing left to fix"
+    );
 }
 
 #[test]
 fn sizes_lost_in_a_crash_are_rebuilt_from_the_file_length() {
     let root = tempfile::tempdir().unwrap();
-    let mut w = RecordingWriter::create(root.path(), "c", "sizes", datetime!(2024-01-01 0:00 UTC)).unwrap();
+    let mut w =
+        RecordingWriter::create(root.path(), "c", "sizes", datetime!(2024-01-01 0:00 UTC)).unwrap();
     let samples = audio(1.5);
     write(&mut w, &samples);
     let finished = w.finish().unwrap();
@@ -123,7 +138,11 @@ fn sizes_lost_in_a_crash_are_rebuilt_from_the_file_length() {
     File::create(marker(&path)).unwrap();
 
     let fixed = finalise_unfinished(root.path()).unwrap();
-    assert_eq!(fixed, std::slice::from_ref(&finished), "byte for byte the file finish wrote");
+    assert_eq!(
+        fixed,
+        std::slice::from_ref(&finished),
+        "byte for byte the file finish wrote"
+    );
     assert_eq!(sha256_of(&path), finished.sha256);
     assert_eq!(read_samples(&path), samples);
 }
@@ -140,7 +159,13 @@ fn a_file_shorter_than_a_header_becomes_an_empty_wav() {
 
     let fixed = finalise_unfinished(root.path()).unwrap();
     let paths: Vec<&Path> = fixed.iter().map(|i| i.path.as_path()).collect();
-    assert_eq!(paths, [Path::new("c/2024/01/01/none.wav"), Path::new("c/2024/01/01/short.wav")]);
+    assert_eq!(
+        paths,
+        [
+            Path::new("c/2024/01/01/none.wav"),
+            Path::new("c/2024/01/01/short.wav")
+        ]
+    );
     for info in &fixed {
         assert_eq!((info.duration_ms, info.size_bytes), (0, 44));
         assert!(read_samples(&root.path().join(&info.path)).is_empty());
@@ -151,15 +176,26 @@ fn a_file_shorter_than_a_header_becomes_an_empty_wav() {
 #[test]
 fn finalising_leaves_finished_recordings_and_a_missing_root_alone() {
     let root = tempfile::tempdir().unwrap();
-    let info = RecordingWriter::create(root.path(), "c", "done", datetime!(2024-01-01 0:00 UTC)).unwrap().finish().unwrap();
+    let info = RecordingWriter::create(root.path(), "c", "done", datetime!(2024-01-01 0:00 UTC))
+        .unwrap()
+        .finish()
+        .unwrap();
     assert!(finalise_unfinished(root.path()).unwrap().is_empty());
     assert_eq!(sha256_of(&root.path().join(&info.path)), info.sha256);
-    assert!(finalise_unfinished(&root.path().join("nowhere")).unwrap().is_empty());
+    assert!(
+        finalise_unfinished(&root.path().join("nowhere"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn an_odd_number_of_samples_is_refused() {
     let root = tempfile::tempdir().unwrap();
-    let mut w = RecordingWriter::create(root.path(), "c", "odd", datetime!(2024-01-01 0:00 UTC)).unwrap();
-    assert_eq!(w.write_frame(&[1, 2, 3]).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    let mut w =
+        RecordingWriter::create(root.path(), "c", "odd", datetime!(2024-01-01 0:00 UTC)).unwrap();
+    assert_eq!(
+        w.write_frame(&[1, 2, 3]).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
 }

@@ -29,9 +29,14 @@ impl Algorithm {
 
     /// Parses an `algorithm=` token (case-insensitive).
     pub fn from_token(token: &str) -> Option<Algorithm> {
-        [Algorithm::Md5, Algorithm::Md5Sess, Algorithm::Sha256, Algorithm::Sha256Sess]
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(token))
+        [
+            Algorithm::Md5,
+            Algorithm::Md5Sess,
+            Algorithm::Sha256,
+            Algorithm::Sha256Sess,
+        ]
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(token))
     }
 
     pub(super) fn is_sha256(self) -> bool {
@@ -82,12 +87,23 @@ pub fn compute_response(input: &DigestInput<'_>, password: &str) -> String {
     let ha1 = session_ha1(input.algorithm, ha1, input.nonce, cnonce);
     let nc = input.qop.map(|q| format!("{:08x}", q.nc));
     let qop = input.qop.map(|q| (nc.as_deref().unwrap_or(""), q.cnonce));
-    response_from_ha1(input.algorithm, &ha1, input.nonce, qop, input.method, input.uri)
+    response_from_ha1(
+        input.algorithm,
+        &ha1,
+        input.nonce,
+        qop,
+        input.method,
+        input.uri,
+    )
 }
 
 /// A complete `Authorization` (or `Proxy-Authorization`) header value
 /// answering `input`; `opaque` is echoed when the challenge carried one.
-pub fn authorization_value(input: &DigestInput<'_>, password: &str, opaque: Option<&str>) -> String {
+pub fn authorization_value(
+    input: &DigestInput<'_>,
+    password: &str,
+    opaque: Option<&str>,
+) -> String {
     let response = compute_response(input, password);
     let mut v = format!(
         "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm={}",
@@ -102,14 +118,22 @@ pub fn authorization_value(input: &DigestInput<'_>, password: &str, opaque: Opti
         v.push_str(&format!(", opaque=\"{}\"", quote(o)));
     }
     if let Some(q) = input.qop {
-        v.push_str(&format!(", qop=auth, nc={:08x}, cnonce=\"{}\"", q.nc, quote(q.cnonce)));
+        v.push_str(&format!(
+            ", qop=auth, nc={:08x}, cnonce=\"{}\"",
+            q.nc,
+            quote(q.cnonce)
+        ));
     }
     v
 }
 
 /// `H(data)` as lowercase hex, with the hash of `alg` (MD5 or SHA-256).
 pub(super) fn h(alg: Algorithm, data: &[u8]) -> String {
-    if alg.is_sha256() { hex(&Sha256::digest(data)) } else { hex(&Md5::digest(data)) }
+    if alg.is_sha256() {
+        hex(&Sha256::digest(data))
+    } else {
+        hex(&Md5::digest(data))
+    }
 }
 
 /// HA1 = H(username ":" realm ":" password), before any `-sess` step.
@@ -120,7 +144,11 @@ pub(super) fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -
 /// For the `-sess` algorithms HA1 becomes H(HA1 ":" nonce ":" cnonce);
 /// for the others it is returned unchanged.
 pub(super) fn session_ha1(alg: Algorithm, ha1: String, nonce: &str, cnonce: &str) -> String {
-    if alg.is_sess() { h(alg, format!("{ha1}:{nonce}:{cnonce}").as_bytes()) } else { ha1 }
+    if alg.is_sess() {
+        h(alg, format!("{ha1}:{nonce}:{cnonce}").as_bytes())
+    } else {
+        ha1
+    }
 }
 
 /// response = H(HA1 ":" nonce ":" nc ":" cnonce ":auth:" HA2) with

@@ -95,7 +95,10 @@ impl NonceKeeper {
         id.copy_from_slice(&raw[..24]);
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&raw[..8]);
-        Some(Opened { id, issued_ms: u64::from_be_bytes(ts) })
+        Some(Opened {
+            id,
+            issued_ms: u64::from_be_bytes(ts),
+        })
     }
 
     /// Records a successful use of `nonce` with count `nc`, unless the
@@ -103,7 +106,9 @@ impl NonceKeeper {
     pub(super) fn admit(&mut self, now_ms: u64, nonce: Opened, nc: u32) -> Admit {
         // Prune every quarter TTL (either way: the wall clock may step
         // back), and whenever the table is full.
-        if now_ms.abs_diff(self.last_prune_ms) >= self.ttl_ms / 4 || self.seen.len() >= self.capacity {
+        if now_ms.abs_diff(self.last_prune_ms) >= self.ttl_ms / 4
+            || self.seen.len() >= self.capacity
+        {
             self.prune(now_ms);
         }
         if self.is_stale(now_ms, nonce.issued_ms) {
@@ -125,14 +130,21 @@ impl NonceKeeper {
                 return Admit::Stale;
             }
         }
-        self.seen.insert(nonce.id, Seen { issued_ms: nonce.issued_ms, highest_nc: nc });
+        self.seen.insert(
+            nonce.id,
+            Seen {
+                issued_ms: nonce.issued_ms,
+                highest_nc: nc,
+            },
+        );
         Admit::Fresh
     }
 
     /// Forgets expired nonces (O(tracked)).
     pub(super) fn prune(&mut self, now_ms: u64) {
         let (ttl, floor) = (self.ttl_ms, self.floor_ms);
-        self.seen.retain(|_, s| !stale_at(ttl, floor, now_ms, s.issued_ms));
+        self.seen
+            .retain(|_, s| !stale_at(ttl, floor, now_ms, s.issued_ms));
         self.last_prune_ms = now_ms;
     }
 

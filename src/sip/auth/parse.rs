@@ -4,7 +4,9 @@
 use super::{Algorithm, DenyReason};
 use bytesstr::BytesStr;
 use ezk_sip_types::header::HeaderParse;
-use ezk_sip_types::header::typed::{Algorithm as EzkAlgorithm, AlgorithmValue, AuthResponse, QopOption, Username};
+use ezk_sip_types::header::typed::{
+    Algorithm as EzkAlgorithm, AlgorithmValue, AuthResponse, QopOption, Username,
+};
 use ezk_sip_types::host::Host;
 use ezk_sip_types::uri::{SipUri, SipUriUserPart};
 
@@ -34,11 +36,14 @@ pub(super) fn parse(value: &str) -> Result<Response, DenyReason> {
         return Err(DenyReason::Malformed);
     }
     let owned = match (value.get(..6), value.get(6..)) {
-        (Some(s), Some(rest)) if s.eq_ignore_ascii_case("digest") && s != "Digest" => format!("Digest{rest}"),
+        (Some(s), Some(rest)) if s.eq_ignore_ascii_case("digest") && s != "Digest" => {
+            format!("Digest{rest}")
+        }
         _ => value.to_owned(),
     };
     let src = BytesStr::from(owned);
-    let (rest, parsed) = AuthResponse::parse(src.as_ref(), &src).map_err(|_| DenyReason::Malformed)?;
+    let (rest, parsed) =
+        AuthResponse::parse(src.as_ref(), &src).map_err(|_| DenyReason::Malformed)?;
     if !rest.trim().is_empty() {
         return Err(DenyReason::Malformed);
     }

@@ -99,7 +99,10 @@ async fn the_survey_answer_is_stored_with_the_record_and_old_rows_have_none() {
     on_each_backend("survey", |db| async move {
         let s = &db.store;
         let [offer, answer, end] = answered_call("c1", 1_000);
-        let end = CallRecord { survey: Some("3".into()), ..end };
+        let end = CallRecord {
+            survey: Some("3".into()),
+            ..end
+        };
         for rec in [&offer, &answer, &end] {
             s.upsert_call(rec).await.expect("upsert");
         }
@@ -436,20 +439,44 @@ async fn retention_finds_recordings_past_their_class_period_and_marks_them_delet
         let s = &db.store;
         let [_, _, old] = answered_call("old", 1_000);
         let [_, _, new] = answered_call("new", 500_000);
-        let police = CallRecord { class: crate::model::LineClass::Emergency, ..answered_call("police", 1_000)[2].clone() };
+        let police = CallRecord {
+            class: crate::model::LineClass::Emergency,
+            ..answered_call("police", 1_000)[2].clone()
+        };
         for rec in [&old, &new, &police] {
             s.upsert_call(rec).await.unwrap();
-            let media = CallMedia { recording: Some(recording(&rec.id)), ..Default::default() };
+            let media = CallMedia {
+                recording: Some(recording(&rec.id)),
+                ..Default::default()
+            };
             assert!(s.attach_call_media(&rec.id, &media).await.unwrap());
         }
-        let expired = s.expired_recordings(crate::model::LineClass::NonEmergency, 400_000, 10).await.unwrap();
-        assert_eq!(expired, [("old".to_string(), "2026/11/24/old.wav".to_string())], "by class and end time");
+        let expired = s
+            .expired_recordings(crate::model::LineClass::NonEmergency, 400_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            expired,
+            [("old".to_string(), "2026/11/24/old.wav".to_string())],
+            "by class and end time"
+        );
         s.mark_recording_deleted("old", 900_000).await.unwrap();
-        assert!(s.expired_recordings(crate::model::LineClass::NonEmergency, 400_000, 10).await.unwrap().is_empty());
+        assert!(
+            s.expired_recordings(crate::model::LineClass::NonEmergency, 400_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let stored = get_stored(s, "old").await;
         let rec = stored.media.recording.expect("the metadata stays");
         assert_eq!((rec.deleted_at_ms, rec.sha256.len()), (Some(900_000), 64));
-        assert_eq!(s.expired_recordings(crate::model::LineClass::Emergency, 400_000, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            s.expired_recordings(crate::model::LineClass::Emergency, 400_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     })
     .await;
 }
