@@ -10,7 +10,9 @@
 //! the TOML file; `model` holds the domain types they share; `media`
 //! negotiates SDP and converts G.711 audio; `tickets` pushes call events
 //! from the store's outbox to the ticket system; `reports` computes answer
-//! rates and the other figures of docs/metrics.md from the store.
+//! rates and the other figures of docs/metrics.md from the store;
+//! `reload` reads the config file again on SIGHUP or `POST /api/reload`
+//! and puts the changes in force without dropping a call.
 #![forbid(unsafe_code)]
 
 pub mod acd;
@@ -19,6 +21,7 @@ pub mod b2bua;
 pub mod config;
 pub mod media;
 pub mod model;
+pub mod reload;
 pub mod reports;
 pub mod server;
 pub mod simulate;

@@ -246,7 +246,7 @@ fn main() -> ExitCode {
             };
             run(
                 tokio::runtime::Builder::new_multi_thread(),
-                hotline::server::serve(c),
+                hotline::server::serve(c, config),
             )
         }
     }

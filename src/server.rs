@@ -4,6 +4,8 @@
 //! One task drives the sans-IO [`Engine`]: it waits for an inbound
 //! message, an API request or the engine's next timer, feeds it in, then
 //! sends what the engine wants sent and hands records to the store writer.
+//! A reload (`crate::reload`: SIGHUP, `POST /api/reload`) reaches it as one
+//! more request.
 
 use crate::b2bua::{Command, Engine, LiveCall, Record, Timebase};
 use crate::config::Config;
@@ -28,6 +30,10 @@ pub struct Snapshot {
 enum Request {
     Snapshot(oneshot::Sender<Snapshot>),
     Command(Command, oneshot::Sender<Result<(), crate::b2bua::Refused>>),
+    Reconfigure(
+        Box<crate::b2bua::EngineConfig>,
+        oneshot::Sender<crate::acd::Reconfigured>,
+    ),
 }
 
 /// The API's way into the engine task.
@@ -62,6 +68,19 @@ impl EngineHandle {
             .map_err(|_| CommandError::Stopped)?
             .map_err(CommandError::Refused)
     }
+
+    /// A reload's new config for the engine ([`Engine::handle_reconfigure`]).
+    pub async fn reconfigure(
+        &self,
+        config: crate::b2bua::EngineConfig,
+    ) -> Result<crate::acd::Reconfigured, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Reconfigure(Box::new(config), tx))
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)
+    }
 }
 
 /// Why a command from the API did not take effect.
@@ -82,8 +101,11 @@ pub(crate) fn unix_ms_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs hotline until SIGINT/SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs hotline until SIGINT/SIGTERM; SIGHUP reloads `path` (the file
+/// `config` was read from).
+pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
+    // From here on a SIGHUP means "reload", not the end of hotline.
+    let hangups = crate::reload::Hangups::catch();
     warn_public_demo(&config);
     let store = Store::connect(&config.store.url).await.with_context(|| {
         format!(
@@ -197,13 +219,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for ((side, proto), addr) in transports.local.iter() {
         tracing::info!(?side, ?proto, %addr, "SIP listening");
     }
+    let auth = crate::reload::Shared::new(crate::api::auth::Auth::from_config(&config));
+    let reports = crate::reload::Shared::new(crate::config::runtime::report_settings(&config));
+    let (reload, reload_requests) = crate::reload::channel();
+    // The ticket system's events: delivered after the records they
+    // describe are committed (the worker reads committed rows only).
+    let tickets = crate::reload::TicketSinks::start(&config, store.clone(), shutdown.clone());
+    let reloader = crate::reload::Reloader {
+        path,
+        current: config.clone(),
+        bound: (*transports.local).clone(),
+        engine: handle.clone(),
+        auth: auth.clone(),
+        reports: reports.clone(),
+        tickets,
+    };
+    let reload_task = tokio::spawn(crate::reload::run(
+        reloader,
+        hangups,
+        reload_requests,
+        shutdown.clone(),
+    ));
     let api = crate::api::router(crate::api::AppState {
         engine: handle,
         store: store.clone(),
         writer: writer.clone(),
         recordings: config.recordings.clone(),
-        auth: std::sync::Arc::new(crate::api::auth::Auth::from_config(&config)),
-        reports: crate::config::runtime::report_settings(&config),
+        auth,
+        reports,
+        reload,
         today: Default::default(),
     });
     let http = tokio::net::TcpListener::bind(config.http.listen)
@@ -219,33 +263,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(api_shutdown.cancelled_owned())
         .await
     });
-    // The ticket system's events: delivered after the records they
-    // describe are committed (the worker reads committed rows only).
-    let tickets = crate::tickets::WorkerConfig::from_config(&config)
-        .map(|cfg| crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token()));
-    if tickets.is_none() {
-        tracing::info!("no [tickets]: call events wait in the outbox");
-    }
     tokio::spawn(sweep_recordings(
         store.clone(),
         config.recordings.clone(),
         shutdown.child_token(),
     ));
-    let emergency_tickets = crate::tickets::WorkerConfig::emergency_from_config(&config)
-        .map(|cfg| crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token()));
-    if emergency_tickets.is_none() {
-        tracing::info!(
-            "no [emergency_tickets]: emergency calls' events are sent nowhere (they wait in the outbox)"
-        );
-    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = engine_task.await;
     let _ = api_task.await;
     flush_store(&writer).await;
-    for t in [tickets, emergency_tickets].into_iter().flatten() {
-        let _ = t.await;
+    if let Ok(tickets) = reload_task.await {
+        tickets.join().await;
     }
     Ok(())
 }
@@ -482,6 +512,11 @@ async fn run_engine(
                     Request::Command(cmd, reply) => {
                         let _ = reply.send(engine.handle_command(now, cmd));
                     }
+                    Request::Reconfigure(config, reply) => {
+                        let _ = reply.send(engine.handle_reconfigure(now, *config));
+                        // Queues and seats the live views show may have changed.
+                        changed.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                 }
             }
             _ = &mut sleep => {
@@ -514,8 +549,9 @@ async fn run_engine(
 }
 
 /// The demo's passwords and tokens are public, and an API without tokens
-/// is open: say so loudly when they face a network.
-fn warn_public_demo(config: &Config) {
+/// is open: say so loudly when they face a network (at start, and after
+/// a reload).
+pub(crate) fn warn_public_demo(config: &Config) {
     if let Some(msg) = public_demo_warning(config) {
         tracing::error!("{msg}");
         eprintln!("\n!!! {msg}\n");

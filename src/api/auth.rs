@@ -21,7 +21,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::sync::Arc;
 
 /// The API's access rules, from `[http]`.
 #[derive(Debug, Clone, Default)]
@@ -138,7 +137,13 @@ fn deny(code: StatusCode, why: &str) -> Response {
 }
 
 /// The middleware: admits or refuses a request, and tells handlers who it is.
-pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+pub async fn check(
+    State(auth): State<crate::reload::Shared<Auth>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // The tokens in force now (a reload may replace them).
+    let auth = auth.get();
     let path = req.uri().path().to_string();
     let Some(need) = needs(req.method(), &path) else {
         return next.run(req).await;

@@ -27,9 +27,13 @@ pub struct AppState {
     /// `[recordings]`: recording paths on call records are relative to
     /// their class's root.
     pub recordings: crate::config::RecordingsConfig,
-    pub auth: std::sync::Arc<auth::Auth>,
-    /// `[reports]`: time zone and thresholds of `GET /api/reports`.
-    pub reports: crate::reports::ReportSettings,
+    /// `[http]` tokens, replaced by a reload.
+    pub auth: crate::reload::Shared<auth::Auth>,
+    /// `[reports]`: time zone and thresholds of `GET /api/reports`,
+    /// replaced by a reload.
+    pub reports: crate::reload::Shared<crate::reports::ReportSettings>,
+    /// `POST /api/reload`.
+    pub reload: crate::reload::ReloadHandle,
     /// Today's figures for the live view, shared by its viewers.
     pub today: std::sync::Arc<live::TodayCache>,
 }
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues", get(queues))
         .route("/api/seats", get(seats))
         .route("/api/seats/{ext}/state", put(set_state).post(set_state))
+        .route("/api/reload", axum::routing::post(reload))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -209,9 +214,42 @@ async fn call_visible(s: &AppState, caller: &Caller, id: &str) -> Result<(), Api
 /// 403 unless the caller sees seat `ext`'s side (an unknown seat is the
 /// engine's 404 later).
 fn seat_visible(s: &AppState, caller: &Caller, ext: &str) -> Result<(), ApiError> {
-    match s.reports.seat_class.get(ext) {
+    match s.reports.get().seat_class.get(ext) {
         Some(class) => caller.may_see(*class),
         None => Ok(()),
+    }
+}
+
+/// Reads the config file again and puts it in force (docs/api.md): the
+/// changes, or 422 with the file, the key and the reason (nothing changed).
+/// Both sides' lines change with it: operators (scope admin) only.
+async fn reload(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Result<Response, ApiError> {
+    if caller.scope != crate::config::Scope::Admin {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} (scope {}) may not reload the config: it needs scope = \"admin\"",
+                caller.name,
+                caller.scope.as_str()
+            ),
+        ));
+    }
+    match s.reload.reload(format!("API ({})", caller.name)).await {
+        Ok(done) => Ok(Json(json!(done)).into_response()),
+        Err(crate::reload::ReloadError::Refused(e)) => {
+            let body = json!({
+                "error": e.to_string(),
+                "file": e.file,
+                "key": e.key,
+                "reason": e.reason,
+                "kept": "nothing was reloaded: the running config stays",
+            });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(e) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
 }
 
@@ -926,7 +964,7 @@ async fn report(
 ) -> ApiResult<serde_json::Value> {
     use crate::reports::{self, By, End, Interval, ReportQuery};
     let bad = |key: &str, e: String| ApiError(StatusCode::BAD_REQUEST, format!("{key}: {e}"));
-    let tz = s.reports.tz;
+    let tz = s.reports.get().tz;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -958,7 +996,7 @@ async fn report(
             ),
         ));
     }
-    let report = reports::run(&s.store, &query, &s.reports, now).await?;
+    let report = reports::run(&s.store, &query, &s.reports.get(), now).await?;
     let mut v = reports::format::to_json(&report);
     if let (Some(only), Some(rows)) = (caller.scope.only(), v["rows"].as_array_mut()) {
         rows.retain(|r| r["class"] == only.as_str());

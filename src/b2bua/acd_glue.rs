@@ -32,6 +32,13 @@ impl Engine {
                 }
             }
             Output::Event(ev) => self.acd_event(ev),
+            Output::SeatRemoved { seat } => {
+                tracing::info!(
+                    seat,
+                    "reload: seat {seat} has left (removed by a reload); its registration is dropped"
+                );
+                self.registrar.forget(now, &seat);
+            }
         }
     }
 

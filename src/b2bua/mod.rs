@@ -24,8 +24,10 @@
 //! `prompts.rs` (what hotline itself says to callers: place in line,
 //! estimated wait, the satisfaction survey), `transfer.rs` (blind
 //! transfer by REFER from the seat phone or the API, across sides too),
-//! `attended.rs` (consultation calls and attended transfer) and `callback.rs` (callbacks:
-//! a seat calling a citizen back through the trunk).
+//! `attended.rs` (consultation calls and attended transfer),
+//! `callback.rs` (callbacks: a seat calling a citizen back through the
+//! trunk) and `reconfigure.rs` (a reload's new lines, queues and seats,
+//! without dropping a call).
 
 mod acd_glue;
 mod attended;
@@ -38,6 +40,7 @@ mod late_offer;
 mod media_glue;
 mod phones;
 mod prompts;
+mod reconfigure;
 mod retired;
 mod transfer;
 mod trunk;

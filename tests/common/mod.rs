@@ -300,6 +300,18 @@ impl Hotline {
             .unwrap_or(Value::Null)
     }
 
+    /// Sends a signal (`"HUP"`, ...) to hotline.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([format!("-{signal}").as_str(), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
     /// Sends SIGTERM and waits (up to `within`) for a clean exit.
     pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

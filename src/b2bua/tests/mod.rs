@@ -11,9 +11,10 @@
 //! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP), `callback.rs` (callbacks
 //! through the trunk), `media.rs` (prompts,
 //! announcements, survey and recording with `[media]`), `transfer.rs`
-//! (transfers across sides: 12345 to 110 and back),
-//! `retransmit.rs` (UDP timers) and `random.rs` (the ACD invariants under
-//! seeded random traffic, made by `traffic.rs` and `reactions.rs`).
+//! (transfers across sides: 12345 to 110 and back), `reconfigure.rs`
+//! (reloads with calls on), `retransmit.rs` (UDP timers) and `random.rs`
+//! (the ACD invariants under seeded random traffic, made by `traffic.rs`
+//! and `reactions.rs`).
 
 mod harness;
 mod peers;
@@ -30,6 +31,7 @@ mod late_offer;
 mod media;
 mod random;
 mod reactions;
+mod reconfigure;
 mod retransmit;
 mod ringing;
 mod traffic;
