@@ -25,6 +25,10 @@ pub struct Snapshot {
     pub acd: crate::acd::AcdSnapshot,
     pub calls: Vec<LiveCall>,
     pub registrations: Vec<(String, Vec<Binding>)>,
+    /// Calls whose media is running or still finishing its recording.
+    pub media_busy: usize,
+    /// Stopping: new calls are refused.
+    pub draining: bool,
 }
 
 enum Request {
@@ -240,6 +244,7 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
         reload_requests,
         shutdown.clone(),
     ));
+    let drain_handle = handle.clone();
     let api = crate::api::router(crate::api::AppState {
         engine: handle,
         store: store.clone(),
@@ -269,6 +274,7 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
         shutdown.child_token(),
     ));
     wait_for_signal().await;
+    drain(&drain_handle, Duration::from_secs(config.server.drain_secs)).await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = engine_task.await;
@@ -293,6 +299,9 @@ struct MediaSide {
     /// `None` without `[media]`.
     workers: Option<crate::media::driver::RtpWorkers>,
     running: HashMap<String, crate::media::driver::MediaHandle>,
+    /// Calls told to close whose `Closed` (recording finished) has not
+    /// come back yet.
+    closing: usize,
     events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
 }
 
@@ -331,6 +340,7 @@ impl MediaSide {
             idle,
             workers,
             running: HashMap::new(),
+            closing: 0,
             events,
         })
     }
@@ -364,8 +374,8 @@ impl MediaSide {
                 if let Some(h) = self.running.get(&call) {
                     h.send(cmd);
                 }
-                if closing {
-                    self.running.remove(&call);
+                if closing && self.running.remove(&call).is_some() {
+                    self.closing += 1;
                 }
                 if let Some(new) = rekey
                     && let Some(h) = self.running.remove(&call)
@@ -386,6 +396,7 @@ impl MediaSide {
         let MediaEvent::Closed(mut closed) = ev else {
             return ev;
         };
+        self.closing = self.closing.saturating_sub(1);
         let mut buf = [0u8; 2048];
         for leg in std::mem::take(&mut closed.sockets) {
             for sock in [&leg.rtp, &leg.rtcp] {
@@ -394,6 +405,68 @@ impl MediaSide {
             self.idle.insert(leg.port, leg);
         }
         MediaEvent::Closed(closed)
+    }
+}
+
+/// The graceful stop (`crate::b2bua` `drain.rs`): new calls get 503 at
+/// once; the calls in progress may finish for up to `within`
+/// (`[server] drain_secs`); whatever is left then (or at a second signal)
+/// is hung up, with the reason on its record. Returns once no call is
+/// live and every call's media has closed and its recording is finished
+/// (at most a few seconds after the hang-up).
+async fn drain(engine: &EngineHandle, within: Duration) {
+    if engine.command(Command::Drain).await.is_err() {
+        return;
+    }
+    let started = tokio::time::Instant::now();
+    let deadline = started + within;
+    let mut last_said = started;
+    let mut hung_up_at: Option<tokio::time::Instant> = None;
+    loop {
+        let Some(snap) = engine.snapshot().await else {
+            return;
+        };
+        let live = snap.calls.len();
+        if live == 0 && snap.media_busy == 0 {
+            tracing::info!(
+                waited_ms = started.elapsed().as_millis() as u64,
+                "drained: no call in progress"
+            );
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(at) = hung_up_at {
+            if now.duration_since(at) > Duration::from_secs(5) {
+                tracing::warn!(
+                    live,
+                    media = snap.media_busy,
+                    "calls still closing 5 s after the hang-up; stopping anyway"
+                );
+                return;
+            }
+        } else if now >= deadline {
+            let reason = format!(
+                "hotline stopped: the call was still in progress after the {} s drain ([server] drain_secs)",
+                within.as_secs()
+            );
+            let _ = engine.command(Command::HangUpAll { reason }).await;
+            hung_up_at = Some(now);
+        } else if now.duration_since(last_said) >= Duration::from_secs(5) || last_said == started {
+            last_said = now;
+            tracing::warn!(
+                live,
+                left_secs = deadline.saturating_duration_since(now).as_secs(),
+                "draining: new calls get 503; waiting for the calls in progress to end (stop hotline again to hang them up now)"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = wait_for_signal(), if hung_up_at.is_none() => {
+                let reason = "hotline stopped: stopped again while draining".to_string();
+                let _ = engine.command(Command::HangUpAll { reason }).await;
+                hung_up_at = Some(tokio::time::Instant::now());
+            }
+        }
     }
 }
 
@@ -507,6 +580,8 @@ async fn run_engine(
                             acd: engine.acd_snapshot(now),
                             calls: engine.live_calls(now),
                             registrations: engine.registrations(now),
+                            media_busy: media.running.len() + media.closing,
+                            draining: engine.is_draining(),
                         });
                     }
                     Request::Command(cmd, reply) => {

@@ -500,6 +500,32 @@ impl Acd {
         self.dispatch(now);
     }
 
+    /// hotline refuses a call still waiting or ringing (it is stopping):
+    /// rings stop, the call leaves its queue with a `reject` event whose
+    /// detail is `reason`. A connected call ends as [`Acd::call_ended`]
+    /// by the system.
+    pub fn call_withdrawn(&mut self, now: Instant, call: &str, reason: &str) {
+        let Some(entry) = self.calls.get(call) else {
+            return;
+        };
+        if entry.seat.is_some() {
+            self.call_ended(now, call, HangupBy::System);
+            return;
+        }
+        let queue = entry.queue.clone();
+        self.stop_all_rings(now, call);
+        self.forget_call(call);
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            None,
+            EventKind::Reject,
+            Some(reason.into()),
+        );
+        self.dispatch(now);
+    }
+
     /// A seat rung for `call` answered (2xx).
     pub fn ring_answered(&mut self, now: Instant, call: &str, seat: &str) {
         let wins = self

@@ -177,15 +177,19 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn health(State(s): State<AppState>) -> Response {
     let db_ok = s.store.ping().await.is_ok();
-    let engine_ok = s.engine.snapshot().await.is_some();
+    let snapshot = s.engine.snapshot().await;
+    let engine_ok = snapshot.is_some();
+    let draining = snapshot.as_ref().is_some_and(|s| s.draining);
     let writer = s.writer.status();
     let degraded = !db_ok || writer.degraded;
-    let status = match (engine_ok, degraded) {
-        (false, _) => "down",
-        (true, true) => "degraded",
-        (true, false) => "ok",
+    let status = match (engine_ok, draining, degraded) {
+        (false, _, _) => "down",
+        // Stopping: new calls get 503; a load balancer should look elsewhere.
+        (true, true, _) => "stopping",
+        (true, false, true) => "degraded",
+        (true, false, false) => "ok",
     };
-    let code = if engine_ok {
+    let code = if engine_ok && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -36,6 +36,7 @@ mod callback;
 mod capacity;
 mod config;
 mod dialog;
+mod drain;
 mod late_offer;
 mod media_glue;
 mod phones;
@@ -94,6 +95,11 @@ pub enum Command {
     },
     /// Click-to-call: ring the seat, then call the citizen back.
     Callback(ClickToCall),
+    /// Stop taking new calls (`drain.rs`): 503 to new INVITEs while the
+    /// calls in progress finish.
+    Drain,
+    /// End every call still in progress, with `reason` on its record.
+    HangUpAll { reason: String },
     /// Blind transfer of a connected call by its agent's supervisor or
     /// desktop: `to` is a seat extension or a line number (`transfer.rs`).
     /// The answer is the id the call goes on under.
@@ -187,6 +193,8 @@ pub struct Engine {
     /// Per queue: the moving average of handle time (talk + wrap-up) of
     /// its answered calls, for the estimated wait.
     handle_time: HashMap<String, std::time::Duration>,
+    /// Stopping: new calls are refused (`drain.rs`).
+    draining: bool,
 }
 
 impl Engine {
@@ -217,6 +225,7 @@ impl Engine {
             media_out: VecDeque::new(),
             timers: Default::default(),
             handle_time: HashMap::new(),
+            draining: false,
         }
     }
 
@@ -285,7 +294,21 @@ impl Engine {
             Command::PauseRecording { call, pause, by } => {
                 self.pause_recording(now, &call, pause, &by)
             }
+            Command::Callback(req) if self.draining => {
+                let _ = req;
+                Err(Refused::Unavailable(
+                    "hotline is stopping: no new calls".into(),
+                ))
+            }
             Command::Callback(req) => self.click_to_call(now, req),
+            Command::Drain => {
+                self.start_draining();
+                Ok(())
+            }
+            Command::HangUpAll { reason } => {
+                self.hang_up_all(now, &reason);
+                Ok(())
+            }
             Command::Transfer {
                 call,
                 to,

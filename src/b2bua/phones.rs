@@ -153,6 +153,12 @@ impl Engine {
             return;
         }
         let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
+        // Stopping: no new call from a phone either (feature codes still work).
+        let places_a_call =
+            self.outbound_number(&dialled).is_some() || self.config.lines.contains_key(&dialled);
+        if places_a_call && self.refused_while_draining(now, &key, &msg) {
+            return;
+        }
         if let Some(number) = self.outbound_number(&dialled) {
             self.callback_from_phone(now, key, msg, flow, &user, &number);
             return;

@@ -69,6 +69,9 @@ impl Engine {
             self.respond(now, &key, &msg, 483);
             return;
         }
+        if self.refused_while_draining(now, &key, &msg) {
+            return;
+        }
         let caller = msg
             .raw(&Name::custom(
                 "P-Asserted-Identity",

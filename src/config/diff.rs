@@ -21,6 +21,7 @@ use std::path::Path;
 /// Keys whose new value only takes effect at the next start, with why.
 pub const RESTART_ONLY: &[(&str, &str)] = &[
     ("server.advertise", "the address in every Via and Contact"),
+    ("server.drain_secs", "read when hotline starts"),
     ("sip.phones.udp", "a socket bound at start"),
     ("sip.phones.tcp", "a socket bound at start"),
     ("sip.trunk.udp", "a socket bound at start"),

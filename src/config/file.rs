@@ -64,6 +64,16 @@ pub struct ServerConfig {
     /// which peers cannot route to: set it whenever a listener is a wildcard.
     #[serde(default)]
     pub advertise: Option<std::net::IpAddr>,
+    /// On SIGTERM/SIGINT, how long calls in progress may go on while new
+    /// ones get 503 (the trunk fails over); those left are then hung up.
+    /// A second signal hangs them up at once. Keep the service manager's
+    /// stop timeout above it (deploy/hotline.service).
+    #[serde(default = "default_drain_secs")]
+    pub drain_secs: u64,
+}
+
+fn default_drain_secs() -> u64 {
+    120
 }
 
 impl Default for ServerConfig {
@@ -71,6 +81,7 @@ impl Default for ServerConfig {
         ServerConfig {
             name: default_name(),
             advertise: None,
+            drain_secs: default_drain_secs(),
         }
     }
 }

@@ -27,6 +27,7 @@ mod callback;
 mod calls;
 mod capacity;
 mod dialog;
+mod drain;
 mod late_offer;
 mod media;
 mod random;
