@@ -10,7 +10,8 @@
 //! the TOML file; `model` holds the domain types they share; `media`
 //! negotiates SDP and converts G.711 audio; `tickets` pushes call events
 //! from the store's outbox to the ticket system; `reports` computes answer
-//! rates and the other figures of docs/metrics.md from the store.
+//! rates and the other figures of docs/metrics.md from the store;
+//! `provision` writes the desk phones' configuration files.
 #![forbid(unsafe_code)]
 
 pub mod acd;
@@ -19,6 +20,7 @@ pub mod b2bua;
 pub mod config;
 pub mod media;
 pub mod model;
+pub mod provision;
 pub mod reports;
 pub mod server;
 pub mod simulate;

@@ -205,6 +205,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         auth: std::sync::Arc::new(crate::api::auth::Auth::from_config(&config)),
         reports: crate::config::runtime::report_settings(&config),
         today: Default::default(),
+        provision: crate::api::provision::ProvisionState::from_config(
+            &config,
+            Some(&transports.local),
+        ),
     });
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await

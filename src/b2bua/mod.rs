@@ -25,15 +25,19 @@
 //! estimated wait, the satisfaction survey), `transfer.rs` (blind
 //! transfer by REFER from the seat phone or the API, across sides too),
 //! `attended.rs` (consultation calls and attended transfer) and `callback.rs` (callbacks:
-//! a seat calling a citizen back through the trunk).
+//! a seat calling a citizen back through the trunk); `blf.rs` and
+//! `dialog_info.rs` (busy-lamp fields: seat phones watching seats by
+//! SUBSCRIBE/NOTIFY, RFC 4235).
 
 mod acd_glue;
 mod attended;
+mod blf;
 mod call;
 mod callback;
 mod capacity;
 mod config;
 mod dialog;
+mod dialog_info;
 mod late_offer;
 mod media_glue;
 mod phones;
@@ -184,6 +188,8 @@ pub struct Engine {
     /// Per queue: the moving average of handle time (talk + wrap-up) of
     /// its answered calls, for the estimated wait.
     handle_time: HashMap<String, std::time::Duration>,
+    /// Busy-lamp-field subscriptions (`blf.rs`).
+    blf: blf::Blf,
 }
 
 impl Engine {
@@ -214,6 +220,7 @@ impl Engine {
             media_out: VecDeque::new(),
             timers: Default::default(),
             handle_time: HashMap::new(),
+            blf: Default::default(),
         }
     }
 
@@ -250,6 +257,7 @@ impl Engine {
         while let Some(timer) = self.timers.pop_due(now) {
             self.handle_prompt_timer(now, timer);
         }
+        self.blf_handle_timeout(now);
         self.drain(now);
     }
 
@@ -259,6 +267,7 @@ impl Engine {
             self.registrar.poll_timeout(),
             self.acd.poll_timeout(),
             self.timers.next(),
+            self.blf.next_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -364,6 +373,7 @@ impl Engine {
                 self.send_progress(now, &id);
             }
         }
+        self.blf_flush(now);
     }
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {

@@ -8,10 +8,12 @@
 //! The reference for every key is `config/demo.toml` and `docs/config.md`.
 
 mod file;
+mod provisioning;
 pub mod runtime;
 mod validate;
 
 pub use file::*;
+pub use provisioning::{MAX_BLF_KEYS, PhoneTransport, ProvisioningConfig, normalize_mac};
 
 use std::path::{Path, PathBuf};
 

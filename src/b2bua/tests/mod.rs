@@ -11,7 +11,8 @@
 //! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP), `callback.rs` (callbacks
 //! through the trunk), `media.rs` (prompts,
 //! announcements, survey and recording with `[media]`), `transfer.rs`
-//! (transfers across sides: 12345 to 110 and back),
+//! (transfers across sides: 12345 to 110 and back), `blf.rs` (busy-lamp
+//! fields: SUBSCRIBE/NOTIFY of a seat's dialog state),
 //! `retransmit.rs` (UDP timers) and `random.rs` (the ACD invariants under
 //! seeded random traffic, made by `traffic.rs` and `reactions.rs`).
 
@@ -22,6 +23,7 @@ mod text;
 
 mod agents;
 mod basics;
+mod blf;
 mod callback;
 mod calls;
 mod capacity;
