@@ -25,9 +25,8 @@
 //! estimated wait, the satisfaction survey), `transfer.rs` (blind
 //! transfer by REFER from the seat phone or the API, across sides too),
 //! `attended.rs` (consultation calls and attended transfer) and `callback.rs` (callbacks:
-//! a seat calling a citizen back through the trunk); `blf.rs` and
-//! `dialog_info.rs` (busy-lamp fields: seat phones watching seats by
-//! SUBSCRIBE/NOTIFY, RFC 4235).
+//! a seat calling a citizen back through the trunk); `blf/` (busy-lamp
+//! fields: seat phones watching seats by SUBSCRIBE/NOTIFY, RFC 4235).
 
 mod acd_glue;
 mod attended;
@@ -37,7 +36,6 @@ mod callback;
 mod capacity;
 mod config;
 mod dialog;
-mod dialog_info;
 mod late_offer;
 mod media_glue;
 mod phones;

@@ -19,15 +19,21 @@
 //! Expiry is a timer in the engine's clock (no refresh: a last NOTIFY,
 //! terminated); a NOTIFY answered with an error, or never answered, ends
 //! the subscription without another word (RFC 6665 §4.2.2).
+//!
+//! Files: this one (the subscriptions, SUBSCRIBE and its answers),
+//! `notify.rs` (NOTIFYs: on changes, at expiry, and their answers) and
+//! `dialog_info.rs` (what a seat shows, and the XML body).
+
+mod dialog_info;
+mod notify;
 
 use super::Engine;
 use super::call::{Dialog, contact_uri};
-use super::dialog_info::{self, DialogView};
 use crate::sip::transaction::TxKey;
 use crate::sip::{Flow, Message, Side, random_token, uri_user};
 use crate::timers::Timers;
-use bytes::Bytes;
-use ezk_sip_types::{Method, Name};
+use dialog_info::DialogView;
+use ezk_sip_types::Name;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -269,131 +275,6 @@ impl Engine {
             let at = self.blf.subs.get(sk).map_or(now, |s| s.expires);
             self.blf.expiry.set(sk.clone(), at);
             self.blf_notify(now, sk, None);
-        }
-    }
-
-    /// NOTIFYs the watchers of every seat whose state changed, where what
-    /// the seat shows changed.
-    pub(super) fn blf_flush(&mut self, now: Instant) {
-        if self.blf.dirty.is_empty() {
-            return;
-        }
-        let dirty = std::mem::take(&mut self.blf.dirty);
-        let mut due: Vec<SubKey> = self
-            .blf
-            .subs
-            .iter()
-            .filter(|(_, s)| dirty.contains(&s.watched) && s.shown != self.blf_view(&s.watched))
-            .map(|(k, _)| k.clone())
-            .collect();
-        due.sort();
-        for sk in due {
-            self.blf_notify(now, &sk, None);
-        }
-    }
-
-    /// Subscriptions whose expiry passed: a last NOTIFY each.
-    pub(super) fn blf_handle_timeout(&mut self, now: Instant) {
-        while let Some(sk) = self.blf.expiry.pop_due(now) {
-            if let Some(s) = self.blf.subs.get(&sk) {
-                tracing::info!(watcher = %s.watcher, watched = %s.watched, "BLF subscription expired");
-            }
-            self.blf_end(now, &sk, "timeout");
-        }
-    }
-
-    /// A response to one of our NOTIFYs; `false` if the transaction is
-    /// not a NOTIFY of ours. An error ends the subscription.
-    pub(super) fn blf_response(&mut self, key: &TxKey, msg: &Message) -> bool {
-        let Some(sk) = self.blf.notifies.get(key).cloned() else {
-            return false;
-        };
-        let code = msg.code().unwrap_or(500);
-        if code >= 200 {
-            self.blf.notifies.remove(key);
-        }
-        if code >= 300 {
-            self.blf_drop(&sk, &format!("NOTIFY answered {code}"));
-        }
-        true
-    }
-
-    /// One of our NOTIFYs got no answer; `false` if it is not ours.
-    pub(super) fn blf_tx_timeout(&mut self, key: &TxKey) -> bool {
-        let Some(sk) = self.blf.notifies.remove(key) else {
-            return false;
-        };
-        self.blf_drop(&sk, "NOTIFY not answered");
-        true
-    }
-
-    /// What `seat` shows now.
-    fn blf_view(&self, seat: &str) -> Option<DialogView> {
-        let state = &self.acd.seat(seat)?.state;
-        dialog_info::view(state, |call| self.callbacks.contains_key(call))
-    }
-
-    /// Sends the subscription's next NOTIFY: active, or terminated with
-    /// `reason`.
-    fn blf_notify(&mut self, now: Instant, sk: &SubKey, reason: Option<&str>) {
-        let Some(watched) = self.blf.subs.get(sk).map(|s| s.watched.clone()) else {
-            return;
-        };
-        let current = self.blf_view(&watched);
-        let Some(sub) = self.blf.subs.get_mut(sk) else {
-            return;
-        };
-        // The dialog now, or the one shown before, ended.
-        let report = current
-            .clone()
-            .or_else(|| sub.shown.as_ref().map(DialogView::terminated));
-        sub.shown = current;
-        let proto = sub.dialog.flow.proto;
-        let local = self.config.local_addr(Side::Phones, proto);
-        let entity = format!("sip:{watched}@{local}");
-        let body = dialog_info::body(&entity, sub.version, report.as_ref());
-        sub.version += 1;
-        let state = match reason {
-            None => format!(
-                "active;expires={}",
-                sub.expires.saturating_duration_since(now).as_secs()
-            ),
-            Some(reason) => format!("terminated;reason={reason}"),
-        };
-        let event = match &sub.event_id {
-            Some(id) => format!("dialog;id={id}"),
-            None => "dialog".to_string(),
-        };
-        let flow = sub.dialog.flow;
-        let Some(mut notify) = sub.dialog.request(Method::NOTIFY, local, None) else {
-            return;
-        };
-        let transport = proto.via_name().to_ascii_lowercase();
-        notify.headers.insert(Name::EVENT, event);
-        notify.headers.insert(Name::SUBSCRIPTION_STATE, state);
-        notify.headers.insert(
-            Name::CONTACT,
-            format!("<sip:{watched}@{local};transport={transport}>"),
-        );
-        let notify =
-            self.decorate(notify.with_body("application/dialog-info+xml", Bytes::from(body)));
-        if let Some(key) = self.tx.send_request(now, &notify, flow) {
-            self.blf.notifies.insert(key, sk.clone());
-        }
-    }
-
-    /// Ends a subscription with a last NOTIFY (terminated with `reason`).
-    fn blf_end(&mut self, now: Instant, sk: &SubKey, reason: &str) {
-        self.blf_notify(now, sk, Some(reason));
-        self.blf.expiry.cancel(sk);
-        self.blf.subs.remove(sk);
-    }
-
-    /// Forgets a subscription whose watcher no longer answers.
-    fn blf_drop(&mut self, sk: &SubKey, why: &str) {
-        self.blf.expiry.cancel(sk);
-        if let Some(s) = self.blf.subs.remove(sk) {
-            tracing::info!(watcher = %s.watcher, watched = %s.watched, why, "BLF subscription dropped");
         }
     }
 }
