@@ -13,6 +13,7 @@
 //! rates and the other figures of docs/metrics.md from the store;
 //! `reload` reads the config file again on SIGHUP or `POST /api/reload`
 //! and puts the changes in force without dropping a call.
+//! `provision` writes the desk phones' configuration files.
 #![forbid(unsafe_code)]
 
 pub mod acd;
@@ -21,6 +22,7 @@ pub mod b2bua;
 pub mod config;
 pub mod media;
 pub mod model;
+pub mod provision;
 pub mod reload;
 pub mod reports;
 pub mod server;

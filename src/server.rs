@@ -254,6 +254,10 @@ pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<(
         reports,
         reload,
         today: Default::default(),
+        provision: crate::api::provision::ProvisionState::from_config(
+            &config,
+            Some(&transports.local),
+        ),
     });
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await

@@ -1,6 +1,7 @@
 //! The HTTP API (axum, JSON): health, live calls, queues and seats, agent
 //! state changes, call records and the event log, tickets, recordings and
-//! the ticket outbox; who may do what is `auth.rs`.
+//! the ticket outbox; who may do what is `auth.rs`. The desk phones'
+//! provisioning files are served here too (`provision.rs`).
 //!
 //! Live views come from the engine task through [`EngineHandle`]; records
 //! come from the store. `docs/api.md` and `docs/openapi.yaml` describe
@@ -36,10 +37,13 @@ pub struct AppState {
     pub reload: crate::reload::ReloadHandle,
     /// Today's figures for the live view, shared by its viewers.
     pub today: std::sync::Arc<live::TodayCache>,
+    /// The desk phones' files (`[provisioning]`); `None`: not served.
+    pub provision: Option<std::sync::Arc<provision::ProvisionState>>,
 }
 
 pub mod auth;
 pub mod live;
+pub mod provision;
 use auth::Caller;
 
 pub fn router(state: AppState) -> Router {
@@ -84,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/seats", get(seats))
         .route("/api/seats/{ext}/state", put(set_state).post(set_state))
         .route("/api/reload", axum::routing::post(reload))
+        .route("/provision/{secret}/{file}", get(provision::by_mac))
+        .route(
+            "/provision/{secret}/{vendor}/{file}",
+            get(provision::by_extension),
+        )
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,

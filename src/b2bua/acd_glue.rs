@@ -43,6 +43,11 @@ impl Engine {
     }
 
     fn acd_event(&mut self, ev: AcdEvent) {
+        if ev.kind == crate::model::EventKind::AgentState
+            && let Some(seat) = &ev.seat
+        {
+            self.blf.touch(seat);
+        }
         let ev = QueueEvent {
             at_ms: self.timebase.ms(ev.at),
             call_id: ev.call.map(|c| c.to_string()),

@@ -26,11 +26,14 @@
 //! transfer by REFER from the seat phone or the API, across sides too),
 //! `attended.rs` (consultation calls and attended transfer),
 //! `callback.rs` (callbacks: a seat calling a citizen back through the
-//! trunk) and `reconfigure.rs` (a reload's new lines, queues and seats,
-//! without dropping a call).
+//! trunk), `reconfigure.rs` (a reload's new lines, queues and seats,
+//! without dropping a call), `drain.rs` (stopping without cutting calls)
+//! and `blf/` (busy-lamp fields: seat phones watching seats by
+//! SUBSCRIBE/NOTIFY, RFC 4235).
 
 mod acd_glue;
 mod attended;
+mod blf;
 mod call;
 mod callback;
 mod capacity;
@@ -195,6 +198,8 @@ pub struct Engine {
     handle_time: HashMap<String, std::time::Duration>,
     /// Stopping: new calls are refused (`drain.rs`).
     draining: bool,
+    /// Busy-lamp-field subscriptions (`blf.rs`).
+    blf: blf::Blf,
 }
 
 impl Engine {
@@ -226,6 +231,7 @@ impl Engine {
             timers: Default::default(),
             handle_time: HashMap::new(),
             draining: false,
+            blf: Default::default(),
         }
     }
 
@@ -262,6 +268,7 @@ impl Engine {
         while let Some(timer) = self.timers.pop_due(now) {
             self.handle_prompt_timer(now, timer);
         }
+        self.blf_handle_timeout(now);
         self.drain(now);
     }
 
@@ -271,6 +278,7 @@ impl Engine {
             self.registrar.poll_timeout(),
             self.acd.poll_timeout(),
             self.timers.next(),
+            self.blf.next_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -390,6 +398,7 @@ impl Engine {
                 self.send_progress(now, &id);
             }
         }
+        self.blf_flush(now);
     }
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {

@@ -13,7 +13,7 @@ use std::time::Instant;
 /// Methods hotline accepts on each side (REGISTER only from phones).
 pub(super) fn allow(side: Side) -> &'static str {
     match side {
-        Side::Phones => "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO",
+        Side::Phones => "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, SUBSCRIBE",
         Side::Trunk => "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO",
     }
 }

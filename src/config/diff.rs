@@ -58,6 +58,10 @@ pub const RESTART_ONLY: &[(&str, &str)] = &[
     ("media.rtp_port_min", "the RTP ports are bound at start"),
     ("media.rtp_port_max", "the RTP ports are bound at start"),
     ("media.rtp_threads", "the RTP workers are started at start"),
+    (
+        "provisioning",
+        "the desk phones' provisioning files are made at start",
+    ),
 ];
 
 /// One difference between the running config and the new one.
@@ -102,7 +106,11 @@ pub fn diff(old: &Config, new: &Config, file: &Path) -> Result<Vec<Change>, Conf
             let what = if a.is_null() { "added" } else { "removed" };
             return Err(restart(file, key, format!("[media] {what}: {why}")));
         }
-        if *key != "media" && a != b {
+        if *key == "provisioning" && a != b {
+            // Its secret is not shown.
+            return Err(restart(file, key, format!("changed ({why})")));
+        }
+        if *key != "media" && *key != "provisioning" && a != b {
             return Err(restart(
                 file,
                 key,

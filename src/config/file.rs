@@ -52,6 +52,10 @@ pub struct Config {
     pub seats: Vec<SeatConfig>,
     #[serde(default)]
     pub seat_ranges: Vec<SeatRange>,
+    /// Desk-phone provisioning files over HTTP (`/provision/...`).
+    /// Absent: not served (`hotline provision` still writes them).
+    #[serde(default)]
+    pub provisioning: Option<super::provisioning::ProvisioningConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -580,6 +584,10 @@ pub struct SeatConfig {
     /// `outbound.default_allow`, `[]`: none.
     #[serde(default)]
     pub outbound: Option<Vec<String>>,
+    /// The desk phone's MAC address: its provisioning file is served
+    /// under the name the phone asks for (`[provisioning]`).
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -10,10 +10,12 @@
 
 pub mod diff;
 mod file;
+mod provisioning;
 pub mod runtime;
 mod validate;
 
 pub use file::*;
+pub use provisioning::{MAX_BLF_KEYS, PhoneTransport, ProvisioningConfig, normalize_mac};
 
 use std::path::{Path, PathBuf};
 

@@ -12,9 +12,10 @@
 //! through the trunk), `media.rs` (prompts,
 //! announcements, survey and recording with `[media]`), `transfer.rs`
 //! (transfers across sides: 12345 to 110 and back), `reconfigure.rs`
-//! (reloads with calls on), `retransmit.rs` (UDP timers) and `random.rs`
-//! (the ACD invariants under seeded random traffic, made by `traffic.rs`
-//! and `reactions.rs`).
+//! (reloads with calls on), `blf.rs` (busy-lamp fields: SUBSCRIBE/NOTIFY
+//! of a seat's dialog state), `drain.rs` (stopping), `retransmit.rs` (UDP
+//! timers) and `random.rs` (the ACD invariants under seeded random
+//! traffic, made by `traffic.rs` and `reactions.rs`).
 
 mod harness;
 mod peers;
@@ -23,6 +24,7 @@ mod text;
 
 mod agents;
 mod basics;
+mod blf;
 mod callback;
 mod calls;
 mod capacity;
