@@ -10,7 +10,10 @@
 //! the TOML file; `model` holds the domain types they share; `media`
 //! negotiates SDP and converts G.711 audio; `tickets` pushes call events
 //! from the store's outbox to the ticket system; `reports` computes answer
-//! rates and the other figures of docs/metrics.md from the store.
+//! rates and the other figures of docs/metrics.md from the store;
+//! `reload` reads the config file again on SIGHUP or `POST /api/reload`
+//! and puts the changes in force without dropping a call.
+//! `provision` writes the desk phones' configuration files.
 #![forbid(unsafe_code)]
 
 pub mod acd;
@@ -21,6 +24,8 @@ pub mod doctor;
 pub mod journald;
 pub mod media;
 pub mod model;
+pub mod provision;
+pub mod reload;
 pub mod reports;
 pub mod retention;
 pub mod server;

@@ -1,9 +1,10 @@
 //! The `hotline` command: `serve` runs the service, `check-config`
 //! validates a config file without starting anything, `outbox` lists and
 //! replays the ticket system's events in the service's database, `report`
-//! computes answer rates from it (docs/metrics.md), `retention` deletes
-//! the recordings past their retention period, `doctor` checks a config
-//! and the machine it is to run on.
+//! computes answer rates from it (docs/metrics.md); `provision` writes
+//! the desk phones' configuration files; `retention` deletes the
+//! recordings past their retention period; `doctor` checks a config and
+//! the machine it is to run on.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hotline::config::Config;
@@ -118,6 +119,21 @@ enum Cmd {
         /// Seconds a trunk has to answer OPTIONS.
         #[arg(long, default_value_t = 4)]
         timeout_secs: u64,
+    },
+
+    /// Write every seat's desk-phone configuration file (account, feature
+    /// keys, BLF keys) into a directory, by extension and by MAC.
+    Provision {
+        /// The service's config file (its seats, phones address and
+        /// [provisioning] section).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// yealink (T4x/T5x .cfg) or grandstream (GXP .xml).
+        #[arg(long, value_enum)]
+        vendor: hotline::provision::Vendor,
+        /// The directory to write to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -317,6 +333,11 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Cmd::Provision {
+            config,
+            vendor,
+            out,
+        } => provision(&config, vendor, &out),
         Cmd::Serve { config } => {
             let c = match Config::load(&config) {
                 Ok(c) => c,
@@ -330,8 +351,45 @@ fn main() -> ExitCode {
             };
             run(
                 tokio::runtime::Builder::new_multi_thread(),
-                hotline::server::serve(c),
+                hotline::server::serve(c, config),
             )
+        }
+    }
+}
+
+/// `hotline provision`: the files, with a line per file written.
+fn provision(
+    config: &std::path::Path,
+    vendor: hotline::provision::Vendor,
+    out: &std::path::Path,
+) -> ExitCode {
+    let c = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let p = hotline::provision::Provisioning::from_config(&c, None);
+    let written = hotline::provision::write_all(&p, vendor, out, |i, n, seat, path| {
+        eprintln!("[{i}/{n}] seat {}: {}", seat.extension, path.display());
+    });
+    match written {
+        Ok(files) => {
+            eprintln!(
+                "{} {} file(s) in {}: SIP server {}:{} over {}; they hold SIP passwords",
+                files.len(),
+                vendor.name(),
+                out.display(),
+                p.server,
+                p.port,
+                p.transport_name()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing to {}: {e}", out.display());
+            ExitCode::from(1)
         }
     }
 }

@@ -4,6 +4,8 @@
 //! One task drives the sans-IO [`Engine`]: it waits for an inbound
 //! message, an API request or the engine's next timer, feeds it in, then
 //! sends what the engine wants sent and hands records to the store writer.
+//! A reload (`crate::reload`: SIGHUP, `POST /api/reload`) reaches it as one
+//! more request.
 
 use crate::b2bua::{Command, Engine, LiveCall, Record, Timebase};
 use crate::config::Config;
@@ -23,11 +25,19 @@ pub struct Snapshot {
     pub acd: crate::acd::AcdSnapshot,
     pub calls: Vec<LiveCall>,
     pub registrations: Vec<(String, Vec<Binding>)>,
+    /// Calls whose media is running or still finishing its recording.
+    pub media_busy: usize,
+    /// Stopping: new calls are refused.
+    pub draining: bool,
 }
 
 enum Request {
     Snapshot(oneshot::Sender<Snapshot>),
     Command(Command, oneshot::Sender<Result<(), crate::b2bua::Refused>>),
+    Reconfigure(
+        Box<crate::b2bua::EngineConfig>,
+        oneshot::Sender<crate::acd::Reconfigured>,
+    ),
 }
 
 /// The API's way into the engine task.
@@ -62,6 +72,19 @@ impl EngineHandle {
             .map_err(|_| CommandError::Stopped)?
             .map_err(CommandError::Refused)
     }
+
+    /// A reload's new config for the engine ([`Engine::handle_reconfigure`]).
+    pub async fn reconfigure(
+        &self,
+        config: crate::b2bua::EngineConfig,
+    ) -> Result<crate::acd::Reconfigured, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Reconfigure(Box::new(config), tx))
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)
+    }
 }
 
 /// Why a command from the API did not take effect.
@@ -82,8 +105,11 @@ pub(crate) fn unix_ms_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs hotline until SIGINT/SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs hotline until SIGINT/SIGTERM; SIGHUP reloads `path` (the file
+/// `config` was read from).
+pub async fn serve(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
+    // From here on a SIGHUP means "reload", not the end of hotline.
+    let hangups = crate::reload::Hangups::catch();
     warn_public_demo(&config);
     let store = Store::connect(&config.store.url).await.with_context(|| {
         format!(
@@ -197,14 +223,41 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for ((side, proto), addr) in transports.local.iter() {
         tracing::info!(?side, ?proto, %addr, "SIP listening");
     }
+    let auth = crate::reload::Shared::new(crate::api::auth::Auth::from_config(&config));
+    let reports = crate::reload::Shared::new(crate::config::runtime::report_settings(&config));
+    let (reload, reload_requests) = crate::reload::channel();
+    // The ticket system's events: delivered after the records they
+    // describe are committed (the worker reads committed rows only).
+    let tickets = crate::reload::TicketSinks::start(&config, store.clone(), shutdown.clone());
+    let reloader = crate::reload::Reloader {
+        path,
+        current: config.clone(),
+        bound: (*transports.local).clone(),
+        engine: handle.clone(),
+        auth: auth.clone(),
+        reports: reports.clone(),
+        tickets,
+    };
+    let reload_task = tokio::spawn(crate::reload::run(
+        reloader,
+        hangups,
+        reload_requests,
+        shutdown.clone(),
+    ));
+    let drain_handle = handle.clone();
     let api = crate::api::router(crate::api::AppState {
         engine: handle,
         store: store.clone(),
         writer: writer.clone(),
         recordings: config.recordings.clone(),
-        auth: std::sync::Arc::new(crate::api::auth::Auth::from_config(&config)),
-        reports: crate::config::runtime::report_settings(&config),
+        auth,
+        reports,
+        reload,
         today: Default::default(),
+        provision: crate::api::provision::ProvisionState::from_config(
+            &config,
+            Some(&transports.local),
+        ),
     });
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -219,33 +272,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(api_shutdown.cancelled_owned())
         .await
     });
-    // The ticket system's events: delivered after the records they
-    // describe are committed (the worker reads committed rows only).
-    let tickets = crate::tickets::WorkerConfig::from_config(&config)
-        .map(|cfg| crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token()));
-    if tickets.is_none() {
-        tracing::info!("no [tickets]: call events wait in the outbox");
-    }
     tokio::spawn(sweep_recordings(
         store.clone(),
         config.recordings.clone(),
         shutdown.child_token(),
     ));
-    let emergency_tickets = crate::tickets::WorkerConfig::emergency_from_config(&config)
-        .map(|cfg| crate::tickets::Worker::spawn(store.clone(), cfg, shutdown.child_token()));
-    if emergency_tickets.is_none() {
-        tracing::info!(
-            "no [emergency_tickets]: emergency calls' events are sent nowhere (they wait in the outbox)"
-        );
-    }
     wait_for_signal().await;
+    drain(&drain_handle, Duration::from_secs(config.server.drain_secs)).await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = engine_task.await;
     let _ = api_task.await;
     flush_store(&writer).await;
-    for t in [tickets, emergency_tickets].into_iter().flatten() {
-        let _ = t.await;
+    if let Ok(tickets) = reload_task.await {
+        tickets.join().await;
     }
     Ok(())
 }
@@ -263,6 +303,9 @@ struct MediaSide {
     /// `None` without `[media]`.
     workers: Option<crate::media::driver::RtpWorkers>,
     running: HashMap<String, crate::media::driver::MediaHandle>,
+    /// Calls told to close whose `Closed` (recording finished) has not
+    /// come back yet.
+    closing: usize,
     events: mpsc::UnboundedReceiver<crate::media::driver::MediaEvent>,
 }
 
@@ -301,6 +344,7 @@ impl MediaSide {
             idle,
             workers,
             running: HashMap::new(),
+            closing: 0,
             events,
         })
     }
@@ -334,8 +378,8 @@ impl MediaSide {
                 if let Some(h) = self.running.get(&call) {
                     h.send(cmd);
                 }
-                if closing {
-                    self.running.remove(&call);
+                if closing && self.running.remove(&call).is_some() {
+                    self.closing += 1;
                 }
                 if let Some(new) = rekey
                     && let Some(h) = self.running.remove(&call)
@@ -356,6 +400,7 @@ impl MediaSide {
         let MediaEvent::Closed(mut closed) = ev else {
             return ev;
         };
+        self.closing = self.closing.saturating_sub(1);
         let mut buf = [0u8; 2048];
         for leg in std::mem::take(&mut closed.sockets) {
             for sock in [&leg.rtp, &leg.rtcp] {
@@ -364,6 +409,68 @@ impl MediaSide {
             self.idle.insert(leg.port, leg);
         }
         MediaEvent::Closed(closed)
+    }
+}
+
+/// The graceful stop (`crate::b2bua` `drain.rs`): new calls get 503 at
+/// once; the calls in progress may finish for up to `within`
+/// (`[server] drain_secs`); whatever is left then (or at a second signal)
+/// is hung up, with the reason on its record. Returns once no call is
+/// live and every call's media has closed and its recording is finished
+/// (at most a few seconds after the hang-up).
+async fn drain(engine: &EngineHandle, within: Duration) {
+    if engine.command(Command::Drain).await.is_err() {
+        return;
+    }
+    let started = tokio::time::Instant::now();
+    let deadline = started + within;
+    let mut last_said = started;
+    let mut hung_up_at: Option<tokio::time::Instant> = None;
+    loop {
+        let Some(snap) = engine.snapshot().await else {
+            return;
+        };
+        let live = snap.calls.len();
+        if live == 0 && snap.media_busy == 0 {
+            tracing::info!(
+                waited_ms = started.elapsed().as_millis() as u64,
+                "drained: no call in progress"
+            );
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(at) = hung_up_at {
+            if now.duration_since(at) > Duration::from_secs(5) {
+                tracing::warn!(
+                    live,
+                    media = snap.media_busy,
+                    "calls still closing 5 s after the hang-up; stopping anyway"
+                );
+                return;
+            }
+        } else if now >= deadline {
+            let reason = format!(
+                "hotline stopped: the call was still in progress after the {} s drain ([server] drain_secs)",
+                within.as_secs()
+            );
+            let _ = engine.command(Command::HangUpAll { reason }).await;
+            hung_up_at = Some(now);
+        } else if now.duration_since(last_said) >= Duration::from_secs(5) || last_said == started {
+            last_said = now;
+            tracing::warn!(
+                live,
+                left_secs = deadline.saturating_duration_since(now).as_secs(),
+                "draining: new calls get 503; waiting for the calls in progress to end (stop hotline again to hang them up now)"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = wait_for_signal(), if hung_up_at.is_none() => {
+                let reason = "hotline stopped: stopped again while draining".to_string();
+                let _ = engine.command(Command::HangUpAll { reason }).await;
+                hung_up_at = Some(tokio::time::Instant::now());
+            }
+        }
     }
 }
 
@@ -477,10 +584,17 @@ async fn run_engine(
                             acd: engine.acd_snapshot(now),
                             calls: engine.live_calls(now),
                             registrations: engine.registrations(now),
+                            media_busy: media.running.len() + media.closing,
+                            draining: engine.is_draining(),
                         });
                     }
                     Request::Command(cmd, reply) => {
                         let _ = reply.send(engine.handle_command(now, cmd));
+                    }
+                    Request::Reconfigure(config, reply) => {
+                        let _ = reply.send(engine.handle_reconfigure(now, *config));
+                        // Queues and seats the live views show may have changed.
+                        changed.send_modify(|n| *n = n.wrapping_add(1));
                     }
                 }
             }
@@ -514,8 +628,9 @@ async fn run_engine(
 }
 
 /// The demo's passwords and tokens are public, and an API without tokens
-/// is open: say so loudly when they face a network.
-fn warn_public_demo(config: &Config) {
+/// is open: say so loudly when they face a network (at start, and after
+/// a reload).
+pub(crate) fn warn_public_demo(config: &Config) {
     if let Some(msg) = public_demo_warning(config) {
         tracing::error!("{msg}");
         eprintln!("\n!!! {msg}\n");

@@ -15,6 +15,9 @@ impl Acd {
     /// Rings seats for waiting calls until no ready seat or no waiting call
     /// that it could take is left.
     pub(super) fn dispatch(&mut self, now: Instant) {
+        // Every input ends here: seats and queues a reload removed leave
+        // as soon as they are no longer busy.
+        self.reap(now);
         if self.available.is_empty() || self.waiting.is_empty() {
             return;
         }

@@ -25,11 +25,13 @@
 //!
 //! Files: `config.rs` (typed config), `seat.rs` (agent states),
 //! `dispatch.rs` (strategies and penalty tiers), `snapshot.rs` (the live
-//! view); timers live in a [`crate::timers::Timers`] table.
+//! view), `reconfigure.rs` (a reload's new queues and seats, applied
+//! without ending a call); timers live in a [`crate::timers::Timers`] table.
 
 mod config;
 mod dispatch;
 mod outbound;
+mod reconfigure;
 mod seat;
 mod snapshot;
 
@@ -37,6 +39,7 @@ mod snapshot;
 mod tests;
 
 pub use config::{AcdConfig, Fallback, QueueConfig, SeatConfig, Strategy};
+pub use reconfigure::Reconfigured;
 pub use seat::{AfterCall, AgentState, Seat, StateRequest};
 pub use snapshot::{AcdSnapshot, Membership, QueueSnapshot, SeatSnapshot, WaitingCall};
 
@@ -93,6 +96,9 @@ pub enum Output {
     Reject { call: String, reason: String },
     /// Something to write to the queue/agent event log.
     Event(AcdEvent),
+    /// A seat removed by a reload has left (at once, or once its call
+    /// ended): the engine drops its registration.
+    SeatRemoved { seat: String },
 }
 
 /// A queue or agent event, in the ACD's clock.
@@ -165,6 +171,10 @@ struct Queue {
     members: Vec<(String, u32)>,
     /// The seat round-robin rang last.
     rr_last: Option<String>,
+    /// Removed by a reload but still holding calls: no new call enters
+    /// it, its old seats still answer its waiting calls, and it goes with
+    /// its last call (`reconfigure.rs`).
+    draining: bool,
 }
 
 #[derive(Debug)]
@@ -219,6 +229,11 @@ pub struct Acd {
     outputs: VecDeque<Output>,
     auto_ready: bool,
     seq: u64,
+    /// Seats removed by a reload that still ring or talk: they leave when
+    /// that is over.
+    retiring: BTreeSet<String>,
+    /// Queues removed by a reload that still hold calls.
+    draining: BTreeSet<String>,
 }
 
 impl Acd {
@@ -233,6 +248,7 @@ impl Acd {
                         config: q,
                         members: Vec::new(),
                         rr_last: None,
+                        draining: false,
                     },
                 )
             })
@@ -256,6 +272,8 @@ impl Acd {
             outputs: VecDeque::new(),
             auto_ready,
             seq: 0,
+            retiring: BTreeSet::new(),
+            draining: BTreeSet::new(),
         }
     }
 
@@ -266,7 +284,7 @@ impl Acd {
         if self.calls.contains_key(call) {
             return Err(AcdError::DuplicateCall(call.into()));
         }
-        let Some(q) = self.queues.get(queue) else {
+        let Some(q) = self.queues.get(queue).filter(|q| !q.draining) else {
             return Err(AcdError::UnknownQueue(queue.into()));
         };
         self.seq += 1;
@@ -317,7 +335,7 @@ impl Acd {
             Transfer::Seat(seat) if !self.available.contains(seat) => {
                 return Err(AcdError::SeatUnavailable(seat.clone()));
             }
-            Transfer::Queue(queue) if !self.queues.contains_key(queue) => {
+            Transfer::Queue(queue) if self.queues.get(queue).is_none_or(|q| q.draining) => {
                 return Err(AcdError::UnknownQueue(queue.clone()));
             }
             _ => {}
@@ -478,6 +496,32 @@ impl Acd {
             None,
             EventKind::Abandon,
             Some(format!("waited_ms={}", waited.as_millis())),
+        );
+        self.dispatch(now);
+    }
+
+    /// hotline refuses a call still waiting or ringing (it is stopping):
+    /// rings stop, the call leaves its queue with a `reject` event whose
+    /// detail is `reason`. A connected call ends as [`Acd::call_ended`]
+    /// by the system.
+    pub fn call_withdrawn(&mut self, now: Instant, call: &str, reason: &str) {
+        let Some(entry) = self.calls.get(call) else {
+            return;
+        };
+        if entry.seat.is_some() {
+            self.call_ended(now, call, HangupBy::System);
+            return;
+        }
+        let queue = entry.queue.clone();
+        self.stop_all_rings(now, call);
+        self.forget_call(call);
+        self.event(
+            now,
+            Some(call),
+            Some(&queue),
+            None,
+            EventKind::Reject,
+            Some(reason.into()),
         );
         self.dispatch(now);
     }
@@ -898,6 +942,10 @@ impl Acd {
         entry.timed_out = false;
         match fallback {
             Fallback::Wait => self.make_waiting(call),
+            // Its overflow queue was removed by a reload: keep waiting.
+            Fallback::Overflow(to) if self.queues.get(&to).is_none_or(|q| q.draining) => {
+                self.make_waiting(call)
+            }
             Fallback::Overflow(to)
                 if entry.overflows < MAX_OVERFLOWS && self.queues.contains_key(&to) =>
             {

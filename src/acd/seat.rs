@@ -105,6 +105,9 @@ pub struct Seat {
     /// With auto-ready: the registration lapsed while the seat was busy;
     /// it logs out when the call is over unless it registers again first.
     pub registration_lapsed: bool,
+    /// Removed by a reload while ringing or on a call: offered nothing
+    /// more, it leaves when that is over.
+    pub retiring: bool,
 }
 
 impl Seat {
@@ -119,12 +122,13 @@ impl Seat {
             calls_answered: 0,
             after_call: None,
             registration_lapsed: false,
+            retiring: false,
         }
     }
 
     /// Can be rung now.
     pub fn available(&self) -> bool {
-        self.reachable && self.state == AgentState::Ready
+        self.reachable && self.state == AgentState::Ready && !self.retiring
     }
 
     /// Logged in and reachable: counts as staffing its queues, even when

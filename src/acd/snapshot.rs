@@ -27,6 +27,8 @@ pub struct QueueSnapshot {
     pub ready: usize,
     /// The calls not yet connected, first in line first.
     pub calls: Vec<WaitingCall>,
+    /// Removed by a reload; it goes when its last call does.
+    pub draining: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +52,8 @@ pub struct SeatSnapshot {
     /// A state asked for while busy, applied when the call ends.
     pub after_call: Option<AfterCall>,
     pub queues: Vec<Membership>,
+    /// Removed by a reload; it leaves when its ring or call is over.
+    pub retiring: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +68,7 @@ fn ms(d: std::time::Duration) -> i64 {
 
 impl Acd {
     /// A seat's class: emergency if any of its queues is.
-    fn seat_class(&self, seat: &super::seat::Seat) -> crate::model::LineClass {
+    pub(super) fn seat_class(&self, seat: &super::seat::Seat) -> crate::model::LineClass {
         let emergency = seat.queues.iter().any(|(q, _)| {
             self.queues
                 .get(q)
@@ -113,6 +117,7 @@ impl Acd {
                             ringing: c.ringing.iter().cloned().collect(),
                         })
                         .collect(),
+                    draining: q.draining,
                 }
             })
             .collect();
@@ -143,6 +148,7 @@ impl Acd {
                         penalty: *p,
                     })
                     .collect(),
+                retiring: s.retiring,
             })
             .collect();
         AcdSnapshot { queues, seats }

@@ -4,6 +4,8 @@
 use super::*;
 use crate::model::EventKind;
 
+mod reconfigure;
+
 const S: Duration = Duration::from_secs(1);
 
 /// An ACD, a clock, and the outputs seen so far.

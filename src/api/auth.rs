@@ -7,6 +7,7 @@
 //! | request | needs |
 //! | --- | --- |
 //! | `GET /api/health`, `GET /` (the wallboard page) | nothing |
+//! | `GET /provision/{secret}/...` (desk phones' files) | no token: the secret in the path, checked by `provision.rs` |
 //! | `GET /api/stats/live`, `GET /api/stats/stream` | read; the token may also come as `?token=` (a browser's EventSource sends no headers) |
 //! | `GET /api/calls/{id}/recording` | recordings, or a valid signed link |
 //! | `GET /api/calls/{id}/recording/accesses` | recordings |
@@ -21,7 +22,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::sync::Arc;
 
 /// The API's access rules, from `[http]`.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +72,10 @@ impl Auth {
 /// What `method` on `path` needs; `None`: nothing.
 fn needs(method: &Method, path: &str) -> Option<Access> {
     if path == "/api/health" || path == "/" || path == "/favicon.ico" {
+        return None;
+    }
+    if path.starts_with("/provision/") && (method == Method::GET || method == Method::HEAD) {
+        // Phones send no token: `provision.rs` checks the secret.
         return None;
     }
     if method != Method::GET && method != Method::HEAD {
@@ -138,7 +142,13 @@ fn deny(code: StatusCode, why: &str) -> Response {
 }
 
 /// The middleware: admits or refuses a request, and tells handlers who it is.
-pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+pub async fn check(
+    State(auth): State<crate::reload::Shared<Auth>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // The tokens in force now (a reload may replace them).
+    let auth = auth.get();
     let path = req.uri().path().to_string();
     let Some(need) = needs(req.method(), &path) else {
         return next.run(req).await;
@@ -247,6 +257,11 @@ mod tests {
     #[test]
     fn what_each_request_needs() {
         assert_eq!(needs(&Method::GET, "/api/health"), None);
+        assert_eq!(needs(&Method::GET, "/provision/s/yealink/8001.cfg"), None);
+        assert_eq!(
+            needs(&Method::POST, "/provision/s/yealink/8001.cfg"),
+            Some(Access::Write)
+        );
         assert_eq!(needs(&Method::GET, "/api/calls"), Some(Access::Read));
         assert_eq!(needs(&Method::GET, "/api/reports"), Some(Access::Read));
         assert_eq!(

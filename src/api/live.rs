@@ -47,11 +47,11 @@ async fn today(s: &AppState, now_ms: i64) -> Result<Value, ApiError> {
     {
         return Ok(v.clone());
     }
-    let from = s.reports.tz.day_start(now_ms);
+    let from = s.reports.get().tz.day_start(now_ms);
     let query =
         crate::reports::ReportQuery::new(from, now_ms + 1, crate::reports::By::Line, None, false)
             .map_err(|e| ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let report = crate::reports::run(&s.store, &query, &s.reports, now_ms).await?;
+    let report = crate::reports::run(&s.store, &query, &s.reports.get(), now_ms).await?;
     let v = crate::reports::format::to_json(&report);
     *last = Some((std::time::Instant::now(), v.clone()));
     Ok(v)

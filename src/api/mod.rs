@@ -1,6 +1,7 @@
 //! The HTTP API (axum, JSON): health, live calls, queues and seats, agent
 //! state changes, call records and the event log, tickets, recordings and
-//! the ticket outbox; who may do what is `auth.rs`.
+//! the ticket outbox; who may do what is `auth.rs`. The desk phones'
+//! provisioning files are served here too (`provision.rs`).
 //!
 //! Live views come from the engine task through [`EngineHandle`]; records
 //! come from the store. `docs/api.md` and `docs/openapi.yaml` describe
@@ -27,15 +28,22 @@ pub struct AppState {
     /// `[recordings]`: recording paths on call records are relative to
     /// their class's root.
     pub recordings: crate::config::RecordingsConfig,
-    pub auth: std::sync::Arc<auth::Auth>,
-    /// `[reports]`: time zone and thresholds of `GET /api/reports`.
-    pub reports: crate::reports::ReportSettings,
+    /// `[http]` tokens, replaced by a reload.
+    pub auth: crate::reload::Shared<auth::Auth>,
+    /// `[reports]`: time zone and thresholds of `GET /api/reports`,
+    /// replaced by a reload.
+    pub reports: crate::reload::Shared<crate::reports::ReportSettings>,
+    /// `POST /api/reload`.
+    pub reload: crate::reload::ReloadHandle,
     /// Today's figures for the live view, shared by its viewers.
     pub today: std::sync::Arc<live::TodayCache>,
+    /// The desk phones' files (`[provisioning]`); `None`: not served.
+    pub provision: Option<std::sync::Arc<provision::ProvisionState>>,
 }
 
 pub mod auth;
 pub mod live;
+pub mod provision;
 use auth::Caller;
 
 pub fn router(state: AppState) -> Router {
@@ -79,6 +87,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queues", get(queues))
         .route("/api/seats", get(seats))
         .route("/api/seats/{ext}/state", put(set_state).post(set_state))
+        .route("/api/reload", axum::routing::post(reload))
+        .route("/provision/{secret}/{file}", get(provision::by_mac))
+        .route(
+            "/provision/{secret}/{vendor}/{file}",
+            get(provision::by_extension),
+        )
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -172,15 +186,19 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn health(State(s): State<AppState>) -> Response {
     let db_ok = s.store.ping().await.is_ok();
-    let engine_ok = s.engine.snapshot().await.is_some();
+    let snapshot = s.engine.snapshot().await;
+    let engine_ok = snapshot.is_some();
+    let draining = snapshot.as_ref().is_some_and(|s| s.draining);
     let writer = s.writer.status();
     let degraded = !db_ok || writer.degraded;
-    let status = match (engine_ok, degraded) {
-        (false, _) => "down",
-        (true, true) => "degraded",
-        (true, false) => "ok",
+    let status = match (engine_ok, draining, degraded) {
+        (false, _, _) => "down",
+        // Stopping: new calls get 503; a load balancer should look elsewhere.
+        (true, true, _) => "stopping",
+        (true, false, true) => "degraded",
+        (true, false, false) => "ok",
     };
-    let code = if engine_ok {
+    let code = if engine_ok && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -209,9 +227,42 @@ async fn call_visible(s: &AppState, caller: &Caller, id: &str) -> Result<(), Api
 /// 403 unless the caller sees seat `ext`'s side (an unknown seat is the
 /// engine's 404 later).
 fn seat_visible(s: &AppState, caller: &Caller, ext: &str) -> Result<(), ApiError> {
-    match s.reports.seat_class.get(ext) {
+    match s.reports.get().seat_class.get(ext) {
         Some(class) => caller.may_see(*class),
         None => Ok(()),
+    }
+}
+
+/// Reads the config file again and puts it in force (docs/api.md): the
+/// changes, or 422 with the file, the key and the reason (nothing changed).
+/// Both sides' lines change with it: operators (scope admin) only.
+async fn reload(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Result<Response, ApiError> {
+    if caller.scope != crate::config::Scope::Admin {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} (scope {}) may not reload the config: it needs scope = \"admin\"",
+                caller.name,
+                caller.scope.as_str()
+            ),
+        ));
+    }
+    match s.reload.reload(format!("API ({})", caller.name)).await {
+        Ok(done) => Ok(Json(json!(done)).into_response()),
+        Err(crate::reload::ReloadError::Refused(e)) => {
+            let body = json!({
+                "error": e.to_string(),
+                "file": e.file,
+                "key": e.key,
+                "reason": e.reason,
+                "kept": "nothing was reloaded: the running config stays",
+            });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(e) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
 }
 
@@ -926,7 +977,7 @@ async fn report(
 ) -> ApiResult<serde_json::Value> {
     use crate::reports::{self, By, End, Interval, ReportQuery};
     let bad = |key: &str, e: String| ApiError(StatusCode::BAD_REQUEST, format!("{key}: {e}"));
-    let tz = s.reports.tz;
+    let tz = s.reports.get().tz;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -958,7 +1009,7 @@ async fn report(
             ),
         ));
     }
-    let report = reports::run(&s.store, &query, &s.reports, now).await?;
+    let report = reports::run(&s.store, &query, &s.reports.get(), now).await?;
     let mut v = reports::format::to_json(&report);
     if let (Some(only), Some(rows)) = (caller.scope.only(), v["rows"].as_array_mut()) {
         rows.retain(|r| r["class"] == only.as_str());

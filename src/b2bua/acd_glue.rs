@@ -32,10 +32,22 @@ impl Engine {
                 }
             }
             Output::Event(ev) => self.acd_event(ev),
+            Output::SeatRemoved { seat } => {
+                tracing::info!(
+                    seat,
+                    "reload: seat {seat} has left (removed by a reload); its registration is dropped"
+                );
+                self.registrar.forget(now, &seat);
+            }
         }
     }
 
     fn acd_event(&mut self, ev: AcdEvent) {
+        if ev.kind == crate::model::EventKind::AgentState
+            && let Some(seat) = &ev.seat
+        {
+            self.blf.touch(seat);
+        }
         let ev = QueueEvent {
             at_ms: self.timebase.ms(ev.at),
             call_id: ev.call.map(|c| c.to_string()),

@@ -822,6 +822,28 @@ impl Engine {
         );
     }
 
+    /// hotline stops (`drain.rs`): the callback ends now, `reason` on its
+    /// record.
+    pub(super) fn stop_callback(&mut self, now: Instant, id: &str, reason: &str) {
+        let answered = self
+            .callbacks
+            .get(id)
+            .is_some_and(|cb| cb.answered.is_some());
+        let outcome = if answered {
+            Outcome::Answered
+        } else {
+            Outcome::Failed
+        };
+        self.finish_callback(
+            now,
+            id,
+            outcome,
+            Some(HangupBy::System),
+            reason.to_string(),
+            503,
+        );
+    }
+
     /// Ends a callback: every leg still up is hung up (a seat whose
     /// INVITE hotline has not answered yet gets `seat_code`), the record
     /// is closed, the media finished, the seat freed.

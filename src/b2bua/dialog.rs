@@ -21,6 +21,11 @@ impl Engine {
 
     pub(super) fn handle_in_dialog(&mut self, now: Instant, key: TxKey, msg: Message, flow: Flow) {
         let method = msg.method().cloned().unwrap_or(Method::OPTIONS);
+        if method == Method::SUBSCRIBE {
+            // A busy-lamp field's refresh or unsubscribe (`blf.rs`).
+            self.blf_in_dialog(now, key, msg, flow);
+            return;
+        }
         let dialog_key = msg
             .call_id()
             .zip(msg.to().and_then(|t| t.tag))
@@ -192,6 +197,9 @@ impl Engine {
     }
 
     pub(super) fn handle_response(&mut self, now: Instant, key: TxKey, msg: Message) {
+        if self.blf_response(&key, &msg) {
+            return;
+        }
         let Some((id, leg, purpose)) = self.by_client.get(&key).cloned() else {
             return;
         };
@@ -283,6 +291,9 @@ impl Engine {
                 tracing::warn!(call = %id, "no ACK for our 200 from the trunk; ending the call");
                 self.hang_up_answered(now, &id, HangupBy::System);
             }
+            return;
+        }
+        if self.blf_tx_timeout(&key) {
             return;
         }
         let Some((id, leg, purpose)) = self.by_client.remove(&key) else {

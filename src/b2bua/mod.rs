@@ -24,20 +24,27 @@
 //! `prompts.rs` (what hotline itself says to callers: place in line,
 //! estimated wait, the satisfaction survey), `transfer.rs` (blind
 //! transfer by REFER from the seat phone or the API, across sides too),
-//! `attended.rs` (consultation calls and attended transfer) and `callback.rs` (callbacks:
-//! a seat calling a citizen back through the trunk).
+//! `attended.rs` (consultation calls and attended transfer),
+//! `callback.rs` (callbacks: a seat calling a citizen back through the
+//! trunk), `reconfigure.rs` (a reload's new lines, queues and seats,
+//! without dropping a call), `drain.rs` (stopping without cutting calls)
+//! and `blf/` (busy-lamp fields: seat phones watching seats by
+//! SUBSCRIBE/NOTIFY, RFC 4235).
 
 mod acd_glue;
 mod attended;
+mod blf;
 mod call;
 mod callback;
 mod capacity;
 mod config;
 mod dialog;
+mod drain;
 mod late_offer;
 mod media_glue;
 mod phones;
 mod prompts;
+mod reconfigure;
 mod retired;
 mod transfer;
 mod trunk;
@@ -91,6 +98,11 @@ pub enum Command {
     },
     /// Click-to-call: ring the seat, then call the citizen back.
     Callback(ClickToCall),
+    /// Stop taking new calls (`drain.rs`): 503 to new INVITEs while the
+    /// calls in progress finish.
+    Drain,
+    /// End every call still in progress, with `reason` on its record.
+    HangUpAll { reason: String },
     /// Blind transfer of a connected call by its agent's supervisor or
     /// desktop: `to` is a seat extension or a line number (`transfer.rs`).
     /// The answer is the id the call goes on under.
@@ -184,6 +196,10 @@ pub struct Engine {
     /// Per queue: the moving average of handle time (talk + wrap-up) of
     /// its answered calls, for the estimated wait.
     handle_time: HashMap<String, std::time::Duration>,
+    /// Stopping: new calls are refused (`drain.rs`).
+    draining: bool,
+    /// Busy-lamp-field subscriptions (`blf.rs`).
+    blf: blf::Blf,
 }
 
 impl Engine {
@@ -214,6 +230,8 @@ impl Engine {
             media_out: VecDeque::new(),
             timers: Default::default(),
             handle_time: HashMap::new(),
+            draining: false,
+            blf: Default::default(),
         }
     }
 
@@ -250,6 +268,7 @@ impl Engine {
         while let Some(timer) = self.timers.pop_due(now) {
             self.handle_prompt_timer(now, timer);
         }
+        self.blf_handle_timeout(now);
         self.drain(now);
     }
 
@@ -259,6 +278,7 @@ impl Engine {
             self.registrar.poll_timeout(),
             self.acd.poll_timeout(),
             self.timers.next(),
+            self.blf.next_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -282,7 +302,21 @@ impl Engine {
             Command::PauseRecording { call, pause, by } => {
                 self.pause_recording(now, &call, pause, &by)
             }
+            Command::Callback(req) if self.draining => {
+                let _ = req;
+                Err(Refused::Unavailable(
+                    "hotline is stopping: no new calls".into(),
+                ))
+            }
             Command::Callback(req) => self.click_to_call(now, req),
+            Command::Drain => {
+                self.start_draining();
+                Ok(())
+            }
+            Command::HangUpAll { reason } => {
+                self.hang_up_all(now, &reason);
+                Ok(())
+            }
             Command::Transfer {
                 call,
                 to,
@@ -364,6 +398,7 @@ impl Engine {
                 self.send_progress(now, &id);
             }
         }
+        self.blf_flush(now);
     }
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {

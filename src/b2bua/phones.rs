@@ -1,5 +1,6 @@
 //! The phones side: seat phones register (digest-authenticated), dial
-//! feature codes to change their agent state, and answer OPTIONS.
+//! feature codes to change their agent state, and answer OPTIONS; their
+//! SUBSCRIBEs go to `blf.rs`.
 //!
 //! A wrong password and an unknown extension get byte-for-byte the same
 //! answer, so extensions cannot be enumerated.
@@ -27,6 +28,7 @@ impl Engine {
             Some(m) if m == Method::REGISTER => self.phone_register(now, key, msg, flow),
             Some(m) if m == Method::INVITE => self.phone_invite(now, key, msg, flow),
             Some(m) if m == Method::OPTIONS => self.respond_options(now, &key, &msg, Side::Phones),
+            Some(m) if m == Method::SUBSCRIBE => self.blf_subscribe(now, key, msg, flow),
             Some(m) if m == Method::BYE || m == Method::UPDATE || m == Method::INFO => {
                 self.respond(now, &key, &msg, 481)
             }
@@ -36,7 +38,7 @@ impl Engine {
 
     /// Checks the request's credentials; answers the challenge or refusal
     /// itself and returns the authenticated extension only on success.
-    fn authenticate(
+    pub(super) fn authenticate(
         &mut self,
         now: Instant,
         key: &TxKey,
@@ -153,6 +155,12 @@ impl Engine {
             return;
         }
         let dialled = msg.request_uri().and_then(uri_user).unwrap_or_default();
+        // Stopping: no new call from a phone either (feature codes still work).
+        let places_a_call =
+            self.outbound_number(&dialled).is_some() || self.config.lines.contains_key(&dialled);
+        if places_a_call && self.refused_while_draining(now, &key, &msg) {
+            return;
+        }
         if let Some(number) = self.outbound_number(&dialled) {
             self.callback_from_phone(now, key, msg, flow, &user, &number);
             return;

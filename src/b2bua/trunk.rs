@@ -13,7 +13,7 @@ use std::time::Instant;
 /// Methods hotline accepts on each side (REGISTER only from phones).
 pub(super) fn allow(side: Side) -> &'static str {
     match side {
-        Side::Phones => "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO",
+        Side::Phones => "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, SUBSCRIBE",
         Side::Trunk => "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO",
     }
 }
@@ -67,6 +67,9 @@ impl Engine {
             .is_some_and(|v| v.trim() == "0")
         {
             self.respond(now, &key, &msg, 483);
+            return;
+        }
+        if self.refused_while_draining(now, &key, &msg) {
             return;
         }
         let caller = msg

@@ -1,11 +1,11 @@
 //! The config file format: serde structs with their defaults.
 
 use crate::model::LineClass;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -52,9 +52,13 @@ pub struct Config {
     pub seats: Vec<SeatConfig>,
     #[serde(default)]
     pub seat_ranges: Vec<SeatRange>,
+    /// Desk-phone provisioning files over HTTP (`/provision/...`).
+    /// Absent: not served (`hotline provision` still writes them).
+    #[serde(default)]
+    pub provisioning: Option<super::provisioning::ProvisioningConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_name")]
@@ -64,6 +68,16 @@ pub struct ServerConfig {
     /// which peers cannot route to: set it whenever a listener is a wildcard.
     #[serde(default)]
     pub advertise: Option<std::net::IpAddr>,
+    /// On SIGTERM/SIGINT, how long calls in progress may go on while new
+    /// ones get 503 (the trunk fails over); those left are then hung up.
+    /// A second signal hangs them up at once. Keep the service manager's
+    /// stop timeout above it (deploy/hotline.service).
+    #[serde(default = "default_drain_secs")]
+    pub drain_secs: u64,
+}
+
+fn default_drain_secs() -> u64 {
+    120
 }
 
 impl Default for ServerConfig {
@@ -71,18 +85,19 @@ impl Default for ServerConfig {
         ServerConfig {
             name: default_name(),
             advertise: None,
+            drain_secs: default_drain_secs(),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SipConfig {
     pub phones: PhonesConfig,
     pub trunk: TrunkConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhonesConfig {
     pub udp: Option<SocketAddr>,
@@ -114,7 +129,7 @@ impl PhonesConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     pub udp: Option<SocketAddr>,
@@ -123,7 +138,7 @@ pub struct TrunkConfig {
     pub allow: Vec<ipnet::IpNet>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
@@ -144,7 +159,7 @@ pub struct HttpConfig {
     pub link_ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
     /// Who holds it: written to the logs and the recording audit log.
@@ -159,7 +174,7 @@ pub struct ApiToken {
 }
 
 /// Which side of the center a token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// 12345 and its merged lines only: any emergency call, recording or
@@ -201,7 +216,7 @@ impl Scope {
 }
 
 /// What an API caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// GET the live and historical views (calls, events, queues, seats, tickets).
@@ -212,7 +227,7 @@ pub enum Access {
     Write,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     #[serde(default = "default_store_url")]
@@ -231,7 +246,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingsConfig {
     /// Where the 12345 calls' recordings go (and the emergency ones',
@@ -294,7 +309,7 @@ impl RecordingsConfig {
 }
 
 /// `[reports]`: the thresholds and local time of answer-rate reports.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsConfig {
     /// The center's UTC offset: where report days and hours begin.
@@ -320,7 +335,7 @@ impl Default for ReportsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureCodes {
     #[serde(default = "fc_login")]
@@ -344,7 +359,7 @@ impl Default for FeatureCodes {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketsConfig {
     /// Where call events are POSTed (http:// or https://).
@@ -369,7 +384,7 @@ pub struct TicketsConfig {
     pub public_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityConfig {
     /// Calls at once through the trunk, all classes (inbound and
@@ -381,7 +396,7 @@ pub struct CapacityConfig {
     pub reserved_emergency: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
     /// The trunk's SIP address (UDP) outbound calls are sent to.
@@ -403,7 +418,7 @@ pub struct OutboundConfig {
     pub default_allow: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     /// RTP ports, bound at start: even ports carry RTP, the odd one above
@@ -450,7 +465,7 @@ impl MediaConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineConfig {
     pub number: String,
@@ -469,7 +484,7 @@ pub struct LineConfig {
     pub survey: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyName {
     #[default]
@@ -479,7 +494,7 @@ pub enum StrategyName {
     FewestCalls,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FallbackName {
     #[default]
@@ -488,7 +503,7 @@ pub enum FallbackName {
     Reject,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     pub name: String,
@@ -549,7 +564,7 @@ pub struct QueueConfig {
     pub reject_prompt: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueMembership {
     pub queue: String,
@@ -557,7 +572,7 @@ pub struct QueueMembership {
     pub penalty: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeatConfig {
     pub extension: String,
@@ -569,9 +584,13 @@ pub struct SeatConfig {
     /// `outbound.default_allow`, `[]`: none.
     #[serde(default)]
     pub outbound: Option<Vec<String>>,
+    /// The desk phone's MAC address: its provisioning file is served
+    /// under the name the phone asks for (`[provisioning]`).
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeatRange {
     pub from: u32,

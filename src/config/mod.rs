@@ -3,15 +3,19 @@
 //! Owns the file structs (serde, with defaults), [`Config::load`] and
 //! [`Config::validate`], which names the file, the key and the reason of
 //! every refusal. The cores never see these structs: [`runtime`] turns a
-//! validated config into the small typed configs they take.
+//! validated config into the small typed configs they take; [`diff`] says
+//! what a reload would change, or why it must wait for a restart.
 //!
 //! The reference for every key is `config/demo.toml` and `docs/config.md`.
 
+pub mod diff;
 mod file;
+mod provisioning;
 pub mod runtime;
 mod validate;
 
 pub use file::*;
+pub use provisioning::{MAX_BLF_KEYS, PhoneTransport, ProvisioningConfig, normalize_mac};
 
 use std::path::{Path, PathBuf};
 

@@ -21,6 +21,7 @@ impl Config {
                     name: None,
                     queues: range.queues.clone(),
                     outbound: range.outbound.clone(),
+                    mac: None,
                 });
             }
         }
@@ -171,6 +172,7 @@ impl Config {
         self.validate_lines()?;
         self.validate_seats()?;
         self.validate_outbound()?;
+        self.validate_provisioning()?;
         self.validate_capacity()
     }
 

@@ -71,6 +71,14 @@ pub fn exposure(config: &Config) -> Vec<Check> {
     if config.http.link_secret.as_deref().is_some_and(published) {
         api_secrets.push("[http] link_secret".into());
     }
+    // Provisioning files (with SIP passwords) are served by the API.
+    if config
+        .provisioning
+        .as_ref()
+        .is_some_and(|p| published(&p.secret))
+    {
+        api_secrets.push("[provisioning] secret".into());
+    }
     if !api_secrets.is_empty() {
         if local(http) {
             local_only.extend(api_secrets);

@@ -409,6 +409,7 @@ fn demo_credentials_fail_on_a_network_address_and_placeholders_too() {
         "[http] tokens \"demo-admin\"",
     );
     find(&checks, Status::Fail, "exposure", "[http] link_secret");
+    find(&checks, Status::Fail, "exposure", "[provisioning] secret");
     find(&checks, Status::Warn, "exposure", "anonymous = [\"read\"]");
     find(
         &checks,

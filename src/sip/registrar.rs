@@ -267,6 +267,12 @@ impl Registrar {
         b.expires_at.saturating_duration_since(now).as_secs()
     }
 
+    /// New expiry bounds (a reload): registrations from now on get them;
+    /// bindings in force keep their expiry.
+    pub fn set_config(&mut self, config: RegistrarConfig) {
+        self.config = config;
+    }
+
     /// Drops every binding of an extension (seat removed by a reload).
     pub fn forget(&mut self, now: Instant, extension: &str) {
         let was = self.is_reachable(now, extension);

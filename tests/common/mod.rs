@@ -300,16 +300,26 @@ impl Hotline {
             .unwrap_or(Value::Null)
     }
 
-    /// Sends SIGTERM and waits (up to `within`) for a clean exit.
-    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+    /// Sends a signal (`"HUP"`, ...) to hotline.
+    pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
-                .args(["-TERM", &pid])
+                .args([format!("-{signal}").as_str(), &pid])
                 .status()
                 .unwrap()
                 .success()
         );
+    }
+
+    /// Sends SIGTERM and waits (up to `within`) for a clean exit.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(within)
+    }
+
+    /// Waits for hotline to exit, at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -317,7 +327,7 @@ impl Hotline {
             }
             assert!(
                 Instant::now() < deadline,
-                "hotline did not exit after SIGTERM; log:\n{}",
+                "hotline did not exit in time; log:\n{}",
                 tail(&self.log(), 40)
             );
             std::thread::sleep(Duration::from_millis(50));

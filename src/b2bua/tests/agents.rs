@@ -10,7 +10,7 @@ use crate::sip::Message;
 /// The seat dials a feature code: 407, then INVITE with credentials, 200
 /// (an inactive call), ACK, and hotline hangs up at once. Returns what
 /// else the phone got meanwhile (a call ringing it once it is ready).
-fn dial_feature(sim: &mut Sim, phone: &Phone, code: &str) -> Vec<Message> {
+pub(super) fn dial_feature(sim: &mut Sim, phone: &Phone, code: &str) -> Vec<Message> {
     let d = phone.dial(sim, code);
     let (from, call_id) = (d.from, d.call_id);
     let ok = phone.expect_response(sim, 200, "INVITE");

@@ -38,7 +38,7 @@ pub fn demo_config() -> Config {
     config
 }
 
-const DEMO: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
+pub const DEMO: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
 
 /// A message the engine sent, with the simulated time it left at.
 #[derive(Debug, Clone)]
@@ -79,10 +79,7 @@ impl Sim {
     }
 
     pub fn new(config: Config) -> Sim {
-        let bound = HashMap::from([
-            ((Side::Phones, Proto::Udp), PHONES_LISTEN.parse().unwrap()),
-            ((Side::Trunk, Proto::Udp), TRUNK_LISTEN.parse().unwrap()),
-        ]);
+        let bound = bound();
         let start = Instant::now();
         let timebase = Timebase {
             instant: start,
@@ -123,6 +120,15 @@ impl Sim {
         let result = self.engine.handle_command(self.now, cmd);
         self.pump();
         result
+    }
+
+    /// A reload: the engine takes `config` now.
+    pub fn reload(&mut self, config: &Config) -> crate::acd::Reconfigured {
+        let report = self
+            .engine
+            .handle_reconfigure(self.now, engine_config(config, &bound()).unwrap());
+        self.pump();
+        report
     }
 
     /// Moves time forward by `d`, waking the engine at each of its
@@ -286,6 +292,14 @@ impl Sim {
             .unwrap_or_else(|| panic!("no seat {ext}"));
         seat.state.name()
     }
+}
+
+/// The addresses the engine is told it listens on.
+fn bound() -> HashMap<(Side, Proto), SocketAddr> {
+    HashMap::from([
+        ((Side::Phones, Proto::Udp), PHONES_LISTEN.parse().unwrap()),
+        ((Side::Trunk, Proto::Udp), TRUNK_LISTEN.parse().unwrap()),
+    ])
 }
 
 pub fn secs(s: u64) -> Duration {

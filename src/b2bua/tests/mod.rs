@@ -11,9 +11,11 @@
 //! `dialog.rs` (re-INVITE relay), `late_offer.rs` (INVITEs without SDP), `callback.rs` (callbacks
 //! through the trunk), `media.rs` (prompts,
 //! announcements, survey and recording with `[media]`), `transfer.rs`
-//! (transfers across sides: 12345 to 110 and back),
-//! `retransmit.rs` (UDP timers) and `random.rs` (the ACD invariants under
-//! seeded random traffic, made by `traffic.rs` and `reactions.rs`).
+//! (transfers across sides: 12345 to 110 and back), `reconfigure.rs`
+//! (reloads with calls on), `blf.rs` (busy-lamp fields: SUBSCRIBE/NOTIFY
+//! of a seat's dialog state), `drain.rs` (stopping), `retransmit.rs` (UDP
+//! timers) and `random.rs` (the ACD invariants under seeded random
+//! traffic, made by `traffic.rs` and `reactions.rs`).
 
 mod harness;
 mod peers;
@@ -22,14 +24,17 @@ mod text;
 
 mod agents;
 mod basics;
+mod blf;
 mod callback;
 mod calls;
 mod capacity;
 mod dialog;
+mod drain;
 mod late_offer;
 mod media;
 mod random;
 mod reactions;
+mod reconfigure;
 mod retransmit;
 mod ringing;
 mod traffic;
